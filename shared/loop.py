@@ -1,0 +1,309 @@
+"""The one consumer loop every service runs.
+
+poll → decode → handle → deliver outputs → store offsets. Offsets are stored only after every
+output of a message has been acknowledged by the broker (at-least-once); librdkafka commits what
+was stored. A message that cannot be decoded goes to the quarantine topic with its reason instead of
+stopping the loop. Stateful handlers (windowed monitors) hold back the offsets of rows that sit in
+still-open windows, so a restart re-reads them rather than losing them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from pydantic import BaseModel, ValidationError
+
+from shared.kafka import make_consumer, make_producer
+from shared.schemas import QuarantinedRow
+from shared.settings import Settings
+from shared.topics import QUARANTINE, Topic
+from shared.validation import issues_from_validation_error, oversized_issue
+
+log = logging.getLogger(__name__)
+
+PartitionKey = tuple[str, int]
+# Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
+FLUSH_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A decoded message and where it came from."""
+
+    topic: Topic
+    value: BaseModel
+    key: bytes | None
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message to publish: the topic checks that ``value`` is its model."""
+
+    topic: Topic
+    value: BaseModel
+    key: str | None = None
+
+
+class Handler:
+    """What a service plugs into the loop. Override :meth:`handle`; the rest is optional."""
+
+    def handle(self, batch: Sequence[Inbound]) -> Sequence[Outbound]:
+        raise NotImplementedError
+
+    def on_idle(self) -> Sequence[Outbound]:
+        """Called when nothing arrived for ``idle_flush_seconds``: close what can be closed."""
+        return ()
+
+    def held_offsets(self) -> Mapping[PartitionKey, int]:
+        """Lowest offset per partition whose effect is not yet published (kept in open state)."""
+        return {}
+
+
+class DeliveryError(RuntimeError):
+    """Outputs could not be delivered after retries; offsets were not stored."""
+
+
+@dataclass
+class LoopStats:
+    consumed: int = 0
+    quarantined: int = 0
+    produced: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class ConsumerLoop:
+    """Run a :class:`Handler` over topics with at-least-once delivery.
+
+    ``run(max_messages=..., idle_timeout=...)`` stops by itself, for tests and batch jobs; otherwise
+    it runs until :meth:`stop` (SIGTERM or SIGINT once :meth:`install_signal_handlers` was called).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str,
+        topics: Sequence[Topic],
+        handler: Handler,
+        *,
+        on_batch: Callable[[LoopStats], None] | None = None,
+        consumer_overrides: Mapping[str, object] | None = None,
+    ):
+        self.settings = settings
+        self.group_id = group_id
+        self.topics = {topic.name: topic for topic in topics}
+        self.handler = handler
+        self.on_batch = on_batch
+        self.consumer_overrides = dict(consumer_overrides or {})
+        self.stats = LoopStats()
+        self._stop = threading.Event()
+        self._producer: Producer | None = None
+        self._producer_fatal = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, max_messages: int | None = None, idle_timeout: float | None = None) -> LoopStats:
+        consumer = make_consumer(self.settings, self.group_id, **self.consumer_overrides)
+        consumer.subscribe(list(self.topics))
+        last_message_at = time.monotonic()
+        idle_flushed = False
+        try:
+            while not self._stop.is_set():
+                if max_messages is not None and self.stats.consumed >= max_messages:
+                    break
+                wanted = self.settings.batch_size
+                if max_messages is not None:
+                    wanted = min(wanted, max_messages - self.stats.consumed)
+                messages = consumer.consume(num_messages=wanted, timeout=0.2)
+                records = [m for m in messages if self._usable(m)]
+                now = time.monotonic()
+                if records:
+                    last_message_at, idle_flushed = now, False
+                    self._process(consumer, records)
+                    continue
+                idle_for = now - last_message_at
+                if not idle_flushed and idle_for >= self.settings.idle_flush_seconds:
+                    idle_flushed = True
+                    self._deliver(list(self.handler.on_idle()))
+                    self._store_held(consumer)
+                if idle_timeout is not None and idle_for >= idle_timeout:
+                    break
+        finally:
+            try:
+                consumer.close()  # commits the stored offsets
+            finally:
+                if self._producer is not None:
+                    self._producer.flush(10)
+        return self.stats
+
+    # --- one batch ---------------------------------------------------------------------------
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error: %s", error)
+        return False
+
+    def _process(self, consumer, records: list[Message]) -> None:
+        inbound: list[Inbound] = []
+        rejected: list[Outbound] = []
+        for record in records:
+            decoded = self._decode(record)
+            if isinstance(decoded, QuarantinedRow):
+                rejected.append(Outbound(QUARANTINE, decoded, key=None))
+            else:
+                inbound.append(decoded)
+        outputs = list(self.handler.handle(inbound)) if inbound else []
+        self._deliver(rejected + outputs)
+        self.stats.consumed += len(records)
+        self.stats.quarantined += len(rejected)
+        self.stats.batches += 1
+
+        next_offsets: dict[PartitionKey, int] = {}
+        for record in records:
+            key = (record.topic(), record.partition())
+            next_offsets[key] = max(next_offsets.get(key, 0), record.offset() + 1)
+        self._store(consumer, next_offsets)
+        if self.on_batch is not None:
+            self.on_batch(self.stats)
+
+    def _store(self, consumer, next_offsets: Mapping[PartitionKey, int]) -> None:
+        held = self.handler.held_offsets()
+        offsets = [
+            TopicPartition(topic, partition, min(offset, held.get((topic, partition), offset)))
+            for (topic, partition), offset in next_offsets.items()
+        ]
+        if offsets:
+            try:
+                consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:  # partition revoked meanwhile: it is re-read later
+                log.info("could not store offsets (%s); they will be re-read", exc)
+
+    def _store_held(self, consumer) -> None:
+        held = self.handler.held_offsets()
+        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        self._store(consumer, {key: offset for key, offset in held.items() if key in assigned})
+
+    def _decode(self, record: Message) -> Inbound | QuarantinedRow:
+        topic = self.topics[record.topic()]
+        payload = record.value() or b""
+        if len(payload) > self.settings.max_payload_bytes:
+            issues = (oversized_issue(len(payload), self.settings.max_payload_bytes),)
+        else:
+            try:
+                value = topic.decode(payload)
+            except ValidationError as exc:
+                issues = issues_from_validation_error(exc)
+            else:
+                return Inbound(topic, value, record.key(), record.partition(), record.offset())
+        return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def _deliver(self, outputs: list[Outbound], attempts: int = 5) -> None:
+        pending = outputs
+        for attempt in range(attempts):
+            if not pending:
+                return
+            pending = self._produce_and_wait(pending)
+            if pending:
+                log.warning("%d outputs not delivered (attempt %d)", len(pending), attempt + 1)
+                time.sleep(min(2.0, 0.2 * 2**attempt))
+        if pending:
+            raise DeliveryError(f"{len(pending)} outputs could not be delivered")
+
+    def _produce_and_wait(self, outputs: list[Outbound]) -> list[Outbound]:
+        producer = self._ensure_producer()
+        failed: list[Outbound] = []
+
+        def on_delivery(error, _message, output: Outbound) -> None:
+            if error is not None:
+                failed.append(output)
+                if error.fatal():
+                    self._producer_fatal = True
+
+        for output in outputs:
+            payload = output.topic.encode(output.value)
+            while True:
+                try:
+                    producer.produce(
+                        output.topic.name,
+                        value=payload,
+                        key=output.key,
+                        on_delivery=lambda err, msg, out=output: on_delivery(err, msg, out),
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.1)  # local queue full: let deliveries drain
+            producer.poll(0)
+        remaining = producer.flush(FLUSH_TIMEOUT_SECONDS)
+        if remaining:
+            # Still queued after the timeout: treat all as unsent, retry with a new client.
+            self._producer_fatal = True
+            return outputs
+        self.stats.produced += len(outputs) - len(failed)
+        return failed
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None or self._producer_fatal:
+            if self._producer is not None:
+                log.warning("recreating the producer after a fatal error")
+            self._producer = make_producer(self.settings)
+            self._producer_fatal = False
+        return self._producer
+
+
+def salvage_event_id(payload: bytes) -> str | None:
+    """The ``event_id`` of a payload that failed validation, when it can still be read.
+
+    It lets every produced row be accounted for by id, faulty ones included.
+    """
+    try:
+        document = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(document, dict) and isinstance(document.get("event_id"), str):
+        return document["event_id"]
+    return None
+
+
+def quarantine_record(record: Message, issues, payload_chars: int) -> QuarantinedRow:
+    """A quarantine message for ``record``, keeping a bounded copy of its payload."""
+    raw = record.value() or b""
+    text = raw.decode("utf-8", errors="replace")
+    _, timestamp_ms = record.timestamp()
+    when = (
+        datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+        if timestamp_ms and timestamp_ms > 0
+        else datetime.now(tz=UTC)
+    )
+    return QuarantinedRow(
+        event_time=when,
+        event_id=salvage_event_id(raw),
+        source_topic=record.topic(),
+        source_partition=record.partition(),
+        source_offset=record.offset(),
+        issues=tuple(issues),
+        payload=text[:payload_chars],
+        payload_bytes=len(raw),
+        payload_truncated=len(text) > payload_chars,
+    )

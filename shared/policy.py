@@ -1,0 +1,94 @@
+"""The policy file: every threshold, validated at start with errors that name the bad key."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValidationPolicy(_Section):
+    range_margin_spans: float = Field(ge=0)
+
+
+class DriftPolicy(_Section):
+    bins: int = Field(ge=2, le=100)
+    psi_medium: float = Field(gt=0)
+    psi_high: float = Field(gt=0)
+    family_alpha: float = Field(gt=0, lt=1)
+    min_window_rows: int = Field(ge=1)
+    adwin_delta: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> DriftPolicy:
+        if self.psi_high <= self.psi_medium:
+            raise ValueError("drift.psi_high must be above drift.psi_medium")
+        return self
+
+
+class PerformancePolicy(_Section):
+    min_support: int = Field(ge=1)
+    recall_drop_warning: float = Field(gt=0, lt=1)
+    recall_drop_critical: float = Field(gt=0, lt=1)
+    roc_auc_drop_warning: float = Field(gt=0, lt=1)
+    roc_auc_drop_critical: float = Field(gt=0, lt=1)
+
+
+class FairnessPolicy(_Section):
+    attributes: tuple[str, ...] = Field(min_length=1)
+    min_group_positives: int = Field(ge=1)
+    recall_gap_warning: float = Field(gt=0, lt=1)
+    recall_gap_critical: float = Field(gt=0, lt=1)
+
+
+class DecisionPolicy(_Section):
+    drift_persistence_windows: int = Field(ge=1)
+    drift_min_importance_share: float = Field(ge=0, le=1)
+    resolve_after_clear_windows: int = Field(ge=1)
+
+
+class Policy(_Section):
+    """All thresholds. Build it with :func:`load_policy`.
+
+    Examples
+    --------
+    >>> load_policy().drift.psi_high
+    0.25
+    """
+
+    validation: ValidationPolicy
+    drift: DriftPolicy
+    performance: PerformancePolicy
+    fairness: FairnessPolicy
+    decision: DecisionPolicy
+
+
+class PolicyError(ValueError):
+    """The policy file is unreadable or invalid; the message names each bad key."""
+
+
+def default_policy_path() -> Path:
+    return Path(str(resources.files("shared") / "policy.yaml"))
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate a policy file (the packaged default when ``path`` is None)."""
+    source = path or default_policy_path()
+    try:
+        document = yaml.safe_load(Path(source).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"cannot read policy file {source}: {exc}") from exc
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise PolicyError(f"invalid policy file {source}: {problems}") from exc

@@ -1,0 +1,275 @@
+"""One frozen pydantic model per topic message.
+
+Every message carries ``schema_version`` and ``event_time`` (the simulated business time the
+message is about, not the wall clock). Services exchange these models only, never raw dicts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Label = Annotated[int, Field(ge=0, le=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(_Frozen):
+    """Fields every topic message has."""
+
+    schema_version: int = SCHEMA_VERSION
+    event_time: AwareDatetime
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+
+class TelcoFeatures(BaseModel):
+    """The 19 model inputs, by their Telco column names.
+
+    Strict: a number sent as a string is a wrong type, not something to coerce. Allowed categories
+    and numeric ranges come from the model's metadata and are checked by the scorer.
+    """
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    gender: str
+    SeniorCitizen: str
+    Partner: str
+    Dependents: str
+    tenure: int
+    PhoneService: str
+    MultipleLines: str
+    InternetService: str
+    OnlineSecurity: str
+    OnlineBackup: str
+    DeviceProtection: str
+    TechSupport: str
+    StreamingTV: str
+    StreamingMovies: str
+    Contract: str
+    PaperlessBilling: str
+    PaymentMethod: str
+    MonthlyCharges: float
+    TotalCharges: float
+
+
+class RawRow(Message):
+    """A customer record as the upstream system sends it (topic ``rows.raw``)."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    event_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    features: TelcoFeatures
+    label: Label | None = None
+
+
+class ScoredRow(Message):
+    """A valid row with the model's output and, where known, the true outcome."""
+
+    event_id: str
+    customer_id: str
+    features: TelcoFeatures
+    label: Label | None
+    prediction: Label
+    probability: Probability
+    model_version: str
+
+
+class IssueCode(StrEnum):
+    MISSING_FIELD = "MISSING_FIELD"
+    WRONG_TYPE = "WRONG_TYPE"
+    NULL = "NULL"
+    UNSEEN_CATEGORY = "UNSEEN_CATEGORY"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    MALFORMED_JSON = "MALFORMED_JSON"
+    OVERSIZED = "OVERSIZED"
+    INVALID = "INVALID"
+
+
+class FieldIssue(_Frozen):
+    """Why one field (or the whole payload, field ``$``) was refused."""
+
+    field: str
+    code: IssueCode
+    detail: str
+
+
+class QuarantinedRow(Message):
+    """A message that could not be processed, kept with its reason and where it came from.
+
+    ``event_time`` is the row's own time when it could be read, else the time of quarantine.
+    """
+
+    event_id: str | None
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    issues: tuple[FieldIssue, ...] = Field(min_length=1)
+    payload: str
+    payload_bytes: int
+    payload_truncated: bool
+
+
+# --- scenario ground truth ----------------------------------------------------------------------
+
+
+class DriftKind(StrEnum):
+    COVARIATE = "covariate"
+    PRIOR = "prior"
+    CONCEPT = "concept"
+    GROUP_BIAS = "group_bias"
+    SCHEMA = "schema"
+
+
+class ScenarioEvent(Message):
+    """One injected step of a scenario: what was changed, on what, from when until when."""
+
+    scenario: str
+    run_id: str
+    step_id: str
+    kind: DriftKind
+    target: str
+    start: AwareDatetime
+    end: AwareDatetime | None
+    description: str
+
+
+# --- signals ------------------------------------------------------------------------------------
+
+
+class WindowSignal(Message):
+    """A statistic of one closed tumbling window ``[window_start, window_end)``."""
+
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    rows: int = Field(ge=0)
+    late_rows: int = Field(default=0, ge=0)
+
+
+class PerformanceSignal(WindowSignal):
+    labelled: int = Field(ge=0)
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    roc_auc: float | None
+    accuracy: float | None
+    positive_rate: float | None
+    baseline_recall: float
+    baseline_roc_auc: float
+
+
+class DriftSeverity(StrEnum):
+    NONE = "NONE"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+class FeatureDrift(_Frozen):
+    feature: str
+    psi: float
+    statistic: float
+    p_value: float
+    significant: bool
+    severity: DriftSeverity
+    importance_share: float
+
+
+class ChangePoint(_Frozen):
+    """A change detected by a sequential detector, at the row whose update raised it."""
+
+    detector: str
+    event_time: AwareDatetime
+    mean_before: float
+    mean_after: float
+
+
+class DriftSignal(WindowSignal):
+    features: tuple[FeatureDrift, ...]
+    change_points: tuple[ChangePoint, ...] = ()
+
+
+class GroupRecall(_Frozen):
+    attribute: str
+    group: str
+    positives: int
+    recall: float | None
+    eligible: bool
+
+
+class RecallGap(_Frozen):
+    attribute: str
+    gap: float | None
+    best_group: str | None
+    worst_group: str | None
+
+
+class FairnessSignal(WindowSignal):
+    groups: tuple[GroupRecall, ...]
+    gaps: tuple[RecallGap, ...]
+
+
+# --- alerts and decisions -----------------------------------------------------------------------
+
+
+class AlertType(StrEnum):
+    PERFORMANCE = "PERFORMANCE"
+    DRIFT = "DRIFT"
+    CHANGE_POINT = "CHANGE_POINT"
+    BIAS = "BIAS"
+    DATA_QUALITY = "DATA_QUALITY"
+
+
+class AlertSeverity(StrEnum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "FIRING"
+    RESOLVED = "RESOLVED"
+
+
+Evidence = dict[str, float | int | str | None]
+
+
+class Alert(Message):
+    """A problem people should know about. ``key`` (type + subject) is stable across updates."""
+
+    key: str
+    status: AlertStatus
+    type: AlertType
+    severity: AlertSeverity
+    subject: str
+    explanation: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    evidence: Evidence = Field(default_factory=dict)
+
+
+class Action(StrEnum):
+    NO_ACTION = "NO_ACTION"
+    RETRAIN = "RETRAIN"
+    ESCALATE_FAIRNESS = "ESCALATE_FAIRNESS"
+
+
+class Decision(Message):
+    """What to do about one window, with the reason codes and a sentence for people."""
+
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    action: Action
+    also: tuple[Action, ...] = ()
+    reasons: tuple[str, ...]
+    explanation: str
+    alert_keys: tuple[str, ...] = ()

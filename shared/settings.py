@@ -1,0 +1,100 @@
+"""Typed settings read from ``TRUSTWATCH_*`` environment variables.
+
+Connection settings render the librdkafka configuration in one place; secrets are ``SecretStr`` so
+they never appear in a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a trustwatch process can be told from its environment.
+
+    Examples
+    --------
+    >>> s = Settings(bootstrap_servers="k:9092", sasl_password="hunter2")
+    >>> "hunter2" in repr(s)
+    False
+    >>> s.kafka_config()["sasl.password"]
+    'hunter2'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRUSTWATCH_", frozen=True, extra="ignore")
+
+    # Connection. Unset bootstrap servers means: start the embedded broker.
+    bootstrap_servers: str | None = None
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    kafka_extra_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further librdkafka properties, as a JSON object.",
+    )
+
+    # Group membership. The embedded broker takes about half the session timeout to form a group.
+    session_timeout_ms: int = Field(default=6000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+
+    # Files.
+    artifacts_dir: Path = Path("artifacts")
+    policy_path: Path | None = None
+
+    # Windows on the simulated event-time clock.
+    simulation_start: datetime = datetime(2026, 3, 1, tzinfo=UTC)
+    window_seconds: int = Field(default=86_400, gt=0)
+    allowed_lateness_seconds: int = Field(default=0, ge=0)
+    idle_flush_seconds: float = Field(default=2.0, gt=0)
+
+    # Processing.
+    batch_size: int = Field(default=500, gt=0)
+    max_payload_bytes: int = Field(default=16_384, gt=0)
+    quarantine_payload_chars: int = Field(default=2_048, gt=0)
+
+    # Metrics endpoint of this process; port 0 disables it.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    def kafka_config(self) -> dict[str, Any]:
+        """librdkafka properties common to producers, consumers and admin clients."""
+        if not self.bootstrap_servers:
+            raise RuntimeError(
+                "No broker: set TRUSTWATCH_BOOTSTRAP_SERVERS or start one with `trustwatch broker`"
+            )
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        optional = {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password,
+        }
+        for key, value in optional.items():
+            if value is None:
+                continue
+            config[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        config.update(self.kafka_extra_config)
+        return config
+
+    def describe(self) -> dict[str, Any]:
+        """Connection settings safe to print: secrets masked."""
+        shown = self.kafka_config() if self.bootstrap_servers else {}
+        secret_keys = {"sasl.password", "ssl.key.password"}
+        return {
+            k: ("***" if k in secret_keys or "password" in k or "secret" in k else v)
+            for k, v in shown.items()
+        }

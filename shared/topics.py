@@ -1,0 +1,56 @@
+"""The one place that names topics, their partition counts and the message each carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from shared import schemas
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Topic(Generic[M]):
+    """A topic and the pydantic model of its messages."""
+
+    name: str
+    partitions: int
+    message: type[M]
+
+    def encode(self, message: M) -> bytes:
+        if not isinstance(message, self.message):
+            raise TypeError(f"{self.name} carries {self.message.__name__}, not {type(message)}")
+        return message.model_dump_json().encode()
+
+    def decode(self, payload: bytes | str) -> M:
+        return self.message.model_validate_json(payload)
+
+
+# Rows are keyed by customer id and spread over partitions so scorers can share the work.
+RAW_ROWS = Topic("trustwatch.rows.raw", 3, schemas.RawRow)
+SCORED_ROWS = Topic("trustwatch.rows.scored", 3, schemas.ScoredRow)
+QUARANTINE = Topic("trustwatch.rows.quarantine", 1, schemas.QuarantinedRow)
+SCENARIO = Topic("trustwatch.scenario", 1, schemas.ScenarioEvent)
+# Signals and their consequences are low volume; one partition keeps them in window order.
+PERFORMANCE_SIGNALS = Topic("trustwatch.signals.performance", 1, schemas.PerformanceSignal)
+DRIFT_SIGNALS = Topic("trustwatch.signals.drift", 1, schemas.DriftSignal)
+FAIRNESS_SIGNALS = Topic("trustwatch.signals.fairness", 1, schemas.FairnessSignal)
+ALERTS = Topic("trustwatch.alerts", 1, schemas.Alert)
+DECISIONS = Topic("trustwatch.decisions", 1, schemas.Decision)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    RAW_ROWS,
+    SCORED_ROWS,
+    QUARANTINE,
+    SCENARIO,
+    PERFORMANCE_SIGNALS,
+    DRIFT_SIGNALS,
+    FAIRNESS_SIGNALS,
+    ALERTS,
+    DECISIONS,
+)
+SIGNAL_TOPICS: tuple[Topic, ...] = (PERFORMANCE_SIGNALS, DRIFT_SIGNALS, FAIRNESS_SIGNALS)
+BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
