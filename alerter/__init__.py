@@ -1,0 +1,1 @@
+"""Turns window signals into alerts and one decision per window, and exports metrics."""

@@ -1,0 +1,88 @@
+"""The decision engine (pure): one decision per window from its signals and the open alerts.
+
+Precedence when several actions apply: ESCALATE_FAIRNESS, then RETRAIN, then NO_ACTION. A group
+served worse needs a person to look before anything is retrained: retraining on the same data can
+keep or deepen the gap. The decision lists the other applicable actions in ``also``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from alerter.rules import WindowSignals
+from shared.policy import Policy
+from shared.schemas import Action, Alert, AlertType, Decision, DriftSeverity
+
+PRECEDENCE = (Action.ESCALATE_FAIRNESS, Action.RETRAIN)
+
+
+@dataclass
+class DriftStreaks:
+    """Consecutive windows in which each feature drifted HIGH."""
+
+    streaks: dict[str, int] = field(default_factory=dict)
+
+    def update(self, window: WindowSignals) -> DriftStreaks:
+        if window.drift is None:
+            return self
+        for feature in window.drift.features:
+            if feature.severity == DriftSeverity.HIGH:
+                self.streaks[feature.feature] = self.streaks.get(feature.feature, 0) + 1
+            else:
+                self.streaks.pop(feature.feature, None)
+        return self
+
+
+def decide(
+    window: WindowSignals,
+    active_alerts: Mapping[str, Alert],
+    streaks: DriftStreaks,
+    importance_share: Mapping[str, float],
+    policy: Policy,
+) -> Decision:
+    reasons: dict[Action, list[str]] = {Action.RETRAIN: [], Action.ESCALATE_FAIRNESS: []}
+    sentences: list[str] = []
+
+    performance = window.performance
+    matured = performance is not None and performance.labelled >= policy.performance.min_support
+    for alert in active_alerts.values():
+        if alert.type == AlertType.PERFORMANCE and matured:
+            reasons[Action.RETRAIN].append(f"PERFORMANCE_DEGRADED:{alert.subject}")
+            sentences.append(alert.explanation)
+        elif alert.type == AlertType.BIAS:
+            reasons[Action.ESCALATE_FAIRNESS].append(f"RECALL_GAP:{alert.subject}")
+            sentences.append(alert.explanation)
+
+    rules = policy.decision
+    for feature, streak in sorted(streaks.streaks.items()):
+        share = importance_share.get(feature, 0.0)
+        if streak >= rules.drift_persistence_windows and share >= rules.drift_min_importance_share:
+            reasons[Action.RETRAIN].append(f"SUSTAINED_HIGH_DRIFT:{feature}")
+            sentences.append(
+                f"{feature} has drifted HIGH for {streak} consecutive windows and carries "
+                f"{share:.0%} of the model's SHAP importance."
+            )
+
+    applicable = [action for action in PRECEDENCE if reasons[action]]
+    action = applicable[0] if applicable else Action.NO_ACTION
+    codes = tuple(code for a in applicable for code in reasons[a]) or ("WITHIN_TOLERANCE",)
+    if action == Action.NO_ACTION:
+        explanation = (
+            f"No action for the window of {window.start:%Y-%m-%d}: "
+            "performance, drift and fairness are within the policy's tolerances."
+        )
+    else:
+        explanation = f"{action.value} for the window of {window.start:%Y-%m-%d}. " + " ".join(
+            sentences
+        )
+    return Decision(
+        event_time=window.end,
+        window_start=window.start,
+        window_end=window.end,
+        action=action,
+        also=tuple(applicable[1:]),
+        reasons=codes,
+        explanation=explanation,
+        alert_keys=tuple(sorted(active_alerts)),
+    )

@@ -1,0 +1,113 @@
+"""The alerter's Prometheus metrics, in one object built on an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from alerter.rules import WindowSignals
+from shared.schemas import Alert, AlertStatus, Decision, DriftSeverity
+
+SEVERITY_LEVEL = {
+    DriftSeverity.NONE: 0,
+    DriftSeverity.LOW: 1,
+    DriftSeverity.MEDIUM: 2,
+    DriftSeverity.HIGH: 3,
+}
+
+
+class AlerterMetrics:
+    """Model-health gauges per window, alert and decision counters.
+
+    Labels are bounded: feature, metric, attribute, group, type, severity, action.
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+        self.drift_psi = Gauge(
+            "trustwatch_drift_psi", "PSI of the feature in the last closed window.",
+            ["feature"], registry=registry,
+        )  # fmt: skip
+        self.drift_severity = Gauge(
+            "trustwatch_drift_severity",
+            "Drift severity of the feature in the last window: 0 NONE, 1 LOW, 2 MEDIUM, 3 HIGH.",
+            ["feature"], registry=registry,
+        )  # fmt: skip
+        self.performance = Gauge(
+            "trustwatch_model_performance_ratio",
+            "Model metric in the last closed window (precision, recall, f1, roc_auc, accuracy).",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+        self.performance_baseline = Gauge(
+            "trustwatch_model_baseline_ratio", "Held-out baseline of the model metric.",
+            ["metric"], registry=registry,
+        )  # fmt: skip
+        self.group_recall = Gauge(
+            "trustwatch_group_recall_ratio", "Recall of the group in the last closed window.",
+            ["attribute", "group"], registry=registry,
+        )  # fmt: skip
+        self.recall_gap = Gauge(
+            "trustwatch_group_recall_gap_ratio",
+            "Best minus worst group recall among eligible groups in the last window.",
+            ["attribute"], registry=registry,
+        )  # fmt: skip
+        self.alerts_fired = Counter(
+            "trustwatch_alerts_fired", "Alerts fired (or escalated).",
+            ["type", "severity"], registry=registry,
+        )  # fmt: skip
+        self.alerts_resolved = Counter(
+            "trustwatch_alerts_resolved", "Alerts resolved.", ["type"], registry=registry
+        )
+        self.alerts_active = Gauge(
+            "trustwatch_alerts_active", "Alerts currently firing.",
+            ["type", "severity"], registry=registry,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "trustwatch_decisions", "Decisions published.", ["action"], registry=registry
+        )
+        self.last_window_end = Gauge(
+            "trustwatch_last_window_end_timestamp_seconds",
+            "Event time at which the last decided window ended.", registry=registry,
+        )  # fmt: skip
+        self.windows_rows = Gauge(
+            "trustwatch_window_rows", "Rows in the last closed window.", registry=registry
+        )
+
+    def observe_window(self, window: WindowSignals) -> None:
+        if window.drift is not None:
+            self.windows_rows.set(window.drift.rows)
+            for feature in window.drift.features:
+                self.drift_psi.labels(feature.feature).set(feature.psi)
+                self.drift_severity.labels(feature.feature).set(SEVERITY_LEVEL[feature.severity])
+        if window.performance is not None:
+            signal = window.performance
+            for name in ("precision", "recall", "f1", "roc_auc", "accuracy"):
+                value = getattr(signal, name)
+                if value is not None:
+                    self.performance.labels(name).set(value)
+            self.performance_baseline.labels("recall").set(signal.baseline_recall)
+            self.performance_baseline.labels("roc_auc").set(signal.baseline_roc_auc)
+        if window.fairness is not None:
+            for group in window.fairness.groups:
+                if group.recall is not None:
+                    self.group_recall.labels(group.attribute, group.group).set(group.recall)
+            for gap in window.fairness.gaps:
+                if gap.gap is not None:
+                    self.recall_gap.labels(gap.attribute).set(gap.gap)
+        self.last_window_end.set(window.end.timestamp())
+
+    def observe_alerts(self, published: list[Alert], active: dict[str, Alert]) -> None:
+        for alert in published:
+            if alert.status == AlertStatus.FIRING:
+                self.alerts_fired.labels(alert.type.value, alert.severity.value).inc()
+            else:
+                self.alerts_resolved.labels(alert.type.value).inc()
+        counts: dict[tuple[str, str], int] = {}
+        for alert in active.values():
+            key = (alert.type.value, alert.severity.value)
+            counts[key] = counts.get(key, 0) + 1
+        self.alerts_active.clear()
+        for (alert_type, severity), count in counts.items():
+            self.alerts_active.labels(alert_type, severity).set(count)
+
+    def observe_decision(self, decision: Decision) -> None:
+        self.decisions.labels(decision.action.value).inc()

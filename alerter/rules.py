@@ -1,0 +1,213 @@
+"""Which alert conditions hold in a window (pure): signals in, conditions out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.policy import Policy
+from shared.schemas import (
+    AlertSeverity,
+    AlertType,
+    DriftSeverity,
+    DriftSignal,
+    Evidence,
+    FairnessSignal,
+    PerformanceSignal,
+)
+
+
+@dataclass(frozen=True)
+class WindowSignals:
+    """What the monitors said about one window; a monitor that has not reported is None."""
+
+    start: datetime
+    end: datetime
+    performance: PerformanceSignal | None = None
+    drift: DriftSignal | None = None
+    fairness: FairnessSignal | None = None
+
+    def complete(self) -> bool:
+        return None not in (self.performance, self.drift, self.fairness)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An alert condition that holds in a window."""
+
+    type: AlertType
+    subject: str
+    severity: AlertSeverity
+    explanation: str
+    evidence: Evidence = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.type.value}:{self.subject}"
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def drift_conditions(signal: DriftSignal) -> list[Condition]:
+    found = []
+    for feature in signal.features:
+        if feature.severity not in (DriftSeverity.MEDIUM, DriftSeverity.HIGH):
+            continue
+        severity = (
+            AlertSeverity.CRITICAL
+            if feature.severity == DriftSeverity.HIGH
+            else AlertSeverity.WARNING
+        )
+        found.append(
+            Condition(
+                type=AlertType.DRIFT,
+                subject=feature.feature,
+                severity=severity,
+                explanation=(
+                    f"{feature.feature} drifted {feature.severity.value} in the window of "
+                    f"{_day(signal.window_start)} (PSI {feature.psi:.2f}, chi-square p = "
+                    f"{feature.p_value:.1e}, n = {signal.rows}); it carries "
+                    f"{feature.importance_share:.0%} of the model's SHAP importance."
+                ),
+                evidence={
+                    "drift_severity": feature.severity.value,
+                    "psi": feature.psi,
+                    "p_value": feature.p_value,
+                    "rows": signal.rows,
+                    "importance_share": feature.importance_share,
+                },
+            )
+        )
+    return found
+
+
+def change_point_conditions(signal: DriftSignal) -> list[Condition]:
+    rising = [c for c in signal.change_points if c.mean_after > c.mean_before]
+    if not rising:
+        return []
+    change = rising[0]
+    return [
+        Condition(
+            type=AlertType.CHANGE_POINT,
+            subject=change.detector,
+            severity=AlertSeverity.WARNING,
+            explanation=(
+                f"ADWIN detected a rise in the {change.detector.replace('_', ' ')} at "
+                f"{change.event_time:%Y-%m-%d %H:%M}: {change.mean_before:.2f} before, "
+                f"{change.mean_after:.2f} after."
+            ),
+            evidence={"mean_before": change.mean_before, "mean_after": change.mean_after},
+        )
+    ]
+
+
+def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Condition]:
+    rules = policy.performance
+    if signal.labelled < rules.min_support:
+        return []
+    found = []
+    if signal.recall is not None and signal.baseline_recall > 0:
+        drop = (signal.baseline_recall - signal.recall) / signal.baseline_recall
+        if drop >= rules.recall_drop_warning:
+            severity = (
+                AlertSeverity.CRITICAL
+                if drop >= rules.recall_drop_critical
+                else AlertSeverity.WARNING
+            )
+            found.append(
+                Condition(
+                    type=AlertType.PERFORMANCE,
+                    subject="recall",
+                    severity=severity,
+                    explanation=(
+                        f"Recall fell to {signal.recall:.2f} (baseline "
+                        f"{signal.baseline_recall:.2f}, -{drop:.0%}) in the window of "
+                        f"{_day(signal.window_start)} (n = {signal.labelled} labelled rows)."
+                    ),
+                    evidence={
+                        "recall": signal.recall,
+                        "baseline_recall": signal.baseline_recall,
+                        "relative_drop": drop,
+                        "labelled": signal.labelled,
+                    },
+                )
+            )
+    if signal.roc_auc is not None:
+        drop = signal.baseline_roc_auc - signal.roc_auc
+        if drop >= rules.roc_auc_drop_warning:
+            severity = (
+                AlertSeverity.CRITICAL
+                if drop >= rules.roc_auc_drop_critical
+                else AlertSeverity.WARNING
+            )
+            found.append(
+                Condition(
+                    type=AlertType.PERFORMANCE,
+                    subject="roc_auc",
+                    severity=severity,
+                    explanation=(
+                        f"ROC-AUC fell to {signal.roc_auc:.3f} (baseline "
+                        f"{signal.baseline_roc_auc:.3f}) in the window of "
+                        f"{_day(signal.window_start)} (n = {signal.labelled} labelled rows)."
+                    ),
+                    evidence={
+                        "roc_auc": signal.roc_auc,
+                        "baseline_roc_auc": signal.baseline_roc_auc,
+                        "labelled": signal.labelled,
+                    },
+                )
+            )
+    return found
+
+
+def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Condition]:
+    rules = policy.fairness
+    found = []
+    recalls = {(g.attribute, g.group): g for g in signal.groups}
+    for gap in signal.gaps:
+        if gap.gap is None or gap.gap < rules.recall_gap_warning:
+            continue
+        best = recalls[(gap.attribute, gap.best_group)]
+        worst = recalls[(gap.attribute, gap.worst_group)]
+        severity = (
+            AlertSeverity.CRITICAL
+            if gap.gap >= rules.recall_gap_critical
+            else AlertSeverity.WARNING
+        )
+        found.append(
+            Condition(
+                type=AlertType.BIAS,
+                subject=gap.attribute,
+                severity=severity,
+                explanation=(
+                    f"Recall for {gap.attribute}={worst.group} is {worst.recall:.2f} against "
+                    f"{best.recall:.2f} for {gap.attribute}={best.group} (gap {gap.gap:.2f}, "
+                    f"tolerance {rules.recall_gap_warning:.2f}) in the window of "
+                    f"{_day(signal.window_start)} "
+                    f"({worst.positives} and {best.positives} churners)."
+                ),
+                evidence={
+                    "gap": gap.gap,
+                    "worst_group": worst.group,
+                    "worst_recall": worst.recall,
+                    "best_group": best.group,
+                    "best_recall": best.recall,
+                },
+            )
+        )
+    return found
+
+
+def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
+    """Every alert condition that holds in ``window``."""
+    found: list[Condition] = []
+    if window.performance is not None:
+        found += performance_conditions(window.performance, policy)
+    if window.drift is not None:
+        found += drift_conditions(window.drift)
+        found += change_point_conditions(window.drift)
+    if window.fairness is not None:
+        found += fairness_conditions(window.fairness, policy)
+    return found

@@ -1,0 +1,131 @@
+"""Tumbling event-time windows closed by a watermark (pure).
+
+The watermark is the smallest, over the partitions seen, of the largest event time read from each:
+a window closes only when every partition has moved past its end (plus the allowed lateness), so a
+partition that is read later than the others does not see its rows dropped as late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+S = TypeVar("S")
+
+
+def window_start(event_time: datetime, origin: datetime, size: timedelta) -> datetime:
+    """Start of the tumbling window holding ``event_time``.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> o = datetime(2026, 3, 1, tzinfo=UTC)
+    >>> window_start(datetime(2026, 3, 3, 17, tzinfo=UTC), o, timedelta(days=1)).day
+    3
+    """
+    return origin + ((event_time - origin) // size) * size
+
+
+@dataclass
+class OpenWindow(Generic[S]):
+    start: datetime
+    end: datetime
+    state: S
+    # Lowest source offset per partition of the rows in this window: held until it closes.
+    first_offsets: dict[Hashable, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClosedWindow(Generic[S]):
+    start: datetime
+    end: datetime
+    state: S
+    late_rows: int
+
+
+class TumblingWindows(Generic[S]):
+    """Assign rows to windows, close them by watermark, count late rows.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> o = datetime(2026, 3, 1, tzinfo=UTC)
+    >>> w = TumblingWindows(o, timedelta(days=1), timedelta(0), list)
+    >>> w.add(o + timedelta(hours=1), "p0", 0).append(1)
+    >>> w.add(o + timedelta(days=1, hours=1), "p0", 1).append(2)
+    >>> [(c.start.day, c.state) for c in w.advance()]
+    [(1, [1])]
+    """
+
+    def __init__(
+        self,
+        origin: datetime,
+        size: timedelta,
+        allowed_lateness: timedelta,
+        new_state: Callable[[], S],
+    ):
+        if size <= timedelta(0):
+            raise ValueError("window size must be positive")
+        self.origin = origin
+        self.size = size
+        self.allowed_lateness = allowed_lateness
+        self.new_state = new_state
+        self._open: dict[datetime, OpenWindow[S]] = {}
+        self._partition_high: dict[Hashable, datetime] = {}
+        self._closed_until: datetime | None = None
+        self._late_pending = 0
+        self.late_rows_total = 0
+
+    @property
+    def watermark(self) -> datetime | None:
+        if not self._partition_high:
+            return None
+        return min(self._partition_high.values()) - self.allowed_lateness
+
+    def add(self, event_time: datetime, partition: Hashable, offset: int) -> S | None:
+        """State of the window for this row, or None when its window has already closed."""
+        high = self._partition_high.get(partition)
+        if high is None or event_time > high:
+            self._partition_high[partition] = event_time
+        start = window_start(event_time, self.origin, self.size)
+        if self._closed_until is not None and start < self._closed_until:
+            self._late_pending += 1
+            self.late_rows_total += 1
+            return None
+        window = self._open.get(start)
+        if window is None:
+            window = OpenWindow(start, start + self.size, self.new_state())
+            self._open[start] = window
+        if partition not in window.first_offsets:
+            window.first_offsets[partition] = offset
+        return window.state
+
+    def advance(self) -> list[ClosedWindow[S]]:
+        """Close and return, oldest first, every window the watermark has passed."""
+        mark = self.watermark
+        if mark is None:
+            return []
+        return self._close([s for s, w in self._open.items() if w.end <= mark])
+
+    def flush(self) -> list[ClosedWindow[S]]:
+        """Close every open window (end of stream, or idle input)."""
+        return self._close(list(self._open))
+
+    def held_offsets(self) -> dict[Hashable, int]:
+        held: dict[Hashable, int] = {}
+        for window in self._open.values():
+            for partition, offset in window.first_offsets.items():
+                held[partition] = min(offset, held.get(partition, offset))
+        return held
+
+    def _close(self, starts: list[datetime]) -> list[ClosedWindow[S]]:
+        closed = []
+        for start in sorted(starts):
+            window = self._open.pop(start)
+            closed.append(ClosedWindow(window.start, window.end, window.state, self._late_pending))
+            self._late_pending = 0
+            if self._closed_until is None or window.end > self._closed_until:
+                self._closed_until = window.end
+        return closed

@@ -1,0 +1,1 @@
+"""Streams Telco production rows with drift injected on a scenario timeline."""

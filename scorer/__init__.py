@@ -1,0 +1,1 @@
+"""Validates raw rows, quarantines faulty ones and scores the rest with the model."""
