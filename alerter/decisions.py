@@ -66,8 +66,17 @@ def decide(
 
     applicable = [action for action in PRECEDENCE if reasons[action]]
     action = applicable[0] if applicable else Action.NO_ACTION
-    codes = tuple(code for a in applicable for code in reasons[a]) or ("WITHIN_TOLERANCE",)
-    if action == Action.NO_ACTION:
+    codes = tuple(code for a in applicable for code in reasons[a])
+    if action == Action.NO_ACTION and active_alerts:
+        codes = tuple(f"WATCHING:{key}" for key in sorted(active_alerts))
+        explanation = (
+            f"No action yet for the window of {window.start:%Y-%m-%d}: "
+            f"{len(active_alerts)} open alert(s) ({', '.join(sorted(active_alerts))}) do not yet "
+            "meet the policy for an action (matured label evidence, sustained high-impact drift "
+            "or a confirmed recall gap)."
+        )
+    elif action == Action.NO_ACTION:
+        codes = ("WITHIN_TOLERANCE",)
         explanation = (
             f"No action for the window of {window.start:%Y-%m-%d}: "
             "performance, drift and fairness are within the policy's tolerances."

@@ -167,13 +167,14 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
     found = []
     recalls = {(g.attribute, g.group): g for g in signal.groups}
     for gap in signal.gaps:
-        if gap.gap is None or gap.gap < rules.recall_gap_warning:
+        # Only a gap whose whole interval lies beyond the tolerance is evidence, not noise.
+        if gap.gap is None or gap.gap_low is None or gap.gap_low <= rules.recall_gap_warning:
             continue
         best = recalls[(gap.attribute, gap.best_group)]
         worst = recalls[(gap.attribute, gap.worst_group)]
         severity = (
             AlertSeverity.CRITICAL
-            if gap.gap >= rules.recall_gap_critical
+            if gap.gap_low > rules.recall_gap_critical
             else AlertSeverity.WARNING
         )
         found.append(
@@ -184,12 +185,15 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
                 explanation=(
                     f"Recall for {gap.attribute}={worst.group} is {worst.recall:.2f} against "
                     f"{best.recall:.2f} for {gap.attribute}={best.group} (gap {gap.gap:.2f}, "
+                    f"{rules.gap_confidence:.0%} CI {gap.gap_low:.2f} to {gap.gap_high:.2f}, "
                     f"tolerance {rules.recall_gap_warning:.2f}) in the window of "
                     f"{_day(signal.window_start)} "
                     f"({worst.positives} and {best.positives} churners)."
                 ),
                 evidence={
                     "gap": gap.gap,
+                    "gap_low": gap.gap_low,
+                    "gap_high": gap.gap_high,
                     "worst_group": worst.group,
                     "worst_recall": worst.recall,
                     "best_group": best.group,

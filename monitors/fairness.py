@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from scipy.stats import norm
+
 from shared.schemas import GroupRecall, RecallGap
 
 
@@ -21,7 +23,7 @@ class GroupRecallWindow:
     >>> w = GroupRecallWindow(("gender",))
     >>> for g, y, p in [("F", 1, 1), ("F", 1, 1), ("M", 1, 0), ("M", 1, 1)]:
     ...     _ = w.update({"gender": g}, y, p)
-    >>> groups, gaps = w.result(min_group_positives=2)
+    >>> groups, gaps = w.result(min_group_positives=2, confidence=0.95)
     >>> gaps[0].gap, gaps[0].worst_group
     (0.5, 'M')
     """
@@ -52,7 +54,7 @@ class GroupRecallWindow:
         )
 
     def result(
-        self, min_group_positives: int
+        self, min_group_positives: int, confidence: float
     ) -> tuple[tuple[GroupRecall, ...], tuple[RecallGap, ...]]:
         groups = []
         for (attribute, group), positives in sorted(self.positives.items()):
@@ -75,12 +77,31 @@ class GroupRecallWindow:
                 continue
             best = max(eligible, key=lambda g: g.recall or 0.0)
             worst = min(eligible, key=lambda g: g.recall or 0.0)
+            gap = (best.recall or 0.0) - (worst.recall or 0.0)
+            margin = gap_margin(best, worst, confidence)
             gaps.append(
                 RecallGap(
                     attribute=attribute,
-                    gap=(best.recall or 0.0) - (worst.recall or 0.0),
+                    gap=gap,
+                    gap_low=gap - margin,
+                    gap_high=gap + margin,
                     best_group=best.group,
                     worst_group=worst.group,
                 )
             )
         return tuple(groups), tuple(gaps)
+
+
+def gap_margin(best: GroupRecall, worst: GroupRecall, confidence: float) -> float:
+    """Half-width of the normal-approximation interval of a difference of two recalls.
+
+    Each recall's variance uses p(1-p)/n with p shrunk by one success and one failure (Agresti-
+    Caffo), so a recall of exactly 0 or 1 on a small group still gets a real interval.
+    """
+    z = float(norm.ppf(0.5 + confidence / 2))
+    variance = 0.0
+    for group in (best, worst):
+        tp = (group.recall or 0.0) * group.positives
+        shrunk = (tp + 1) / (group.positives + 2)
+        variance += shrunk * (1 - shrunk) / (group.positives + 2)
+    return z * variance**0.5

@@ -142,7 +142,8 @@ class FairnessCalculator:
         state.update(row.features.model_dump(), row.label, row.prediction)
 
     def signal(self, closed: ClosedWindow[GroupRecallWindow]) -> FairnessSignal:
-        groups, gaps = closed.state.result(self.policy.fairness.min_group_positives)
+        rules = self.policy.fairness
+        groups, gaps = closed.state.result(rules.min_group_positives, rules.gap_confidence)
         return FairnessSignal(
             event_time=closed.end,
             window_start=closed.start,
@@ -179,6 +180,9 @@ class MonitorHandler(Handler, Generic[S]):
 
     def held_offsets(self) -> dict[PartitionKey, int]:
         return self.windows.held_offsets()  # type: ignore[return-value]
+
+    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
+        self.windows.expect_partitions(set(partitions))
 
     def _signals(self, closed: list[ClosedWindow[S]]) -> list[Outbound]:
         return [Outbound(self.calculator.signal_topic, self.calculator.signal(c)) for c in closed]

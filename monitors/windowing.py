@@ -1,8 +1,9 @@
 """Tumbling event-time windows closed by a watermark (pure).
 
-The watermark is the smallest, over the partitions seen, of the largest event time read from each:
+The watermark is the smallest, over the partitions read, of the largest event time read from each:
 a window closes only when every partition has moved past its end (plus the allowed lateness), so a
-partition that is read later than the others does not see its rows dropped as late.
+partition that is read later than the others does not see its rows dropped as late. A partition
+that is assigned but has delivered nothing yet holds the watermark back; idle input flushes.
 """
 
 from __future__ import annotations
@@ -74,13 +75,18 @@ class TumblingWindows(Generic[S]):
         self.new_state = new_state
         self._open: dict[datetime, OpenWindow[S]] = {}
         self._partition_high: dict[Hashable, datetime] = {}
+        self._expected: frozenset[Hashable] = frozenset()
         self._closed_until: datetime | None = None
         self._late_pending = 0
         self.late_rows_total = 0
 
+    def expect_partitions(self, partitions: frozenset[Hashable] | set[Hashable]) -> None:
+        """Partitions that must have delivered before the watermark can move."""
+        self._expected = frozenset(partitions)
+
     @property
     def watermark(self) -> datetime | None:
-        if not self._partition_high:
+        if not self._partition_high or not self._expected <= self._partition_high.keys():
             return None
         return min(self._partition_high.values()) - self.allowed_lateness
 

@@ -60,7 +60,8 @@ def make_admin(settings: Settings) -> AdminClient:
 
 def broker_answers(bootstrap_servers: str, timeout: float = 1.0, **config: Any) -> bool:
     """True when a broker at ``bootstrap_servers`` answers a metadata request."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **config})
+    # A probe of a broker that is still starting is expected to fail: keep librdkafka quiet.
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0, **config})
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException:

@@ -68,6 +68,9 @@ class Handler:
         """Lowest offset per partition whose effect is not yet published (kept in open state)."""
         return {}
 
+    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
+        """The partitions this instance now reads (after a rebalance)."""
+
 
 class DeliveryError(RuntimeError):
     """Outputs could not be delivered after retries; offsets were not stored."""
@@ -121,7 +124,12 @@ class ConsumerLoop:
 
     def run(self, max_messages: int | None = None, idle_timeout: float | None = None) -> LoopStats:
         consumer = make_consumer(self.settings, self.group_id, **self.consumer_overrides)
-        consumer.subscribe(list(self.topics))
+        consumer.subscribe(
+            list(self.topics),
+            on_assign=lambda _c, parts: self.handler.on_assign(
+                [(tp.topic, tp.partition) for tp in parts]
+            ),
+        )
         last_message_at = time.monotonic()
         idle_flushed = False
         try:

@@ -207,8 +207,12 @@ class GroupRecall(_Frozen):
 
 
 class RecallGap(_Frozen):
+    """Best minus worst recall among eligible groups, with a normal-approximation interval."""
+
     attribute: str
     gap: float | None
+    gap_low: float | None = None
+    gap_high: float | None = None
     best_group: str | None
     worst_group: str | None
 

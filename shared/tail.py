@@ -1,0 +1,73 @@
+"""Reading topics for people and for the demo: every partition from the beginning, no group.
+
+Assigning partitions instead of joining a group avoids the group-join delay and leaves no committed
+offsets behind. Messages older than ``since`` (broker timestamp, milliseconds) are skipped, which is
+how "only new messages" works without asking the broker for its end offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from pydantic import BaseModel, ValidationError
+
+from shared.kafka import make_consumer
+from shared.settings import Settings
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TailedMessage:
+    topic: Topic
+    value: BaseModel
+    timestamp_ms: int
+
+
+def tail(
+    settings: Settings,
+    topics: Sequence[Topic],
+    stop: threading.Event,
+    since_ms: int | None = None,
+    poll_seconds: float = 0.2,
+) -> Iterator[TailedMessage]:
+    """Yield decoded messages of ``topics`` until ``stop`` is set."""
+    consumer = make_consumer(
+        settings,
+        group_id=f"trustwatch-tail-{uuid.uuid4().hex[:8]}",
+        **{"enable.auto.commit": False},
+    )
+    by_name = {topic.name: topic for topic in topics}
+    consumer.assign(
+        [
+            TopicPartition(topic.name, partition, OFFSET_BEGINNING)
+            for topic in topics
+            for partition in range(topic.partitions)
+        ]
+    )
+    try:
+        while not stop.is_set():
+            for record in consumer.consume(num_messages=1000, timeout=poll_seconds):
+                error = record.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("tail: %s", error)
+                    continue
+                _, timestamp = record.timestamp()
+                if since_ms is not None and timestamp < since_ms:
+                    continue
+                topic = by_name[record.topic()]
+                try:
+                    value = topic.decode(record.value() or b"")
+                except ValidationError:
+                    log.warning("tail: undecodable message on %s", topic.name)
+                    continue
+                yield TailedMessage(topic, value, timestamp)
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""The trustwatch command line and the demo orchestrator that wires the services together."""

@@ -1,0 +1,3 @@
+from trustwatch.cli import app
+
+app()

@@ -1,0 +1,277 @@
+"""`trustwatch`: train the model, run each service, watch the topics, run the demo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitors.app import MonitorKind
+from shared.service import configure_logging
+from shared.settings import Settings
+
+app = typer.Typer(
+    help="Streaming monitoring and trust layer for a deployed churn model, on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+MaxMessages = Annotated[
+    int | None, typer.Option(help="Stop after this many messages (for tests and batch runs).")
+]
+IdleTimeout = Annotated[
+    float | None, typer.Option(help="Stop after this many seconds without input.")
+]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _train(settings: Settings, seed: int) -> None:
+    from scorer.training import train as fit
+    from shared.policy import load_policy
+
+    with console.status("training") as status:
+        result = fit(
+            settings.artifacts_dir,
+            load_policy(settings.policy_path),
+            seed=seed,
+            progress=lambda step: status.update(f"training: {step}"),
+        )
+    baseline = result.metadata.baseline
+    table = Table(title=f"model {result.metadata.model_version}: held-out metrics")
+    for name in ("precision", "recall", "f1", "roc_auc", "support"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{baseline.precision:.3f}",
+        f"{baseline.recall:.3f}",
+        f"{baseline.f1:.3f}",
+        f"{baseline.roc_auc:.3f}",
+        str(baseline.support),
+    )
+    console.print(table)
+    console.print(f"artifact written to [bold]{result.version_dir}[/]")
+
+
+@app.command()
+def train(seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 42) -> None:
+    """Fit the churn model and write a versioned artifact with its baselines."""
+    _train(_settings(), seed)
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0) -> None:
+    """Run the embedded broker in the foreground until Ctrl-C."""
+    from shared.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker(port=port or None).start()
+    console.print(f"embedded broker on [bold]{embedded.bootstrap_servers}[/] (pid {embedded.pid})")
+    console.print(f"export TRUSTWATCH_BOOTSTRAP_SERVERS={embedded.bootstrap_servers}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        embedded.stop()
+
+
+def _plan(scenario: str, days: int, rows_per_day: int, seed: int, settings: Settings):
+    from datetime import timedelta
+
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+
+    try:
+        chosen = get_scenario(scenario)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenario") from exc
+    return StreamPlan(
+        scenario=chosen,
+        days=days,
+        rows_per_day=rows_per_day,
+        seed=seed,
+        origin=settings.simulation_start,
+        day_length=timedelta(seconds=settings.window_seconds),
+    )
+
+
+Scenario = Annotated[str, typer.Option(help="Built-in scenario name.")]
+Days = Annotated[int, typer.Option(min=1, help="Simulated days to stream.")]
+RowsPerDay = Annotated[int, typer.Option(min=1, help="Rows per simulated day.")]
+Rate = Annotated[float, typer.Option(min=0, help="Rows per second; 0 streams flat out.")]
+Seed = Annotated[int, typer.Option(help="Seed of the stream: same seed, same bytes.")]
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]streaming"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command(name="produce")
+def produce_command(
+    scenario: Scenario = "covariate",
+    days: Days = 14,
+    rows_per_day: RowsPerDay = 500,
+    rate: Rate = 0.0,
+    seed: Seed = 7,
+) -> None:
+    """Stream production rows with the scenario's drift, and publish its ground truth."""
+    from producer.app import produce
+
+    settings = _settings()
+    plan = _plan(scenario, days, rows_per_day, seed, settings)
+    with _progress_bar() as bar:
+        task = bar.add_task("rows", total=plan.total_rows)
+        result = produce(
+            settings, plan, rate or None, progress=lambda n: bar.update(task, completed=n)
+        )
+    console.print(
+        f"produced {result.produced} rows in {result.seconds:.1f}s ({result.failed} failed)"
+    )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def score(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) -> None:
+    """Run the scorer: validate, quarantine, score."""
+    from scorer.app import run
+
+    configure_logging()
+    run(_settings(), max_messages, idle_timeout)
+
+
+@app.command()
+def monitor(
+    kind: Annotated[MonitorKind, typer.Argument(help="Which monitor to run.")],
+    max_messages: MaxMessages = None,
+    idle_timeout: IdleTimeout = None,
+) -> None:
+    """Run one windowed monitor: performance, drift or fairness."""
+    from monitors.app import run
+
+    configure_logging()
+    run(_settings(), kind, max_messages, idle_timeout)
+
+
+@app.command()
+def alert(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) -> None:
+    """Run the alerter: alerts, decisions and Prometheus metrics."""
+    from alerter.app import run
+
+    configure_logging()
+    run(_settings(), max_messages, idle_timeout)
+
+
+class WatchTarget(StrEnum):
+    ALERTS = "alerts"
+    DECISIONS = "decisions"
+
+
+@app.command()
+def watch(
+    target: Annotated[WatchTarget, typer.Argument(help="Topic to follow.")],
+    from_beginning: Annotated[bool, typer.Option(help="Show earlier messages too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Follow alerts or decisions as they are published."""
+    from shared.tail import tail
+    from shared.topics import ALERTS, DECISIONS
+    from trustwatch.render import alert_text, decision_text
+
+    topic = ALERTS if target == WatchTarget.ALERTS else DECISIONS
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    since = None if from_beginning else int(time.time() * 1000)
+    for message in tail(_settings(), [topic], stop, since_ms=since):
+        if as_json:
+            sys.stdout.write(message.value.model_dump_json() + "\n")
+            sys.stdout.flush()
+        elif target == WatchTarget.ALERTS:
+            console.print(alert_text(message.value))  # type: ignore[arg-type]
+        else:
+            console.print(decision_text(message.value))  # type: ignore[arg-type]
+
+
+@app.command()
+def demo(
+    scenario: Scenario = "covariate",
+    days: Days = 14,
+    rows_per_day: RowsPerDay = 500,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Rows per second; 0 streams flat out.")
+    ] = 700.0,
+    seed: Seed = 7,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the summary as JSON here.")
+    ] = None,
+) -> None:
+    """Run the whole pipeline on a scenario and summarise what was caught."""
+    from trustwatch.demo import DemoOptions, run_demo, write_summary
+    from trustwatch.render import alert_text, decision_text
+
+    settings = _settings()
+    plan = _plan(scenario, days, rows_per_day, seed, settings)
+    options = DemoOptions(plan=plan, rate=rate or None, split_seed=42)
+    console.rule(f"trustwatch demo: {plan.scenario.description}")
+    with _progress_bar() as bar:
+        task = bar.add_task("rows", total=plan.total_rows)
+        summary = run_demo(
+            settings,
+            options,
+            train=lambda: _train(settings, 42),
+            on_progress=lambda n: bar.update(task, completed=n),
+            on_alert=lambda a: bar.console.print(alert_text(a)),
+            on_decision=lambda d: bar.console.print(decision_text(d)),
+            on_status=lambda s: bar.console.print(f"[dim]{s}[/]"),
+        )
+    _print_summary(summary)
+    if summary_json is not None:
+        write_summary(summary, summary_json)
+        console.print(f"summary written to {summary_json}")
+
+
+def _print_summary(summary) -> None:
+    console.rule("summary")
+    rows = summary.rows
+    console.print(
+        f"rows produced {rows.produced}, scored {rows.scored}, quarantined {rows.quarantined} "
+        f"in {summary.seconds:.0f}s"
+    )
+    injected = Table(title="injected problems")
+    for column in ("kind", "target", "start", "caught by", "delay (windows)"):
+        injected.add_column(column)
+    for item in summary.injected:
+        injected.add_row(
+            item.kind,
+            item.target,
+            f"{item.start:%Y-%m-%d}",
+            item.caught_by or "[red]missed[/]",
+            "" if item.delay_windows is None else str(item.delay_windows),
+        )
+    console.print(injected)
+    actions: dict[str, int] = {}
+    for decision in summary.decisions:
+        actions[decision.action] = actions.get(decision.action, 0) + 1
+    console.print("decisions: " + json.dumps(actions))
+    console.print(f"service logs: {summary.logs_dir}")

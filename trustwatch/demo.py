@@ -1,0 +1,268 @@
+"""The demo: broker, services as separate processes, the scenario streamed, a summary at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from producer.app import produce
+from producer.stream import StreamPlan
+from shared.artifact import has_artifact
+from shared.broker import EmbeddedBroker, free_port
+from shared.kafka import ensure_topics
+from shared.schemas import Alert, AlertStatus, Decision, QuarantinedRow, ScenarioEvent, ScoredRow
+from shared.settings import Settings
+from shared.tail import tail
+from shared.topics import ALERTS, DECISIONS, QUARANTINE, SCENARIO, SCORED_ROWS
+from trustwatch.evaluation import InjectedOutcome, score_injections
+
+SERVICES: dict[str, list[str]] = {
+    "scorer": ["score"],
+    "monitor-performance": ["monitor", "performance"],
+    "monitor-drift": ["monitor", "drift"],
+    "monitor-fairness": ["monitor", "fairness"],
+    "alerter": ["alert"],
+}
+
+
+class RowCounts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    produced: int
+    scored: int
+    quarantined: int
+
+
+class SummaryAlert(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    type: str
+    severity: str
+    subject: str
+    status: str
+    window_start: str
+    explanation: str
+
+
+class SummaryDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    action: str
+    window_start: str
+    reasons: list[str]
+
+
+class DemoSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    scenario: str
+    seed: int
+    seconds: float
+    rows: RowCounts
+    alerts: list[SummaryAlert]
+    decisions: list[SummaryDecision]
+    injected: list[InjectedOutcome]
+    metrics_url: str | None
+    logs_dir: str
+
+
+@dataclass
+class Observed:
+    """What the demo has seen on the output topics, deduplicated by event id."""
+
+    scored: set[str] = field(default_factory=set)
+    quarantined: set[str] = field(default_factory=set)
+    quarantined_unidentified: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    steps: dict[str, ScenarioEvent] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, value: object) -> None:
+        with self.lock:
+            if isinstance(value, ScoredRow):
+                self.scored.add(value.event_id)
+            elif isinstance(value, QuarantinedRow):
+                if value.event_id is None:
+                    self.quarantined_unidentified += 1
+                else:
+                    self.quarantined.add(value.event_id)
+            elif isinstance(value, Alert):
+                self.alerts.append(value)
+            elif isinstance(value, Decision):
+                self.decisions[value.window_start.isoformat()] = value
+            elif isinstance(value, ScenarioEvent):
+                self.steps[value.step_id] = value
+
+    @property
+    def accounted(self) -> int:
+        with self.lock:
+            return len(self.scored | self.quarantined) + self.quarantined_unidentified
+
+
+class ServiceGroup:
+    """The services as child processes, each logging to its own file."""
+
+    def __init__(
+        self, env: dict[str, str], logs_dir: Path, env_overrides: dict[str, dict[str, str]]
+    ):
+        self.env = env
+        self.logs_dir = logs_dir
+        self.env_overrides = env_overrides
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        for name, arguments in SERVICES.items():
+            with open(self.logs_dir / f"{name}.log", "wb") as log:
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "trustwatch", *arguments],
+                    env=self.env | self.env_overrides.get(name, {}),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self, timeout: float = 20.0) -> dict[str, int | None]:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        codes: dict[str, int | None] = {}
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[name] = process.wait()
+        return codes
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    plan: StreamPlan
+    rate: float | None
+    split_seed: int
+    settle_timeout: float = 90.0
+
+
+def run_demo(
+    settings: Settings,
+    options: DemoOptions,
+    train: Callable[[], None],
+    on_progress: Callable[[int], None],
+    on_alert: Callable[[Alert], None],
+    on_decision: Callable[[Decision], None],
+    on_status: Callable[[str], None],
+) -> DemoSummary:
+    started = time.monotonic()
+    if not has_artifact(settings.artifacts_dir):
+        on_status("no model artifact yet: training one")
+        train()
+
+    broker: EmbeddedBroker | None = None
+    if not settings.bootstrap_servers:
+        broker = EmbeddedBroker().start()
+        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        on_status(f"embedded broker on {broker.bootstrap_servers} (pid {broker.pid})")
+    logs_dir = Path(tempfile.mkdtemp(prefix="trustwatch-demo-"))
+    metrics_port = free_port(settings.metrics_host)
+    env = os.environ | {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
+        "TRUSTWATCH_ARTIFACTS_DIR": str(Path(settings.artifacts_dir).resolve()),
+        "TRUSTWATCH_METRICS_PORT": "0",
+        "TRUSTWATCH_SIMULATION_START": options.plan.origin.isoformat(),
+        "TRUSTWATCH_WINDOW_SECONDS": str(int(options.plan.day_length.total_seconds())),
+    }
+    # Only the alerter serves model-health metrics during the demo.
+    metrics_url = f"http://{settings.metrics_host}:{metrics_port}/metrics"
+    services = ServiceGroup(
+        env, logs_dir, {"alerter": {"TRUSTWATCH_METRICS_PORT": str(metrics_port)}}
+    )
+    observed = Observed()
+    stop_tail = threading.Event()
+    since_ms = int(time.time() * 1000) - 1000
+
+    def follow() -> None:
+        for message in tail(
+            settings, [SCORED_ROWS, QUARANTINE, ALERTS, DECISIONS, SCENARIO], stop_tail, since_ms
+        ):
+            observed.add(message.value)
+            if isinstance(message.value, Alert):
+                on_alert(message.value)
+            elif isinstance(message.value, Decision):
+                on_decision(message.value)
+
+    follower = threading.Thread(target=follow, name="demo-tail", daemon=True)
+    try:
+        ensure_topics(settings)
+        services.start()
+        follower.start()
+        on_status(f"services started; logs in {logs_dir}; alerter metrics on {metrics_url}")
+        result = produce(settings, options.plan, options.rate, options.split_seed, on_progress)
+        on_status(f"produced {result.produced} rows in {result.seconds:.1f}s; waiting for results")
+        windows = options.plan.days
+        deadline = time.monotonic() + options.settle_timeout
+        while time.monotonic() < deadline:
+            if services.dead():
+                raise RuntimeError(f"services died: {services.dead()}; see logs in {logs_dir}")
+            if observed.accounted >= result.produced and len(observed.decisions) >= windows:
+                break
+            time.sleep(0.2)
+        else:
+            on_status("timed out waiting for every row and window; the summary is partial")
+    finally:
+        services.stop()
+        stop_tail.set()
+        if follower.is_alive():
+            follower.join(timeout=5)
+        if broker is not None:
+            broker.stop()
+
+    with observed.lock:
+        alerts = sorted(observed.alerts, key=lambda a: (a.window_start, a.type.value, a.subject))
+        decisions = sorted(observed.decisions.values(), key=lambda d: d.window_start)
+        steps = list(observed.steps.values())
+        scored = len(observed.scored)
+        quarantined = len(observed.quarantined) + observed.quarantined_unidentified
+    firing = [a for a in alerts if a.status == AlertStatus.FIRING]
+    return DemoSummary(
+        scenario=options.plan.scenario.name,
+        seed=options.plan.seed,
+        seconds=round(time.monotonic() - started, 1),
+        rows=RowCounts(produced=result.produced, scored=scored, quarantined=quarantined),
+        alerts=[
+            SummaryAlert(
+                type=a.type.value,
+                severity=a.severity.value,
+                subject=a.subject,
+                status=a.status.value,
+                window_start=a.window_start.isoformat(),
+                explanation=a.explanation,
+            )
+            for a in alerts
+        ],
+        decisions=[
+            SummaryDecision(
+                action=d.action.value,
+                window_start=d.window_start.isoformat(),
+                reasons=list(d.reasons),
+            )
+            for d in decisions
+        ],
+        injected=score_injections(steps, firing, options.plan.day_length),
+        metrics_url=metrics_url,
+        logs_dir=str(logs_dir),
+    )
+
+
+def write_summary(summary: DemoSummary, path: Path) -> None:
+    path.write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n")
