@@ -13,7 +13,7 @@ from shared.service import prepare_broker, serve_metrics
 from shared.settings import Settings
 from shared.topics import SIGNAL_TOPICS
 
-GROUP_ID = "trustwatch-alerter"
+GROUP_ID = "alerter"
 
 
 def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:

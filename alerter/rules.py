@@ -108,12 +108,15 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
     if signal.labelled < rules.min_support:
         return []
     found = []
-    if signal.recall is not None and signal.baseline_recall > 0:
+    # A drop counts only when the whole confidence interval lies below the tolerated level:
+    # a window of a few hundred rows moves recall by several points by chance alone.
+    if signal.recall is not None and signal.recall_high is not None and signal.baseline_recall > 0:
         drop = (signal.baseline_recall - signal.recall) / signal.baseline_recall
-        if drop >= rules.recall_drop_warning:
+        sure_drop = (signal.baseline_recall - signal.recall_high) / signal.baseline_recall
+        if sure_drop >= rules.recall_drop_warning:
             severity = (
                 AlertSeverity.CRITICAL
-                if drop >= rules.recall_drop_critical
+                if sure_drop >= rules.recall_drop_critical
                 else AlertSeverity.WARNING
             )
             found.append(
@@ -123,23 +126,26 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
                     severity=severity,
                     explanation=(
                         f"Recall fell to {signal.recall:.2f} (baseline "
-                        f"{signal.baseline_recall:.2f}, -{drop:.0%}) in the window of "
+                        f"{signal.baseline_recall:.2f}, -{drop:.0%}, {rules.confidence:.0%} CI "
+                        f"{signal.recall_low:.2f} to {signal.recall_high:.2f}) in the window of "
                         f"{_day(signal.window_start)} (n = {signal.labelled} labelled rows)."
                     ),
                     evidence={
                         "recall": signal.recall,
                         "baseline_recall": signal.baseline_recall,
                         "relative_drop": drop,
+                        "recall_low": signal.recall_low,
+                        "recall_high": signal.recall_high,
                         "labelled": signal.labelled,
                     },
                 )
             )
-    if signal.roc_auc is not None:
-        drop = signal.baseline_roc_auc - signal.roc_auc
-        if drop >= rules.roc_auc_drop_warning:
+    if signal.roc_auc is not None and signal.roc_auc_high is not None:
+        sure_drop = signal.baseline_roc_auc - signal.roc_auc_high
+        if sure_drop >= rules.roc_auc_drop_warning:
             severity = (
                 AlertSeverity.CRITICAL
-                if drop >= rules.roc_auc_drop_critical
+                if sure_drop >= rules.roc_auc_drop_critical
                 else AlertSeverity.WARNING
             )
             found.append(
@@ -149,7 +155,8 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
                     severity=severity,
                     explanation=(
                         f"ROC-AUC fell to {signal.roc_auc:.3f} (baseline "
-                        f"{signal.baseline_roc_auc:.3f}) in the window of "
+                        f"{signal.baseline_roc_auc:.3f}, {rules.confidence:.0%} CI "
+                        f"{signal.roc_auc_low:.3f} to {signal.roc_auc_high:.3f}) in the window of "
                         f"{_day(signal.window_start)} (n = {signal.labelled} labelled rows)."
                     ),
                     evidence={

@@ -42,7 +42,7 @@ class AlerterHandler(Handler):
             window = self.pending.get(start) or WindowSignals(start, signal.window_end)  # type: ignore[attr-defined]
             self.pending[start] = replace(window, **{_FIELD[type(signal)]: signal})
             offsets = self.first_offsets.setdefault(start, {})
-            offsets.setdefault((item.topic.name, item.partition), item.offset)
+            offsets.setdefault(item.partition_key, item.offset)
         complete = [s for s, w in self.pending.items() if w.complete()]
         if not complete:
             return []

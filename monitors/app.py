@@ -29,13 +29,13 @@ def build(settings: Settings, kind: MonitorKind) -> ConsumerLoop:
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
     if kind == MonitorKind.PERFORMANCE:
-        calculator = PerformanceCalculator(metadata)
+        calculator = PerformanceCalculator(metadata, policy)
     elif kind == MonitorKind.DRIFT:
         calculator = DriftCalculator(load_reference(version_dir, metadata), metadata, policy)
     else:
         calculator = FairnessCalculator(policy)
     handler = MonitorHandler(calculator, settings)
-    return ConsumerLoop(settings, f"trustwatch-monitor-{kind.value}", [SCORED_ROWS], handler)
+    return ConsumerLoop(settings, f"monitor-{kind.value}", [SCORED_ROWS], handler)
 
 
 def run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 
 def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
@@ -25,6 +25,38 @@ def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(8, 10, 0.95)
+    >>> round(low, 3), round(high, 3)
+    (0.49, 0.943)
+    """
+    if trials == 0:
+        return 0.0, 1.0
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def auc_interval(
+    auc: float, positives: int, negatives: int, confidence: float
+) -> tuple[float, float]:
+    """Normal interval of ROC-AUC with the Hanley-McNeil (1982) standard error."""
+    q1 = auc / (2 - auc)
+    q2 = 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    half = z * float(np.sqrt(max(variance, 0.0)))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -39,6 +71,8 @@ class PerformanceResult:
     roc_auc: float | None
     accuracy: float | None
     positive_rate: float | None
+    recall_interval: tuple[float, float] | None
+    roc_auc_interval: tuple[float, float] | None
 
 
 @dataclass
@@ -91,8 +125,10 @@ class PerformanceWindow:
             labels=self.labels + other.labels,
         )
 
-    def result(self) -> PerformanceResult:
+    def result(self, confidence: float = 0.95) -> PerformanceResult:
         labelled = self.tp + self.fp + self.tn + self.fn
+        positives = self.tp + self.fn
+        negatives = self.fp + self.tn
         precision = _ratio(self.tp, self.tp + self.fp)
         recall = _ratio(self.tp, self.tp + self.fn)
         f1 = _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
@@ -106,4 +142,8 @@ class PerformanceWindow:
             roc_auc=auc,
             accuracy=_ratio(self.tp + self.tn, labelled),
             positive_rate=_ratio(self.predicted_positive, self.rows),
+            recall_interval=wilson_interval(self.tp, positives, confidence) if positives else None,
+            roc_auc_interval=None
+            if auc is None
+            else auc_interval(auc, positives, negatives, confidence),
         )

@@ -50,8 +50,9 @@ class PerformanceCalculator:
     name = "performance"
     signal_topic = PERFORMANCE_SIGNALS
 
-    def __init__(self, metadata: ModelMetadata):
+    def __init__(self, metadata: ModelMetadata, policy: Policy):
         self.metadata = metadata
+        self.confidence = policy.performance.confidence
 
     def new_window(self) -> PerformanceWindow:
         return PerformanceWindow()
@@ -60,7 +61,9 @@ class PerformanceCalculator:
         state.update(row.label, row.prediction, row.probability)
 
     def signal(self, closed: ClosedWindow[PerformanceWindow]) -> PerformanceSignal:
-        result = closed.state.result()
+        result = closed.state.result(self.confidence)
+        recall_low, recall_high = result.recall_interval or (None, None)
+        auc_low, auc_high = result.roc_auc_interval or (None, None)
         return PerformanceSignal(
             event_time=closed.end,
             window_start=closed.start,
@@ -74,6 +77,10 @@ class PerformanceCalculator:
             roc_auc=result.roc_auc,
             accuracy=result.accuracy,
             positive_rate=result.positive_rate,
+            recall_low=recall_low,
+            recall_high=recall_high,
+            roc_auc_low=auc_low,
+            roc_auc_high=auc_high,
             baseline_recall=self.metadata.baseline.recall,
             baseline_roc_auc=self.metadata.baseline.roc_auc,
         )
@@ -170,7 +177,7 @@ class MonitorHandler(Handler, Generic[S]):
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         for item in batch:
             row = cast(ScoredRow, item.value)
-            state = self.windows.add(row.event_time, (item.topic.name, item.partition), item.offset)
+            state = self.windows.add(row.event_time, item.partition_key, item.offset)
             if state is not None:
                 self.calculator.update(state, row)
         return self._signals(self.windows.advance())

@@ -45,10 +45,11 @@ def produce(
     for event in plan.scenario.ground_truth(
         plan.run_id, plan.origin, plan.day_length, published_at=datetime.now(tz=UTC)
     ):
-        producer.produce(SCENARIO.name, SCENARIO.encode(event), key=event.step_id)
+        producer.produce(settings.topic_name(SCENARIO), SCENARIO.encode(event), key=event.step_id)
     producer.flush(30)
 
     pool = split(load_clean(), seed=split_seed).production
+    raw_topic = settings.topic_name(RAW_ROWS)
     started = time.monotonic()
     produced = 0
     for produced, row in enumerate(generate(plan, pool), start=1):
@@ -58,7 +59,7 @@ def produce(
         while True:
             try:
                 producer.produce(
-                    RAW_ROWS.name,
+                    raw_topic,
                     RAW_ROWS.encode(row),
                     key=row.customer_id,
                     on_delivery=on_delivery,

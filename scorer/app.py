@@ -9,7 +9,7 @@ from shared.service import prepare_broker
 from shared.settings import Settings
 from shared.topics import RAW_ROWS
 
-GROUP_ID = "trustwatch-scorer"
+GROUP_ID = "scorer"
 
 
 def build(settings: Settings) -> ConsumerLoop:

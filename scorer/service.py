@@ -63,7 +63,7 @@ class ScorerHandler(Handler):
         return QuarantinedRow(
             event_time=row.event_time,
             event_id=row.event_id,
-            source_topic=item.topic.name,
+            source_topic=item.source,
             source_partition=item.partition,
             source_offset=item.offset,
             issues=issues,

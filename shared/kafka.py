@@ -91,11 +91,14 @@ def ensure_topics(
     admin = make_admin(settings)
     wanted = list(topics)
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [t for t in wanted if t.name not in existing]
+    missing = [t for t in wanted if settings.topic_name(t) not in existing]
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing],
+        [
+            NewTopic(settings.topic_name(t), num_partitions=t.partitions, replication_factor=1)
+            for t in missing
+        ],
         request_timeout=timeout,
     )
     created = []
@@ -106,7 +109,7 @@ def ensure_topics(
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    _wait_for_topics(admin, [t.name for t in missing], timeout)
+    _wait_for_topics(admin, [settings.topic_name(t) for t in missing], timeout)
     return created
 
 

@@ -43,6 +43,11 @@ class Inbound:
     key: bytes | None
     partition: int
     offset: int
+    source: str  # the topic's name on the broker (namespace included)
+
+    @property
+    def partition_key(self) -> PartitionKey:
+        return (self.source, self.partition)
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class ConsumerLoop:
     ):
         self.settings = settings
         self.group_id = group_id
-        self.topics = {topic.name: topic for topic in topics}
+        self.topics = {settings.topic_name(topic): topic for topic in topics}
         self.handler = handler
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
@@ -123,7 +128,9 @@ class ConsumerLoop:
         signal.signal(signal.SIGINT, self.stop)
 
     def run(self, max_messages: int | None = None, idle_timeout: float | None = None) -> LoopStats:
-        consumer = make_consumer(self.settings, self.group_id, **self.consumer_overrides)
+        consumer = make_consumer(
+            self.settings, self.settings.group_id(self.group_id), **self.consumer_overrides
+        )
         consumer.subscribe(
             list(self.topics),
             on_assign=lambda _c, parts: self.handler.on_assign(
@@ -222,7 +229,9 @@ class ConsumerLoop:
             except ValidationError as exc:
                 issues = issues_from_validation_error(exc)
             else:
-                return Inbound(topic, value, record.key(), record.partition(), record.offset())
+                return Inbound(
+                    topic, value, record.key(), record.partition(), record.offset(), record.topic()
+                )
         return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
 
     # --- delivery ------------------------------------------------------------------------------
@@ -254,7 +263,7 @@ class ConsumerLoop:
             while True:
                 try:
                     producer.produce(
-                        output.topic.name,
+                        self.settings.topic_name(output.topic),
                         value=payload,
                         key=output.key,
                         on_delivery=lambda err, msg, out=output: on_delivery(err, msg, out),

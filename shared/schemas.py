@@ -163,6 +163,10 @@ class PerformanceSignal(WindowSignal):
     roc_auc: float | None
     accuracy: float | None
     positive_rate: float | None
+    recall_low: float | None = None
+    recall_high: float | None = None
+    roc_auc_low: float | None = None
+    roc_auc_high: float | None = None
     baseline_recall: float
     baseline_roc_auc: float
 

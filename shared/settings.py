@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.topics import Topic
+
 
 class Settings(BaseSettings):
     """Everything a trustwatch process can be told from its environment.
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
         description="Further librdkafka properties, as a JSON object.",
     )
 
+    # Prefix of every topic and consumer group, so deployments can share a cluster.
+    namespace: str = Field(default="trustwatch", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
     # Group membership. The embedded broker takes about half the session timeout to form a group.
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
@@ -65,6 +70,18 @@ class Settings(BaseSettings):
     # Metrics endpoint of this process; port 0 disables it.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    def topic_name(self, topic: Topic) -> str:
+        """The topic's name on the broker.
+
+        >>> from shared.topics import ALERTS
+        >>> Settings(namespace="staging").topic_name(ALERTS)
+        'staging.alerts'
+        """
+        return f"{self.namespace}.{topic.name}"
+
+    def group_id(self, base: str) -> str:
+        return f"{self.namespace}-{base}"
 
     def kafka_config(self) -> dict[str, Any]:
         """librdkafka properties common to producers, consumers and admin clients."""

@@ -40,13 +40,13 @@ def tail(
     """Yield decoded messages of ``topics`` until ``stop`` is set."""
     consumer = make_consumer(
         settings,
-        group_id=f"trustwatch-tail-{uuid.uuid4().hex[:8]}",
+        group_id=settings.group_id(f"tail-{uuid.uuid4().hex[:8]}"),
         **{"enable.auto.commit": False},
     )
-    by_name = {topic.name: topic for topic in topics}
+    by_name = {settings.topic_name(topic): topic for topic in topics}
     consumer.assign(
         [
-            TopicPartition(topic.name, partition, OFFSET_BEGINNING)
+            TopicPartition(settings.topic_name(topic), partition, OFFSET_BEGINNING)
             for topic in topics
             for partition in range(topic.partitions)
         ]
@@ -66,7 +66,7 @@ def tail(
                 try:
                     value = topic.decode(record.value() or b"")
                 except ValidationError:
-                    log.warning("tail: undecodable message on %s", topic.name)
+                    log.warning("tail: undecodable message on %s", record.topic())
                     continue
                 yield TailedMessage(topic, value, timestamp)
     finally:

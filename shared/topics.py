@@ -14,7 +14,11 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Topic(Generic[M]):
-    """A topic and the pydantic model of its messages."""
+    """A topic and the pydantic model of its messages.
+
+    ``name`` is the base name; on the broker it is prefixed with the namespace from the settings
+    (``Settings.topic_name``), so several deployments or test runs can share one cluster.
+    """
 
     name: str
     partitions: int
@@ -30,16 +34,16 @@ class Topic(Generic[M]):
 
 
 # Rows are keyed by customer id and spread over partitions so scorers can share the work.
-RAW_ROWS = Topic("trustwatch.rows.raw", 3, schemas.RawRow)
-SCORED_ROWS = Topic("trustwatch.rows.scored", 3, schemas.ScoredRow)
-QUARANTINE = Topic("trustwatch.rows.quarantine", 1, schemas.QuarantinedRow)
-SCENARIO = Topic("trustwatch.scenario", 1, schemas.ScenarioEvent)
+RAW_ROWS = Topic("rows.raw", 3, schemas.RawRow)
+SCORED_ROWS = Topic("rows.scored", 3, schemas.ScoredRow)
+QUARANTINE = Topic("rows.quarantine", 1, schemas.QuarantinedRow)
+SCENARIO = Topic("scenario", 1, schemas.ScenarioEvent)
 # Signals and their consequences are low volume; one partition keeps them in window order.
-PERFORMANCE_SIGNALS = Topic("trustwatch.signals.performance", 1, schemas.PerformanceSignal)
-DRIFT_SIGNALS = Topic("trustwatch.signals.drift", 1, schemas.DriftSignal)
-FAIRNESS_SIGNALS = Topic("trustwatch.signals.fairness", 1, schemas.FairnessSignal)
-ALERTS = Topic("trustwatch.alerts", 1, schemas.Alert)
-DECISIONS = Topic("trustwatch.decisions", 1, schemas.Decision)
+PERFORMANCE_SIGNALS = Topic("signals.performance", 1, schemas.PerformanceSignal)
+DRIFT_SIGNALS = Topic("signals.drift", 1, schemas.DriftSignal)
+FAIRNESS_SIGNALS = Topic("signals.fairness", 1, schemas.FairnessSignal)
+ALERTS = Topic("alerts", 1, schemas.Alert)
+DECISIONS = Topic("decisions", 1, schemas.Decision)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     RAW_ROWS,
@@ -53,4 +57,3 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DECISIONS,
 )
 SIGNAL_TOPICS: tuple[Topic, ...] = (PERFORMANCE_SIGNALS, DRIFT_SIGNALS, FAIRNESS_SIGNALS)
-BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

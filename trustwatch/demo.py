@@ -177,11 +177,14 @@ def run_demo(
     metrics_port = free_port(settings.metrics_host)
     env = os.environ | {
         "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
+        "TRUSTWATCH_NAMESPACE": settings.namespace,
         "TRUSTWATCH_ARTIFACTS_DIR": str(Path(settings.artifacts_dir).resolve()),
         "TRUSTWATCH_METRICS_PORT": "0",
         "TRUSTWATCH_SIMULATION_START": options.plan.origin.isoformat(),
         "TRUSTWATCH_WINDOW_SECONDS": str(int(options.plan.day_length.total_seconds())),
     }
+    if settings.policy_path is not None:
+        env["TRUSTWATCH_POLICY_PATH"] = str(Path(settings.policy_path).resolve())
     # Only the alerter serves model-health metrics during the demo.
     metrics_url = f"http://{settings.metrics_host}:{metrics_port}/metrics"
     services = ServiceGroup(
