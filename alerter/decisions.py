@@ -26,11 +26,9 @@ class DriftStreaks:
     def update(self, window: WindowSignals) -> DriftStreaks:
         if window.drift is None:
             return self
-        for feature in window.drift.features:
-            if feature.severity == DriftSeverity.HIGH:
-                self.streaks[feature.feature] = self.streaks.get(feature.feature, 0) + 1
-            else:
-                self.streaks.pop(feature.feature, None)
+        high = {f.feature for f in window.drift.features if f.severity == DriftSeverity.HIGH}
+        # A feature not HIGH in this window (or not reported at all) starts over.
+        self.streaks = {name: self.streaks.get(name, 0) + 1 for name in sorted(high)}
         return self
 
 

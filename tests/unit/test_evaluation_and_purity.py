@@ -1,0 +1,99 @@
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from monitors.changepoint import AdwinDetector
+from shared.schemas import Alert, AlertStatus, AlertType, DriftKind, ScenarioEvent
+from tests.unit.signals import DAY, ORIGIN
+from trustwatch.evaluation import score_injections
+
+
+def step(kind=DriftKind.COVARIATE, target="MonthlyCharges", start_day=7, end_day=None):
+    return ScenarioEvent(
+        event_time=ORIGIN, scenario="s", run_id="r", step_id=f"{kind}-{target}", kind=kind,
+        target=target, start=ORIGIN + start_day * DAY,
+        end=None if end_day is None else ORIGIN + end_day * DAY, description="",
+    )  # fmt: skip
+
+
+def alert(day, type_=AlertType.DRIFT, subject="MonthlyCharges", status=AlertStatus.FIRING):
+    return Alert(
+        event_time=ORIGIN, key=f"{type_}:{subject}", status=status, type=type_,
+        severity="CRITICAL", subject=subject, explanation="", window_start=ORIGIN + day * DAY,
+        window_end=ORIGIN + (day + 1) * DAY,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "alerts,caught_by,delay",
+    [
+        ([alert(7)], "DRIFT", 0),
+        ([alert(9), alert(8)], "DRIFT", 1),
+        ([alert(5)], None, None),  # before onset: a false alarm, not a catch
+        ([alert(8, subject="tenure")], None, None),  # wrong feature
+        ([alert(8, status=AlertStatus.RESOLVED)], None, None),
+        ([alert(8, type_=AlertType.BIAS)], None, None),
+        ([], None, None),
+    ],
+)
+def test_score_injections(alerts, caught_by, delay):
+    outcome = score_injections([step()], alerts, timedelta(days=1))[0]
+    assert (outcome.caught_by, outcome.delay_windows) == (caught_by, delay)
+
+
+def test_alert_after_a_step_ended_does_not_catch_it():
+    outcome = score_injections([step(start_day=3, end_day=5)], [alert(6)], timedelta(days=1))[0]
+    assert outcome.caught_by is None
+
+
+def test_adwin_adapter_matches_river_used_directly():
+    from river.drift import ADWIN
+
+    import random
+
+    rng = random.Random(11)
+    values = [float(rng.random() < 0.2) for _ in range(3000)]
+    values += [float(rng.random() < 0.5) for _ in range(2000)]
+    ours, theirs = AdwinDetector(delta=0.002), ADWIN(delta=0.002)
+    our_hits, their_hits = [], []
+    for index, value in enumerate(values):
+        if ours.update(value).drift_detected:
+            our_hits.append(index)
+        theirs.update(value)
+        if theirs.drift_detected:
+            their_hits.append(index)
+    assert our_hits == their_hits
+    assert our_hits and 3000 <= our_hits[0] < 3300  # found within 300 rows of the change
+
+
+PURE_MODULES = [
+    "shared.schemas", "shared.topics", "shared.policy", "shared.features", "shared.validation",
+    "shared.data", "shared.artifact", "monitors.drift", "monitors.performance",
+    "monitors.fairness", "monitors.windowing", "alerter.rules", "alerter.lifecycle",
+    "alerter.decisions", "producer.scenario", "producer.stream", "scorer.validation",
+    "trustwatch.evaluation",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_modules_import_no_kafka_or_prometheus(module):
+    code = (
+        f"import sys, {module}; "
+        "bad = [m for m in ('confluent_kafka', 'prometheus_client') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_shared_never_imports_a_service():
+    code = (
+        "import sys, pkgutil, importlib, shared; "
+        "[importlib.import_module('shared.' + m.name) for m in pkgutil.iter_modules(shared.__path__)]; "
+        "print(','.join(sorted({n.split('.')[0] for n in sys.modules} & "
+        "{'producer', 'scorer', 'monitors', 'alerter', 'trustwatch'})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
