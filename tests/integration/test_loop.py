@@ -63,7 +63,9 @@ def test_undecodable_messages_are_quarantined_and_the_loop_goes_on(settings, top
     assert {q.source_topic for q in quarantined} == {settings.topic_name(SOURCE)}
     assert all(q.payload_bytes > 0 for q in quarantined)
     oversized = next(q for q in quarantined if q.issues[0].code == IssueCode.OVERSIZED)
-    assert oversized.payload_truncated and len(oversized.payload) <= settings.quarantine_payload_chars
+    assert (
+        oversized.payload_truncated and len(oversized.payload) <= settings.quarantine_payload_chars
+    )
     assert next(q for q in quarantined if q.payload.startswith('{"event_id"')).event_id == "e9"
 
 

@@ -65,8 +65,9 @@ def run_decisions(policy, windows):
     for signals in windows:
         book.apply(signals, conditions(signals, policy))
         streaks.update(signals)
-        decisions.append(decide(signals, book.active, streaks, {"MonthlyCharges": 0.05,
-                                                                 "gender": 0.01}, policy))
+        decisions.append(
+            decide(signals, book.active, streaks, {"MonthlyCharges": 0.05, "gender": 0.01}, policy)
+        )
     return decisions
 
 

@@ -40,8 +40,12 @@ def test_split_is_disjoint_complete_stratified_and_seeded(clean_frame):
     overall = clean_frame[LABEL_COLUMN].mean()
     for part in (parts.reference, parts.test, parts.production):
         assert abs(part[LABEL_COLUMN].mean() - overall) < 0.005
-        assert list(part.columns[1:-1]) == [*CATEGORICAL_FEATURES, "tenure", "MonthlyCharges",
-                                            "TotalCharges"]
+        assert list(part.columns[1:-1]) == [
+            *CATEGORICAL_FEATURES,
+            "tenure",
+            "MonthlyCharges",
+            "TotalCharges",
+        ]
     again = split(clean_frame, seed=42)
     pd.testing.assert_frame_equal(parts.production, again.production)
     other = split(clean_frame, seed=43)

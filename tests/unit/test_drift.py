@@ -77,8 +77,10 @@ def test_row_and_frame_updates_agree(profile, data_split):
 @given(cut=st.integers(min_value=0, max_value=400), seed=st.integers(0, 2**16))
 def test_merge_equals_the_union(profile, data_split, cut, seed):
     rows = data_split.production.sample(400, random_state=seed)
-    merged = DriftWindow(profile).update_frame(rows.iloc[:cut]).merge(
-        DriftWindow(profile).update_frame(rows.iloc[cut:])
+    merged = (
+        DriftWindow(profile)
+        .update_frame(rows.iloc[:cut])
+        .merge(DriftWindow(profile).update_frame(rows.iloc[cut:]))
     )
     whole = DriftWindow(profile).update_frame(rows)
     assert merged.rows == whole.rows

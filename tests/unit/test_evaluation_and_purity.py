@@ -49,9 +49,9 @@ def test_alert_after_a_step_ended_does_not_catch_it():
 
 
 def test_adwin_adapter_matches_river_used_directly():
-    from river.drift import ADWIN
-
     import random
+
+    from river.drift import ADWIN
 
     rng = random.Random(11)
     values = [float(rng.random() < 0.2) for _ in range(3000)]
@@ -84,16 +84,21 @@ def test_pure_modules_import_no_kafka_or_prometheus(module):
         "bad = [m for m in ('confluent_kafka', 'prometheus_client') if m in sys.modules]; "
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
 
 
 def test_shared_never_imports_a_service():
     code = (
         "import sys, pkgutil, importlib, shared; "
-        "[importlib.import_module('shared.' + m.name) for m in pkgutil.iter_modules(shared.__path__)]; "
+        "[importlib.import_module('shared.' + m.name) "
+        "for m in pkgutil.iter_modules(shared.__path__)]; "
         "print(','.join(sorted({n.split('.')[0] for n in sys.modules} & "
         "{'producer', 'scorer', 'monitors', 'alerter', 'trustwatch'})))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

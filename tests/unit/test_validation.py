@@ -50,7 +50,8 @@ def test_valid_row_decodes():
          ("features.MonthlyCharges", IssueCode.WRONG_TYPE)),
         (lambda d: d["features"].update(gender=None), ("features.gender", IssueCode.NULL)),
         (lambda d: d.update(label=2), ("label", IssueCode.OUT_OF_RANGE)),
-        (lambda d: d.update(event_time="2026-03-01T00:00:00"), ("event_time", IssueCode.WRONG_TYPE)),
+        (lambda d: d.update(event_time="2026-03-01T00:00:00"),
+         ("event_time", IssueCode.WRONG_TYPE)),
         (lambda d: d.pop("event_id"), ("event_id", IssueCode.MISSING_FIELD)),
     ],
 )  # fmt: skip
@@ -71,7 +72,9 @@ def test_row_validator_against_model_schema(metadata):
     validator = RowValidator(metadata.features)
     row = RawRow.model_validate_json(json.dumps(VALID))
     assert validator.issues(row.features) == ()
-    unseen = RawRow.model_validate_json(mutated(lambda d: d["features"].update(Contract="Lifetime")))
+    unseen = RawRow.model_validate_json(
+        mutated(lambda d: d["features"].update(Contract="Lifetime"))
+    )
     assert [(i.field, i.code) for i in validator.issues(unseen.features)] == [
         ("features.Contract", IssueCode.UNSEEN_CATEGORY)
     ]
