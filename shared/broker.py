@@ -35,9 +35,9 @@ class EmbeddedBroker:
 
     Examples
     --------
-    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
-    ...     print(broker.bootstrap_servers)
-    127.0.0.1:40123
+    >>> with EmbeddedBroker() as broker:
+    ...     broker_answers(broker.bootstrap_servers)
+    True
     """
 
     def __init__(

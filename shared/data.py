@@ -34,7 +34,7 @@ def clean(raw: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> frame = clean(load_raw())
-    >>> len(frame), int(frame["Churn"].sum()), frame["TotalCharges"].isna().sum()
+    >>> len(frame), int(frame["Churn"].sum()), int(frame["TotalCharges"].isna().sum())
     (7043, 1869, 0)
     """
     frame = pd.DataFrame({ID_COLUMN: raw[ID_COLUMN].astype(str)})
