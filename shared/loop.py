@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PartitionKey = tuple[str, int]
 # Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
 FLUSH_TIMEOUT_SECONDS = 30.0
+PROGRESS_LOG_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,14 @@ class ConsumerLoop:
             ),
         )
         last_message_at = time.monotonic()
+        last_report = last_message_at
         idle_flushed = False
+        log.info(
+            "consuming %s as group %s from %s",
+            ", ".join(self.topics),
+            self.settings.group_id(self.group_id),
+            self.settings.describe().get("bootstrap.servers"),
+        )
         try:
             while not self._stop.is_set():
                 if max_messages is not None and self.stats.consumed >= max_messages:
@@ -149,6 +157,9 @@ class ConsumerLoop:
                 messages = consumer.consume(num_messages=wanted, timeout=0.2)
                 records = [m for m in messages if self._usable(m)]
                 now = time.monotonic()
+                if now - last_report >= PROGRESS_LOG_SECONDS:
+                    last_report = now
+                    self._report("running")
                 if records:
                     last_message_at, idle_flushed = now, False
                     self._process(consumer, records)
@@ -166,7 +177,19 @@ class ConsumerLoop:
             finally:
                 if self._producer is not None:
                     self._producer.flush(10)
+            self._report("stopped")
         return self.stats
+
+    def _report(self, state: str) -> None:
+        stats = self.stats
+        log.info(
+            "%s: consumed %d, quarantined %d, published %d in %.0fs",
+            state,
+            stats.consumed,
+            stats.quarantined,
+            stats.produced,
+            time.monotonic() - stats.started,
+        )
 
     # --- one batch ---------------------------------------------------------------------------
 
