@@ -50,6 +50,15 @@ def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+def graded(value: float, warning: float, critical: float) -> AlertSeverity | None:
+    """WARNING from ``warning`` on, CRITICAL from ``critical`` on, else no alert."""
+    if value >= critical:
+        return AlertSeverity.CRITICAL
+    if value >= warning:
+        return AlertSeverity.WARNING
+    return None
+
+
 def drift_conditions(signal: DriftSignal) -> list[Condition]:
     found = []
     for feature in signal.features:
@@ -113,12 +122,8 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
     if signal.recall is not None and signal.recall_high is not None and signal.baseline_recall > 0:
         drop = (signal.baseline_recall - signal.recall) / signal.baseline_recall
         sure_drop = (signal.baseline_recall - signal.recall_high) / signal.baseline_recall
-        if sure_drop >= rules.recall_drop_warning:
-            severity = (
-                AlertSeverity.CRITICAL
-                if sure_drop >= rules.recall_drop_critical
-                else AlertSeverity.WARNING
-            )
+        severity = graded(sure_drop, rules.recall_drop_warning, rules.recall_drop_critical)
+        if severity is not None:
             found.append(
                 Condition(
                     type=AlertType.PERFORMANCE,
@@ -142,12 +147,8 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
             )
     if signal.roc_auc is not None and signal.roc_auc_high is not None:
         sure_drop = signal.baseline_roc_auc - signal.roc_auc_high
-        if sure_drop >= rules.roc_auc_drop_warning:
-            severity = (
-                AlertSeverity.CRITICAL
-                if sure_drop >= rules.roc_auc_drop_critical
-                else AlertSeverity.WARNING
-            )
+        severity = graded(sure_drop, rules.roc_auc_drop_warning, rules.roc_auc_drop_critical)
+        if severity is not None:
             found.append(
                 Condition(
                     type=AlertType.PERFORMANCE,
@@ -175,15 +176,13 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
     recalls = {(g.attribute, g.group): g for g in signal.groups}
     for gap in signal.gaps:
         # Only a gap whose whole interval lies beyond the tolerance is evidence, not noise.
-        if gap.gap is None or gap.gap_low is None or gap.gap_low <= rules.recall_gap_warning:
+        if gap.gap is None or gap.gap_low is None:
+            continue
+        severity = graded(gap.gap_low, rules.recall_gap_warning, rules.recall_gap_critical)
+        if severity is None:
             continue
         best = recalls[(gap.attribute, gap.best_group)]
         worst = recalls[(gap.attribute, gap.worst_group)]
-        severity = (
-            AlertSeverity.CRITICAL
-            if gap.gap_low > rules.recall_gap_critical
-            else AlertSeverity.WARNING
-        )
         found.append(
             Condition(
                 type=AlertType.BIAS,

@@ -7,25 +7,7 @@ LABEL_COLUMN = "Churn"
 
 NUMERIC_FEATURES: tuple[str, ...] = ("tenure", "MonthlyCharges", "TotalCharges")
 
-CATEGORICAL_FEATURES: tuple[str, ...] = (
-    "gender",
-    "SeniorCitizen",
-    "Partner",
-    "Dependents",
-    "PhoneService",
-    "MultipleLines",
-    "InternetService",
-    "OnlineSecurity",
-    "OnlineBackup",
-    "DeviceProtection",
-    "TechSupport",
-    "StreamingTV",
-    "StreamingMovies",
-    "Contract",
-    "PaperlessBilling",
-    "PaymentMethod",
-)
-
+# The 19 model inputs in the CSV's column order.
 FEATURES: tuple[str, ...] = (
     "gender",
     "SeniorCitizen",
@@ -47,3 +29,6 @@ FEATURES: tuple[str, ...] = (
     "MonthlyCharges",
     "TotalCharges",
 )
+
+# SeniorCitizen is a categorical: a group attribute, not a quantity.
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f not in NUMERIC_FEATURES)

@@ -57,3 +57,10 @@ def test_split_is_disjoint_complete_stratified_and_seeded(clean_frame):
 def test_split_refuses_impossible_shares(clean_frame, test_share, production_share):
     with pytest.raises(ValueError):
         split(clean_frame, test_share=test_share, production_share=production_share)
+
+
+def test_feature_lists_match_the_csv_columns():
+    columns = list(load_raw().columns)
+    assert list(FEATURES) == [c for c in columns if c not in (ID_COLUMN, LABEL_COLUMN)]
+    assert len(FEATURES) == 19
+    assert set(CATEGORICAL_FEATURES) == set(FEATURES) - {"tenure", "MonthlyCharges", "TotalCharges"}
