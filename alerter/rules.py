@@ -92,7 +92,35 @@ def drift_conditions(signal: DriftSignal) -> list[Condition]:
     return found
 
 
-def change_point_conditions(signal: DriftSignal) -> list[Condition]:
+def data_quality_conditions(signal: DriftSignal, policy: Policy) -> list[Condition]:
+    """Rows refused by validation: an upstream problem, reported apart from drift."""
+    total = signal.rows + signal.quarantined_rows
+    if not signal.quarantined_rows or not total:
+        return []
+    share = signal.quarantined_rows / total
+    rules = policy.data_quality
+    severity = graded(share, rules.quarantine_share_warning, rules.quarantine_share_critical)
+    if severity is None:
+        return []
+    reasons = ", ".join(f"{count} {code}" for code, count in signal.quarantined_by_reason.items())
+    return [
+        Condition(
+            type=AlertType.DATA_QUALITY,
+            subject="quarantine",
+            severity=severity,
+            explanation=(
+                f"{share:.1%} of rows were quarantined in the window of "
+                f"{_day(signal.window_start)} ({signal.quarantined_rows} of {total}: {reasons}). "
+                "Schema problems are not drift: fix the upstream pipeline; do not retrain on "
+                "broken data."
+            ),
+            evidence={"quarantine_share": share, "quarantined_rows": signal.quarantined_rows}
+            | {f"reason_{code}": count for code, count in signal.quarantined_by_reason.items()},
+        )
+    ]
+
+
+def change_point_conditions(signal: PerformanceSignal) -> list[Condition]:
     rising = [c for c in signal.change_points if c.mean_after > c.mean_before]
     if not rising:
         return []
@@ -215,9 +243,10 @@ def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
     found: list[Condition] = []
     if window.performance is not None:
         found += performance_conditions(window.performance, policy)
+        found += change_point_conditions(window.performance)
     if window.drift is not None:
         found += drift_conditions(window.drift)
-        found += change_point_conditions(window.drift)
+        found += data_quality_conditions(window.drift, policy)
     if window.fairness is not None:
         found += fairness_conditions(window.fairness, policy)
     return found

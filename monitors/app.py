@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from prometheus_client import CollectorRegistry
+
 from monitors.service import (
     DriftCalculator,
     FairnessCalculator,
@@ -12,10 +14,11 @@ from monitors.service import (
 )
 from shared.artifact import load_metadata, load_reference, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
+from shared.metrics import LoopMetrics
 from shared.policy import load_policy
-from shared.service import prepare_broker
+from shared.service import prepare_broker, serve_metrics
 from shared.settings import Settings
-from shared.topics import SCORED_ROWS
+from shared.topics import QUARANTINE, SCORED_ROWS
 
 
 class MonitorKind(StrEnum):
@@ -24,7 +27,10 @@ class MonitorKind(StrEnum):
     FAIRNESS = "fairness"
 
 
-def build(settings: Settings, kind: MonitorKind) -> ConsumerLoop:
+def build(
+    settings: Settings, kind: MonitorKind, registry: CollectorRegistry | None = None
+) -> ConsumerLoop:
+    registry = registry or CollectorRegistry()
     policy = load_policy(settings.policy_path)
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
@@ -34,8 +40,15 @@ def build(settings: Settings, kind: MonitorKind) -> ConsumerLoop:
         calculator = DriftCalculator(load_reference(version_dir, metadata), metadata, policy)
     else:
         calculator = FairnessCalculator(policy)
-    handler = MonitorHandler(calculator, settings)
-    return ConsumerLoop(settings, f"monitor-{kind.value}", [SCORED_ROWS], handler)
+    handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)
+    topics = [SCORED_ROWS, QUARANTINE] if kind == MonitorKind.DRIFT else [SCORED_ROWS]
+    return ConsumerLoop(
+        settings,
+        f"monitor-{kind.value}",
+        topics,
+        handler,
+        metrics=LoopMetrics(registry, f"monitor-{kind.value}"),
+    )
 
 
 def run(
@@ -45,6 +58,8 @@ def run(
     idle_timeout: float | None = None,
 ) -> LoopStats:
     prepare_broker(settings)
-    loop = build(settings, kind)
+    registry = CollectorRegistry()
+    loop = build(settings, kind, registry)
+    serve_metrics(settings, registry)
     loop.install_signal_handlers()
     return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)

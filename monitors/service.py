@@ -1,17 +1,24 @@
 """The three monitors as handlers of the shared consumer loop.
 
-A calculator knows one statistic: how to start a window's state, feed it a scored row and turn a
-closed window into a signal. :class:`MonitorHandler` does the windowing for all three.
+A calculator knows one statistic: which rows it reads, how to start a window's state, feed it a
+row and turn a closed window into a signal. :class:`MonitorHandler` does the windowing for all.
+
+With late labels a row is scored twice: once PENDING (the prediction) and once JOINED (when its
+label arrives, days later). Input monitors read INLINE and PENDING rows; label monitors read INLINE
+and JOINED rows. Each stream is in event-time order on its own, so each monitor's watermark moves
+with the rows it reads.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Generic, Protocol, TypeVar, cast
+from typing import Generic, Protocol, TypeVar
 
 import pandas as pd
+from pydantic import BaseModel
 
 from monitors.changepoint import AdwinDetector
 from monitors.drift import DriftWindow, ReferenceProfile
@@ -25,7 +32,9 @@ from shared.schemas import (
     ChangePoint,
     DriftSignal,
     FairnessSignal,
+    LabelState,
     PerformanceSignal,
+    QuarantinedRow,
     ScoredRow,
     WindowSignal,
 )
@@ -34,42 +43,76 @@ from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, 
 
 S = TypeVar("S")
 
+INPUT_STATES = frozenset({LabelState.INLINE, LabelState.PENDING})
+LABEL_STATES = frozenset({LabelState.INLINE, LabelState.JOINED})
+
 
 class WindowCalculator(Protocol[S]):
     name: str
     signal_topic: Topic
 
+    def accepts(self, row: BaseModel) -> bool: ...
+
     def new_window(self) -> S: ...
 
-    def update(self, state: S, row: ScoredRow) -> None: ...
+    def update(self, state: S, row: BaseModel) -> None: ...
 
     def signal(self, closed: ClosedWindow[S]) -> WindowSignal: ...
 
 
+def _window_fields(closed: ClosedWindow, rows: int) -> dict:
+    return {
+        "event_time": closed.end,
+        "window_start": closed.start,
+        "window_end": closed.end,
+        "rows": rows,
+        "late_rows": closed.late_rows,
+    }
+
+
+@dataclass
+class PerformanceState:
+    window: PerformanceWindow = field(default_factory=PerformanceWindow)
+    change_points: list[ChangePoint] = field(default_factory=list)
+
+
 class PerformanceCalculator:
+    """Confusion counts and ROC-AUC of labelled rows, plus ADWIN on the per-row error."""
+
     name = "performance"
     signal_topic = PERFORMANCE_SIGNALS
 
     def __init__(self, metadata: ModelMetadata, policy: Policy):
         self.metadata = metadata
         self.confidence = policy.performance.confidence
+        self.error_detector = AdwinDetector(delta=policy.drift.adwin_delta)
 
-    def new_window(self) -> PerformanceWindow:
-        return PerformanceWindow()
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
 
-    def update(self, state: PerformanceWindow, row: ScoredRow) -> None:
-        state.update(row.label, row.prediction, row.probability)
+    def new_window(self) -> PerformanceState:
+        return PerformanceState()
 
-    def signal(self, closed: ClosedWindow[PerformanceWindow]) -> PerformanceSignal:
-        result = closed.state.result(self.confidence)
+    def update(self, state: PerformanceState, row: ScoredRow) -> None:  # type: ignore[override]
+        state.window.update(row.label, row.prediction, row.probability)
+        before = self.error_detector.estimate
+        self.error_detector.update(float(row.prediction != row.label))
+        if self.error_detector.drift_detected:
+            state.change_points.append(
+                ChangePoint(
+                    detector="error_rate",
+                    event_time=row.event_time,
+                    mean_before=before,
+                    mean_after=self.error_detector.estimate,
+                )
+            )
+
+    def signal(self, closed: ClosedWindow[PerformanceState]) -> PerformanceSignal:
+        result = closed.state.window.result(self.confidence)
         recall_low, recall_high = result.recall_interval or (None, None)
         auc_low, auc_high = result.roc_auc_interval or (None, None)
         return PerformanceSignal(
-            event_time=closed.end,
-            window_start=closed.start,
-            window_end=closed.end,
-            rows=result.rows,
-            late_rows=closed.late_rows,
+            **_window_fields(closed, result.rows),
             labelled=result.labelled,
             precision=result.precision,
             recall=result.recall,
@@ -83,17 +126,19 @@ class PerformanceCalculator:
             roc_auc_high=auc_high,
             baseline_recall=self.metadata.baseline.recall,
             baseline_roc_auc=self.metadata.baseline.roc_auc,
+            change_points=tuple(closed.state.change_points),
         )
 
 
 @dataclass
 class DriftState:
     counts: DriftWindow
-    change_points: list[ChangePoint] = field(default_factory=list)
+    quarantined: Counter = field(default_factory=Counter)
+    quarantined_rows: int = 0
 
 
 class DriftCalculator:
-    """Binned drift per feature, plus ADWIN on the per-row error of labelled rows."""
+    """Binned drift per feature of the scored inputs; quarantined rows counted apart."""
 
     name = "drift"
     signal_topic = DRIFT_SIGNALS
@@ -102,36 +147,30 @@ class DriftCalculator:
         self.policy = policy
         self.profile = ReferenceProfile.fit(reference, policy.drift.bins)
         self.importance = metadata.importance_share()
-        self.error_detector = AdwinDetector(delta=policy.drift.adwin_delta)
+
+    def accepts(self, row: BaseModel) -> bool:
+        if isinstance(row, QuarantinedRow):
+            return True
+        return isinstance(row, ScoredRow) and row.label_state in INPUT_STATES
 
     def new_window(self) -> DriftState:
         return DriftState(DriftWindow(self.profile))
 
-    def update(self, state: DriftState, row: ScoredRow) -> None:
-        state.counts.update(row.features.model_dump())
-        if row.label is None:
+    def update(self, state: DriftState, row: BaseModel) -> None:
+        if isinstance(row, QuarantinedRow):
+            state.quarantined_rows += 1
+            state.quarantined.update({issue.code.value for issue in row.issues})
             return
-        before = self.error_detector.estimate
-        self.error_detector.update(float(row.prediction != row.label))
-        if self.error_detector.drift_detected:
-            state.change_points.append(
-                ChangePoint(
-                    detector="error_rate",
-                    event_time=row.event_time,
-                    mean_before=before,
-                    mean_after=self.error_detector.estimate,
-                )
-            )
+        state.counts.update(row.features.model_dump())  # type: ignore[attr-defined]
 
     def signal(self, closed: ClosedWindow[DriftState]) -> DriftSignal:
+        counts = closed.state.counts
         return DriftSignal(
-            event_time=closed.end,
-            window_start=closed.start,
-            window_end=closed.end,
-            rows=closed.state.counts.rows,
-            late_rows=closed.late_rows,
-            features=closed.state.counts.result(self.policy.drift, self.importance),
-            change_points=tuple(closed.state.change_points),
+            **_window_fields(closed, counts.rows),
+            features=counts.result(self.policy.drift, self.importance),
+            quarantined_rows=closed.state.quarantined_rows,
+            quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),
+            unseen_categories={k: v for k, v in sorted(counts.unseen.items()) if v},
         )
 
 
@@ -142,31 +181,31 @@ class FairnessCalculator:
     def __init__(self, policy: Policy):
         self.policy = policy
 
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
+
     def new_window(self) -> GroupRecallWindow:
         return GroupRecallWindow(self.policy.fairness.attributes)
 
-    def update(self, state: GroupRecallWindow, row: ScoredRow) -> None:
+    def update(self, state: GroupRecallWindow, row: ScoredRow) -> None:  # type: ignore[override]
         state.update(row.features.model_dump(), row.label, row.prediction)
 
     def signal(self, closed: ClosedWindow[GroupRecallWindow]) -> FairnessSignal:
         rules = self.policy.fairness
         groups, gaps = closed.state.result(rules.min_group_positives, rules.gap_confidence)
-        return FairnessSignal(
-            event_time=closed.end,
-            window_start=closed.start,
-            window_end=closed.end,
-            rows=closed.state.rows,
-            late_rows=closed.late_rows,
-            groups=groups,
-            gaps=gaps,
-        )
+        return FairnessSignal(**_window_fields(closed, closed.state.rows), groups=groups, gaps=gaps)
 
 
 class MonitorHandler(Handler, Generic[S]):
-    """Tumbling event-time windows around one calculator."""
+    """Tumbling event-time windows around one calculator.
 
-    def __init__(self, calculator: WindowCalculator[S], settings: Settings):
+    Only the primary topic (scored rows) moves the watermark; rows of other topics (quarantine)
+    join whichever window is open for their time.
+    """
+
+    def __init__(self, calculator: WindowCalculator[S], settings: Settings, primary: Topic):
         self.calculator = calculator
+        self.primary_name = settings.topic_name(primary)
         self.windows: TumblingWindows[S] = TumblingWindows(
             origin=settings.simulation_start,
             size=timedelta(seconds=settings.window_seconds),
@@ -176,8 +215,15 @@ class MonitorHandler(Handler, Generic[S]):
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         for item in batch:
-            row = cast(ScoredRow, item.value)
-            state = self.windows.add(row.event_time, item.partition_key, item.offset)
+            row = item.value
+            if not self.calculator.accepts(row):
+                continue
+            state = self.windows.add(
+                row.event_time,  # type: ignore[attr-defined]
+                item.partition_key,
+                item.offset,
+                advances_watermark=item.source == self.primary_name,
+            )
             if state is not None:
                 self.calculator.update(state, row)
         return self._signals(self.windows.advance())
@@ -189,7 +235,7 @@ class MonitorHandler(Handler, Generic[S]):
         return self.windows.held_offsets()  # type: ignore[return-value]
 
     def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
-        self.windows.expect_partitions(set(partitions))
+        self.windows.expect_partitions({p for p in partitions if p[0] == self.primary_name})
 
     def _signals(self, closed: list[ClosedWindow[S]]) -> list[Outbound]:
         return [Outbound(self.calculator.signal_topic, self.calculator.signal(c)) for c in closed]

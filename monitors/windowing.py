@@ -90,10 +90,16 @@ class TumblingWindows(Generic[S]):
             return None
         return min(self._partition_high.values()) - self.allowed_lateness
 
-    def add(self, event_time: datetime, partition: Hashable, offset: int) -> S | None:
+    def add(
+        self,
+        event_time: datetime,
+        partition: Hashable,
+        offset: int,
+        advances_watermark: bool = True,
+    ) -> S | None:
         """State of the window for this row, or None when its window has already closed."""
         high = self._partition_high.get(partition)
-        if high is None or event_time > high:
+        if advances_watermark and (high is None or event_time > high):
             self._partition_high[partition] = event_time
         start = window_start(event_time, self.origin, self.size)
         if self._closed_until is not None and start < self._closed_until:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from producer.stream import StreamPlan, generate
@@ -16,9 +17,11 @@ from shared.topics import RAW_ROWS, SCENARIO
 
 @dataclass(frozen=True)
 class ProduceResult:
-    produced: int
+    produced: int  # rows acknowledged by the broker
+    labels: int
     failed: int
     seconds: float
+    faults: dict[str, int] = field(default_factory=dict)
 
 
 def produce(
@@ -36,47 +39,59 @@ def produce(
     """
     ensure_topics(settings)
     producer = make_producer(settings)
-    failures: list[str] = []
+    failures: Counter[str] = Counter()
 
-    def on_delivery(error, _message) -> None:
+    def on_delivery(error, message) -> None:
         if error is not None:
-            failures.append(str(error))
+            failures[message.topic()] += 1
 
     for event in plan.scenario.ground_truth(
         plan.run_id, plan.origin, plan.day_length, published_at=datetime.now(tz=UTC)
     ):
         producer.produce(settings.topic_name(SCENARIO), SCENARIO.encode(event), key=event.step_id)
-    producer.flush(30)
+    if producer.flush(30):
+        raise RuntimeError("the scenario's ground truth could not be published")
 
     pool = split(load_clean(), seed=split_seed).production
-    raw_topic = settings.topic_name(RAW_ROWS)
     started = time.monotonic()
-    produced = 0
-    for produced, row in enumerate(generate(plan, pool), start=1):
+    sent: Counter[str] = Counter()
+    faults: Counter[str] = Counter()
+    for emission in generate(plan, pool):
         if should_stop():
-            produced -= 1
             break
+        topic = settings.topic_name(emission.topic)
         while True:
             try:
                 producer.produce(
-                    raw_topic,
-                    RAW_ROWS.encode(row),
-                    key=row.customer_id,
+                    topic,
+                    emission.payload,
+                    key=emission.key,
+                    headers=emission.headers,
                     on_delivery=on_delivery,
                 )
                 break
             except BufferError:
                 producer.poll(0.05)
         producer.poll(0)
+        sent[emission.topic.name] += 1
+        if emission.fault is not None:
+            faults[emission.fault.value] += 1
+        if emission.topic != RAW_ROWS:
+            continue
+        rows = sent[RAW_ROWS.name]
         if rate:
-            ahead = started + produced / rate - time.monotonic()
+            ahead = started + rows / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-        if progress is not None and (produced % 100 == 0 or produced == plan.total_rows):
-            progress(produced)
-    remaining = producer.flush(60)
+        if progress is not None and (rows % 100 == 0 or rows == plan.total_rows):
+            progress(rows)
+    unsent = producer.flush(60)
+    raw_failed = failures[settings.topic_name(RAW_ROWS)]
+    total_failed = sum(failures.values()) + unsent
     return ProduceResult(
-        produced=produced - len(failures) - remaining,
-        failed=len(failures) + remaining,
+        produced=sent[RAW_ROWS.name] - raw_failed - (unsent if total_failed else 0),
+        labels=sum(sent.values()) - sent[RAW_ROWS.name],
+        failed=total_failed,
         seconds=time.monotonic() - started,
+        faults=dict(faults),
     )

@@ -1,14 +1,32 @@
-"""Scenarios: what to inject, on which feature, from which simulated day (pure)."""
+"""Scenarios: a timeline of injected problems, validated from YAML (pure).
+
+A step has a kind, a target, a start day, an optional end day, an onset (sudden, or gradual over
+``onset_days``) and an intensity whose meaning depends on the kind. During a gradual onset the
+effect grows linearly from nothing to the full intensity.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
-from shared.features import NUMERIC_FEATURES
+from shared.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.schemas import DriftKind, ScenarioEvent
 
 
@@ -16,57 +34,289 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class CovariateScale(_Frozen):
-    """Multiply a numeric feature by ``factor`` on the days ``[start_day, end_day)``."""
-
-    kind: Literal["covariate"] = "covariate"
-    target: str
-    factor: float = Field(gt=0)
+class _Step(_Frozen):
     start_day: int = Field(ge=0)
-    end_day: int | None = None
+    end_day: int | None = Field(default=None, ge=1)
+    onset_days: int = Field(default=0, ge=0, description="0: sudden; k: linear ramp over k days")
 
     @model_validator(mode="after")
-    def _check(self) -> CovariateScale:
-        if self.target not in NUMERIC_FEATURES:
-            raise ValueError(f"covariate scale needs a numeric feature, not {self.target!r}")
+    def _days_ordered(self):
         if self.end_day is not None and self.end_day <= self.start_day:
-            raise ValueError("end_day must be after start_day")
+            raise ValueError(f"end_day {self.end_day} must be after start_day {self.start_day}")
         return self
+
+    def strength(self, day: int) -> float:
+        """0 outside the step, 1 at full effect, in between during a gradual onset."""
+        if day < self.start_day or (self.end_day is not None and day >= self.end_day):
+            return 0.0
+        if self.onset_days == 0:
+            return 1.0
+        return min(1.0, (day - self.start_day + 1) / (self.onset_days + 1))
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
 
     @property
     def step_id(self) -> str:
-        return f"{self.kind}-{self.target}-day{self.start_day}"
+        return f"{self.kind}-{self.target}-day{self.start_day}"  # type: ignore[attr-defined]
 
-    def active_on(self, day: int) -> bool:
-        return day >= self.start_day and (self.end_day is None or day < self.end_day)
 
-    def apply(self, rows: pd.DataFrame) -> pd.DataFrame:
-        changed = rows.copy()
-        changed[self.target] = (changed[self.target] * self.factor).round(2)
-        return changed
+class NumericOperation(StrEnum):
+    SCALE = "scale"  # multiply by intensity
+    SHIFT = "shift"  # add intensity
+    NOISE = "noise"  # add gaussian noise, sd = intensity x the feature's sd in the pool
+
+
+class NumericShift(_Step):
+    """Covariate drift of a numeric feature."""
+
+    kind: Literal["covariate"] = "covariate"
+    feature: str
+    operation: NumericOperation
+    intensity: float
+    keep_total_consistent: bool = Field(
+        default=False, description="recompute TotalCharges as tenure x MonthlyCharges"
+    )
+
+    @model_validator(mode="after")
+    def _numeric(self):
+        if self.feature not in NUMERIC_FEATURES:
+            raise ValueError(
+                f"feature {self.feature!r} is not numeric; numeric features: {NUMERIC_FEATURES}"
+            )
+        if self.operation == NumericOperation.SCALE and self.intensity <= 0:
+            raise ValueError("a scale intensity is a factor and must be positive")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.feature
 
     def describe(self) -> str:
-        return f"{self.target} multiplied by {self.factor:g} from day {self.start_day}"
+        verb = {"scale": "multiplied by", "shift": "shifted by", "noise": "noised with sd x"}
+        return f"{self.feature} {verb[self.operation.value]} {self.intensity:g}"
+
+    def apply(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator,
+              pool: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+        values = rows[self.feature].astype(float)
+        if self.operation == NumericOperation.SCALE:
+            values = values * (1 + (self.intensity - 1) * strength)
+        elif self.operation == NumericOperation.SHIFT:
+            values = values + self.intensity * strength
+        else:
+            spread = float(pool[self.feature].std())
+            values = values + rng.normal(0.0, self.intensity * strength * spread, len(values))
+        values = values.clip(lower=0.0)  # counts and charges are never negative
+        changed = rows.copy()
+        changed[self.feature] = values.round().astype(int) if self.feature == "tenure" else (
+            values.round(2)
+        )  # fmt: skip
+        if self.keep_total_consistent:
+            changed["TotalCharges"] = (changed["tenure"] * changed["MonthlyCharges"]).round(2)
+        return changed
 
 
-Step = CovariateScale
+class CategoryMix(_Step):
+    """Covariate drift of a categorical feature: a share of rows moved to one category."""
+
+    kind: Literal["covariate"] = "covariate"
+    feature: str
+    category: str
+    intensity: float = Field(gt=0, le=1, description="share of rows moved to the category")
+
+    @model_validator(mode="after")
+    def _categorical(self):
+        if self.feature not in CATEGORICAL_FEATURES:
+            raise ValueError(f"feature {self.feature!r} is not categorical")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.feature
+
+    def describe(self) -> str:
+        return f"{self.intensity:.0%} of rows moved to {self.feature}={self.category}"
+
+    def apply(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator,
+              pool: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+        changed = rows.copy()
+        moved = rng.random(len(rows)) < self.intensity * strength
+        changed.loc[moved, self.feature] = self.category
+        return changed
+
+
+class PriorShift(_Step):
+    """The churn rate moves to ``intensity`` (by resampling churners and stayers)."""
+
+    kind: Literal["prior"] = "prior"
+    intensity: float = Field(gt=0, lt=1, description="churn rate at full effect")
+
+    @property
+    def target(self) -> str:
+        return LABEL_COLUMN
+
+    def describe(self) -> str:
+        return f"churn rate moved to {self.intensity:.0%}"
+
+
+class Segment(_Frozen):
+    """Rows whose features take one of the listed values, for every listed feature."""
+
+    where: dict[str, tuple[str, ...]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self):
+        unknown = sorted(set(self.where) - set(CATEGORICAL_FEATURES))
+        if unknown:
+            raise ValueError(f"segments are defined on categorical features, not {unknown}")
+        return self
+
+    def mask(self, rows: pd.DataFrame) -> np.ndarray:
+        inside = np.ones(len(rows), dtype=bool)
+        for feature, values in self.where.items():
+            inside &= rows[feature].astype(str).isin(values).to_numpy()
+        return inside
+
+    def describe(self) -> str:
+        return " and ".join(f"{f} in {'/'.join(v)}" for f, v in self.where.items())
+
+
+class ConceptShift(_Step):
+    """Behaviour behind unchanged inputs changes: in a segment, customers churn with
+    probability ``intensity`` whatever they did before."""
+
+    kind: Literal["concept"] = "concept"
+    segment: Segment
+    intensity: float = Field(ge=0, le=1, description="churn probability in the segment")
+
+    @property
+    def target(self) -> str:
+        return ",".join(self.segment.where)
+
+    def describe(self) -> str:
+        return f"customers with {self.segment.describe()} churn with probability {self.intensity:g}"
+
+    def relabel(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator) -> np.ndarray:
+        labels = rows[LABEL_COLUMN].to_numpy().copy()
+        chosen = self.segment.mask(rows) & (rng.random(len(rows)) < strength)
+        labels[chosen] = (rng.random(int(chosen.sum())) < self.intensity).astype(labels.dtype)
+        return labels
+
+
+class GroupBias(_Step):
+    """Outcomes change for one group only: in ``group`` of ``attribute``, customers of the
+    segment (by default those the model sees as safe, on long contracts) start to churn with
+    probability ``intensity``, so the model's recall for that group falls."""
+
+    kind: Literal["group_bias"] = "group_bias"
+    attribute: str
+    group: str
+    intensity: float = Field(gt=0, le=1)
+    segment: Segment = Segment(where={"Contract": ("One year", "Two year")})
+
+    @model_validator(mode="after")
+    def _categorical(self):
+        if self.attribute not in CATEGORICAL_FEATURES:
+            raise ValueError(f"attribute {self.attribute!r} is not a categorical feature")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.attribute
+
+    def describe(self) -> str:
+        return (
+            f"{self.attribute}={self.group} customers with {self.segment.describe()} "
+            f"churn with probability {self.intensity:g}"
+        )
+
+    def relabel(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator) -> np.ndarray:
+        labels = rows[LABEL_COLUMN].to_numpy().copy()
+        in_group = rows[self.attribute].astype(str).to_numpy() == self.group
+        chosen = in_group & self.segment.mask(rows) & (rng.random(len(rows)) < strength)
+        labels[chosen] = np.maximum(
+            labels[chosen], (rng.random(int(chosen.sum())) < self.intensity).astype(labels.dtype)
+        )
+        return labels
+
+
+class FaultKind(StrEnum):
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    NULL = "null"
+    UNSEEN_CATEGORY = "unseen_category"
+    OUT_OF_RANGE = "out_of_range"
+    MALFORMED_JSON = "malformed_json"
+    OVERSIZED = "oversized"
+
+
+class SchemaFaults(_Step):
+    """Broken upstream data: a share ``intensity`` of rows carries one of ``faults``."""
+
+    kind: Literal["schema"] = "schema"
+    intensity: float = Field(gt=0, le=1, description="share of rows with a fault")
+    faults: tuple[FaultKind, ...] = tuple(FaultKind)
+
+    @property
+    def target(self) -> str:
+        return "payload"
+
+    def describe(self) -> str:
+        return f"{self.intensity:.0%} of rows broken ({', '.join(f.value for f in self.faults)})"
+
+
+def _step_tag(value: object) -> str | None:
+    """Which step model a document is: the kind, with covariate split by the feature's type."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if kind != "covariate":
+        return kind
+    feature = value.get("feature") if isinstance(value, dict) else getattr(value, "feature", None)
+    return "covariate_categorical" if feature in CATEGORICAL_FEATURES else "covariate_numeric"
+
+
+Step = Annotated[
+    Annotated[NumericShift, Tag("covariate_numeric")]
+    | Annotated[CategoryMix, Tag("covariate_categorical")]
+    | Annotated[PriorShift, Tag("prior")]
+    | Annotated[ConceptShift, Tag("concept")]
+    | Annotated[GroupBias, Tag("group_bias")]
+    | Annotated[SchemaFaults, Tag("schema")],
+    Discriminator(_step_tag),
+]
 
 
 class Scenario(_Frozen):
-    name: str
+    """A named timeline of steps.
+
+    Examples
+    --------
+    >>> s = get_scenario("covariate")
+    >>> [step.step_id for step in s.steps][:1]
+    ['covariate-MonthlyCharges-day7']
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     description: str
+    days: int = Field(default=14, ge=1, description="suggested length of a run")
     steps: tuple[Step, ...] = ()
 
-    def apply(self, day: int, rows: pd.DataFrame) -> pd.DataFrame:
+    @model_validator(mode="after")
+    def _fits(self):
         for step in self.steps:
-            if step.active_on(day):
-                rows = step.apply(rows)
-        return rows
+            if step.start_day >= self.days:
+                raise ValueError(
+                    f"step {step.step_id} starts after the scenario's {self.days} days"
+                )
+        return self
 
     def ground_truth(
         self, run_id: str, origin: datetime, day_length: timedelta, published_at: datetime
     ) -> list[ScenarioEvent]:
-        """One event per step: what was injected and from when (the demo and tests score on it)."""
+        """One event per step: what was injected and from when to when."""
         return [
             ScenarioEvent(
                 event_time=published_at,
@@ -83,19 +333,45 @@ class Scenario(_Frozen):
         ]
 
 
-BUILTIN_SCENARIOS: dict[str, Scenario] = {
-    "covariate": Scenario(
-        name="covariate",
-        description="Sudden covariate drift: MonthlyCharges x1.2 from day 7 (a price rise).",
-        steps=(CovariateScale(target="MonthlyCharges", factor=1.2, start_day=7),),
-    ),
-}
-DEFAULT_SCENARIO = "covariate"
+class ScenarioError(ValueError):
+    """A scenario file is unreadable or invalid; the message says where."""
 
 
-def get_scenario(name: str) -> Scenario:
+def _scenario_dir() -> Path:
+    return Path(str(resources.files("producer") / "scenarios"))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in _scenario_dir().glob("*.yaml"))
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file (YAML)."""
     try:
-        return BUILTIN_SCENARIOS[name]
-    except KeyError:
-        known = ", ".join(sorted(BUILTIN_SCENARIOS))
-        raise ValueError(f"unknown scenario {name!r}; built-in scenarios: {known}") from None
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
+    try:
+        return Scenario.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ScenarioError(f"invalid scenario {path}: {problems}") from exc
+
+
+def get_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return load_scenario(candidate)
+    builtin = _scenario_dir() / f"{name_or_path}.yaml"
+    if not builtin.exists():
+        raise ScenarioError(
+            f"unknown scenario {name_or_path!r}; built-in scenarios: {', '.join(builtin_names())}"
+        )
+    return load_scenario(builtin)
+
+
+DEFAULT_SCENARIO = "full"

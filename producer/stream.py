@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,9 +11,20 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from producer.scenario import Scenario
+from producer.faults import corrupt
+from producer.scenario import (
+    CategoryMix,
+    ConceptShift,
+    FaultKind,
+    GroupBias,
+    NumericShift,
+    PriorShift,
+    Scenario,
+    SchemaFaults,
+)
 from shared.features import FEATURES, ID_COLUMN, LABEL_COLUMN
-from shared.schemas import RawRow, TelcoFeatures
+from shared.schemas import LabelEvent, RawRow, TelcoFeatures
+from shared.topics import EVENT_ID_HEADER, EVENT_TIME_HEADER, LABELS, RAW_ROWS, Topic
 
 
 @dataclass(frozen=True)
@@ -22,6 +35,7 @@ class StreamPlan:
     seed: int
     origin: datetime
     day_length: timedelta = timedelta(days=1)
+    label_delay_days: float = 0.0
 
     @property
     def total_rows(self) -> int:
@@ -32,16 +46,89 @@ class StreamPlan:
         return f"{self.scenario.name}-s{self.seed}"
 
 
+@dataclass(frozen=True)
+class Emission:
+    """One message to publish: a raw row (maybe broken on purpose) or a late label."""
+
+    topic: Topic
+    key: str
+    payload: bytes
+    event_id: str
+    event_time: datetime
+    fault: FaultKind | None = None
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            (EVENT_ID_HEADER, self.event_id.encode()),
+            (EVENT_TIME_HEADER, self.event_time.isoformat().encode()),
+        ]
+
+
 def _features(record: dict) -> TelcoFeatures:
     values = {name: record[name] for name in FEATURES}
     values["tenure"] = int(values["tenure"])
     values["MonthlyCharges"] = float(values["MonthlyCharges"])
     values["TotalCharges"] = float(values["TotalCharges"])
+    values["SeniorCitizen"] = str(values["SeniorCitizen"])
     return TelcoFeatures(**values)
 
 
-def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[RawRow]:
-    """Rows day by day: sampled from the pool, transformed by the scenario, spread over the day.
+def sample_day(
+    plan: StreamPlan, day: int, pool: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """The day's customers: drawn from the pool, at the churn rate a prior step asks for."""
+    prior = [s for s in plan.scenario.steps if isinstance(s, PriorShift) and s.strength(day) > 0]
+    if not prior:
+        picks = rng.integers(0, len(pool), size=plan.rows_per_day)
+        return pool.iloc[picks].reset_index(drop=True)
+    step = prior[-1]
+    base = float(pool[LABEL_COLUMN].mean())
+    rate = base + (step.intensity - base) * step.strength(day)
+    churners = pool[pool[LABEL_COLUMN] == 1]
+    stayers = pool[pool[LABEL_COLUMN] == 0]
+    n_churners = int(rng.binomial(plan.rows_per_day, rate))
+    rows = pd.concat(
+        [
+            churners.iloc[rng.integers(0, len(churners), size=n_churners)],
+            stayers.iloc[rng.integers(0, len(stayers), size=plan.rows_per_day - n_churners)],
+        ]
+    )
+    return rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
+
+
+def transform_day(
+    plan: StreamPlan, day: int, rows: pd.DataFrame, pool: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Apply the covariate steps to the inputs, then the concept and bias steps to the labels."""
+    for step in plan.scenario.steps:
+        strength = step.strength(day)
+        if strength == 0:
+            continue
+        if isinstance(step, NumericShift | CategoryMix):
+            rows = step.apply(rows, strength, rng, pool)
+        elif isinstance(step, ConceptShift | GroupBias):
+            rows = rows.copy()
+            rows[LABEL_COLUMN] = step.relabel(rows, strength, rng)
+    return rows
+
+
+def _fault_for(
+    plan: StreamPlan, day: int, rng: np.random.Generator, count: int
+) -> list[FaultKind | None]:
+    faults: list[FaultKind | None] = [None] * count
+    for step in plan.scenario.steps:
+        if not isinstance(step, SchemaFaults) or step.strength(day) == 0:
+            continue
+        hit = rng.random(count) < step.intensity * step.strength(day)
+        kinds = rng.integers(0, len(step.faults), size=count)
+        for index in np.flatnonzero(hit):
+            faults[index] = faults[index] or step.faults[int(kinds[index])]
+    return faults
+
+
+def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[Emission]:
+    """Every message of the run in publication order: rows day by day, each label when it is due.
 
     Examples
     --------
@@ -49,21 +136,52 @@ def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[RawRow]:
     >>> from producer.scenario import get_scenario
     >>> from shared.data import load_clean, split
     >>> plan = StreamPlan(get_scenario("covariate"), 2, 3, 1, datetime(2026, 3, 1, tzinfo=UTC))
-    >>> rows = list(generate(plan, split(load_clean()).production))
-    >>> len(rows), rows[0].event_id, rows[3].event_time.day
+    >>> out = list(generate(plan, split(load_clean()).production))
+    >>> len(out), out[0].event_id, out[3].event_time.day
     (6, 'covariate-s1-d000-r00000', 2)
     """
-    rng = np.random.default_rng(plan.seed)
     spacing = plan.day_length / plan.rows_per_day
+    delay = plan.label_delay_days * plan.day_length
+    due: list[tuple[datetime, str, LabelEvent]] = []
     for day in range(plan.days):
-        picks = rng.integers(0, len(pool), size=plan.rows_per_day)
-        rows = plan.scenario.apply(day, pool.iloc[picks].reset_index(drop=True))
+        rng = np.random.default_rng([plan.seed, day])
+        rows = transform_day(plan, day, sample_day(plan, day, pool, rng), pool, rng)
+        faults = _fault_for(plan, day, rng, len(rows))
         day_start = plan.origin + day * plan.day_length
         for index, record in enumerate(rows.to_dict(orient="records")):
-            yield RawRow(
-                event_time=day_start + index * spacing,
-                event_id=f"{plan.run_id}-d{day:03d}-r{index:05d}",
+            when = day_start + index * spacing
+            while due and due[0][0] <= when:
+                yield _label_emission(heapq.heappop(due)[2])
+            event_id = f"{plan.run_id}-d{day:03d}-r{index:05d}"
+            label = int(record[LABEL_COLUMN])
+            row = RawRow(
+                event_time=when,
+                event_id=event_id,
                 customer_id=str(record[ID_COLUMN]),
                 features=_features(record),
-                label=int(record[LABEL_COLUMN]),
+                label=label if delay == timedelta(0) else None,
             )
+            fault = faults[index]
+            payload = (
+                RAW_ROWS.encode(row)
+                if fault is None
+                else corrupt(json.loads(row.model_dump_json()), fault, rng)
+            )
+            yield Emission(RAW_ROWS, row.customer_id, payload, event_id, when, fault)
+            if delay > timedelta(0):
+                known = LabelEvent(
+                    event_time=when + delay,
+                    event_id=event_id,
+                    customer_id=row.customer_id,
+                    label=label,
+                    row_event_time=when,
+                )
+                heapq.heappush(due, (known.event_time, event_id, known))
+    while due:
+        yield _label_emission(heapq.heappop(due)[2])
+
+
+def _label_emission(event: LabelEvent) -> Emission:
+    return Emission(
+        LABELS, event.customer_id, LABELS.encode(event), event.event_id, event.event_time
+    )

@@ -2,28 +2,53 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from scorer.service import ScorerHandler
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
-from shared.service import prepare_broker
+from shared.metrics import LoopMetrics
+from shared.service import prepare_broker, serve_metrics
 from shared.settings import Settings
-from shared.topics import RAW_ROWS
+from shared.topics import LABELS, RAW_ROWS
 
 GROUP_ID = "scorer"
 
 
-def build(settings: Settings) -> ConsumerLoop:
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> ConsumerLoop:
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
     model = load_model(version_dir, metadata)
-    handler = ScorerHandler(model, metadata, settings.quarantine_payload_chars)
-    return ConsumerLoop(settings, GROUP_ID, [RAW_ROWS], handler)
+    handler = ScorerHandler(
+        model, metadata, settings.quarantine_payload_chars, settings.label_buffer_rows
+    )
+    registry = registry or CollectorRegistry()
+    Gauge(
+        "trustwatch_scorer_labels_pending",
+        "Predictions published and waiting for their label.",
+        registry=registry,
+    ).set_function(lambda: handler.join.pending)
+    Gauge(
+        "trustwatch_scorer_label_buffer_evictions",
+        "Entries dropped from the full label-join buffer since start.",
+        registry=registry,
+    ).set_function(lambda: handler.join.evicted)
+    Gauge(
+        "trustwatch_scorer_orphan_labels",
+        "Labels whose row was quarantined or evicted, since start.",
+        registry=registry,
+    ).set_function(lambda: handler.join.orphaned)
+    return ConsumerLoop(
+        settings, GROUP_ID, [RAW_ROWS, LABELS], handler, metrics=LoopMetrics(registry, "scorer")
+    )
 
 
 def run(
     settings: Settings, max_messages: int | None = None, idle_timeout: float | None = None
 ) -> LoopStats:
     prepare_broker(settings)
-    loop = build(settings)
+    registry = CollectorRegistry()
+    loop = build(settings, registry)
+    serve_metrics(settings, registry)
     loop.install_signal_handlers()
     return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)

@@ -1,9 +1,11 @@
-"""The scorer's handler: validate, quarantine with reasons, score valid rows in micro-batches."""
+"""The scorer's handler: validate, quarantine with reasons, score in micro-batches, join labels."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,15 @@ import pandas as pd
 from scorer.validation import RowValidator
 from shared.artifact import ModelMetadata
 from shared.features import FEATURES
-from shared.loop import Handler, Inbound, Outbound
-from shared.schemas import FieldIssue, QuarantinedRow, RawRow, ScoredRow
+from shared.loop import Handler, Inbound, Outbound, PartitionKey
+from shared.schemas import (
+    FieldIssue,
+    LabelEvent,
+    LabelState,
+    QuarantinedRow,
+    RawRow,
+    ScoredRow,
+)
 from shared.topics import QUARANTINE, SCORED_ROWS
 
 
@@ -22,39 +31,148 @@ def score_probabilities(model: Any, rows: Sequence[RawRow]) -> np.ndarray:
     return model.predict_proba(frame)[:, 1]
 
 
+@dataclass(frozen=True)
+class _Held:
+    """Something kept in memory until its partner arrives, with where it was read from."""
+
+    value: Any
+    source: PartitionKey
+    offset: int
+
+
+class LabelJoin:
+    """Predictions waiting for their label and labels that came before their row (pure).
+
+    Both sides are bounded; the oldest entry is dropped (and counted) when a side is full. Entries
+    keep their source offsets so the loop does not commit past them: after a restart they are
+    re-read from the topics, not lost.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.predictions: OrderedDict[str, _Held] = OrderedDict()
+        self.early_labels: OrderedDict[str, _Held] = OrderedDict()
+        self.quarantined_ids: OrderedDict[str, None] = OrderedDict()
+        self.evicted = 0
+        self.orphaned = 0
+
+    def add_prediction(
+        self, row: ScoredRow, source: PartitionKey, offset: int
+    ) -> LabelEvent | None:
+        """Keep the prediction; return its label when that was already here."""
+        early = self.early_labels.pop(row.event_id, None)
+        if early is not None:
+            return early.value
+        self.predictions[row.event_id] = _Held(row, source, offset)
+        self._bound(self.predictions)
+        return None
+
+    def add_label(self, label: LabelEvent, source: PartitionKey, offset: int) -> ScoredRow | None:
+        """The waiting prediction of this label, or None (the label is kept, or dropped)."""
+        held = self.predictions.pop(label.event_id, None)
+        if held is not None:
+            return held.value
+        if label.event_id in self.quarantined_ids:
+            self.orphaned += 1  # its row was refused: there is nothing to join
+            return None
+        self.early_labels[label.event_id] = _Held(label, source, offset)
+        self._bound(self.early_labels)
+        return None
+
+    def note_quarantined(self, event_id: str | None) -> None:
+        if event_id is None:
+            return
+        self.quarantined_ids[event_id] = None
+        while len(self.quarantined_ids) > self.capacity:
+            self.quarantined_ids.popitem(last=False)
+        early = self.early_labels.pop(event_id, None)
+        if early is not None:
+            self.orphaned += 1
+
+    def held_offsets(self) -> dict[PartitionKey, int]:
+        held: dict[PartitionKey, int] = {}
+        for side in (self.predictions, self.early_labels):
+            for entry in side.values():
+                held[entry.source] = min(entry.offset, held.get(entry.source, entry.offset))
+        return held
+
+    @property
+    def pending(self) -> int:
+        return len(self.predictions)
+
+    def _bound(self, side: OrderedDict[str, _Held]) -> None:
+        while len(side) > self.capacity:
+            side.popitem(last=False)
+            self.evicted += 1
+
+
 class ScorerHandler(Handler):
-    def __init__(self, model: Any, metadata: ModelMetadata, payload_chars: int):
+    def __init__(
+        self,
+        model: Any,
+        metadata: ModelMetadata,
+        payload_chars: int,
+        label_buffer_rows: int = 200_000,
+    ):
         self.model = model
         self.metadata = metadata
         self.validator = RowValidator(metadata.features)
         self.payload_chars = payload_chars
+        self.join = LabelJoin(label_buffer_rows)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         outputs: list[Outbound] = []
-        valid: list[RawRow] = []
+        valid: list[Inbound] = []
         for item in batch:
-            row = cast(RawRow, item.value)
+            if isinstance(item.value, LabelEvent):
+                continue
+            row: RawRow = item.value  # type: ignore[assignment]
             issues = self.validator.issues(row.features)
             if issues:
                 outputs.append(Outbound(QUARANTINE, self._quarantine(item, row, issues)))
+                self.join.note_quarantined(row.event_id)
             else:
-                valid.append(row)
+                valid.append(item)
         if valid:
-            probabilities = score_probabilities(self.model, valid)
-            for row, probability in zip(valid, probabilities, strict=True):
-                p = float(probability)
-                scored = ScoredRow(
-                    event_time=row.event_time,
-                    event_id=row.event_id,
-                    customer_id=row.customer_id,
-                    features=row.features,
-                    label=row.label,
-                    prediction=int(p >= self.metadata.threshold),
-                    probability=p,
-                    model_version=self.metadata.model_version,
-                )
-                outputs.append(Outbound(SCORED_ROWS, scored, key=row.customer_id))
+            rows: list[RawRow] = [item.value for item in valid]  # type: ignore[misc]
+            probabilities = score_probabilities(self.model, rows)
+            for item, row, probability in zip(valid, rows, probabilities, strict=True):
+                outputs += self._scored(item, row, float(probability))
+        for item in batch:
+            if isinstance(item.value, LabelEvent):
+                waiting = self.join.add_label(item.value, item.partition_key, item.offset)
+                if waiting is not None:
+                    outputs.append(self._joined(waiting, item.value.label))
         return outputs
+
+    def held_offsets(self) -> dict[PartitionKey, int]:
+        return self.join.held_offsets()
+
+    def on_rejected(self, row: QuarantinedRow) -> None:
+        self.join.note_quarantined(row.event_id)
+
+    def _scored(self, item: Inbound, row: RawRow, probability: float) -> list[Outbound]:
+        scored = ScoredRow(
+            event_time=row.event_time,
+            event_id=row.event_id,
+            customer_id=row.customer_id,
+            features=row.features,
+            label=row.label,
+            prediction=int(probability >= self.metadata.threshold),
+            probability=probability,
+            model_version=self.metadata.model_version,
+            label_state=LabelState.INLINE if row.label is not None else LabelState.PENDING,
+        )
+        outputs = [Outbound(SCORED_ROWS, scored, key=row.customer_id)]
+        if row.label is None:
+            early = self.join.add_prediction(scored, item.partition_key, item.offset)
+            if early is not None:
+                outputs.append(self._joined(scored, early.label))
+        return outputs
+
+    def _joined(self, prediction: ScoredRow, label: int) -> Outbound:
+        joined = prediction.model_copy(update={"label": label, "label_state": LabelState.JOINED})
+        return Outbound(SCORED_ROWS, joined, key=prediction.customer_id)
 
     def _quarantine(
         self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...]

@@ -22,14 +22,16 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 from pydantic import BaseModel, ValidationError
 
 from shared.kafka import make_consumer, make_producer
+from shared.metrics import LoopMetrics
 from shared.schemas import QuarantinedRow
 from shared.settings import Settings
-from shared.topics import QUARANTINE, Topic
+from shared.topics import EVENT_ID_HEADER, EVENT_TIME_HEADER, QUARANTINE, Topic
 from shared.validation import issues_from_validation_error, oversized_issue
 
 log = logging.getLogger(__name__)
 
 PartitionKey = tuple[str, int]
+
 # Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
 FLUSH_TIMEOUT_SECONDS = 30.0
 PROGRESS_LOG_SECONDS = 10.0
@@ -77,6 +79,9 @@ class Handler:
     def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
         """The partitions this instance now reads (after a rebalance)."""
 
+    def on_rejected(self, row: QuarantinedRow) -> None:
+        """A message of this loop could not be decoded and went to quarantine."""
+
 
 class DeliveryError(RuntimeError):
     """Outputs could not be delivered after retries; offsets were not stored."""
@@ -107,6 +112,7 @@ class ConsumerLoop:
         *,
         on_batch: Callable[[LoopStats], None] | None = None,
         consumer_overrides: Mapping[str, object] | None = None,
+        metrics: LoopMetrics | None = None,
     ):
         self.settings = settings
         self.group_id = group_id
@@ -114,6 +120,7 @@ class ConsumerLoop:
         self.handler = handler
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
+        self.metrics = metrics
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._producer: Producer | None = None
@@ -202,12 +209,14 @@ class ConsumerLoop:
         return False
 
     def _process(self, consumer, records: list[Message]) -> None:
+        started = time.perf_counter()
         inbound: list[Inbound] = []
         rejected: list[Outbound] = []
         for record in records:
             decoded = self._decode(record)
             if isinstance(decoded, QuarantinedRow):
                 rejected.append(Outbound(QUARANTINE, decoded, key=None))
+                self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
         outputs = list(self.handler.handle(inbound)) if inbound else []
@@ -215,6 +224,13 @@ class ConsumerLoop:
         self.stats.consumed += len(records)
         self.stats.quarantined += len(rejected)
         self.stats.batches += 1
+        if self.metrics is not None:
+            for record in records:
+                topic = self.topics[record.topic()].name
+                self.metrics.consumed.labels(self.metrics.service, topic).inc()
+            self.metrics.batch_seconds.labels(self.metrics.service).observe(
+                time.perf_counter() - started
+            )
 
         next_offsets: dict[PartitionKey, int] = {}
         for record in records:
@@ -301,7 +317,19 @@ class ConsumerLoop:
             self._producer_fatal = True
             return outputs
         self.stats.produced += len(outputs) - len(failed)
+        failed_ids = {id(output) for output in failed}
+        self._count_delivered([o for o in outputs if id(o) not in failed_ids])
         return failed
+
+    def _count_delivered(self, delivered: list[Outbound]) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        for output in delivered:
+            metrics.published.labels(metrics.service, output.topic.name).inc()
+            if isinstance(output.value, QuarantinedRow):
+                for code in sorted({issue.code.value for issue in output.value.issues}):
+                    metrics.quarantined.labels(metrics.service, code).inc()
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None or self._producer_fatal:
@@ -312,13 +340,23 @@ class ConsumerLoop:
         return self._producer
 
 
-def salvage_event_id(payload: bytes) -> str | None:
-    """The ``event_id`` of a payload that failed validation, when it can still be read.
+def _header(record: Message, name: str) -> str | None:
+    for key, value in record.headers() or ():
+        if key == name and value is not None:
+            return value.decode("utf-8", errors="replace")
+    return None
+
+
+def salvage_event_id(record: Message) -> str | None:
+    """The ``event_id`` of a message that failed validation: its header, else its payload.
 
     It lets every produced row be accounted for by id, faulty ones included.
     """
+    from_header = _header(record, EVENT_ID_HEADER)
+    if from_header:
+        return from_header
     try:
-        document = json.loads(payload)
+        document = json.loads(record.value() or b"")
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(document, dict) and isinstance(document.get("event_id"), str):
@@ -326,19 +364,29 @@ def salvage_event_id(payload: bytes) -> str | None:
     return None
 
 
+def salvage_event_time(record: Message) -> datetime:
+    """The simulated time of a broken message (header), else the broker's timestamp."""
+    header = _header(record, EVENT_TIME_HEADER)
+    if header:
+        try:
+            parsed = datetime.fromisoformat(header)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    _, timestamp_ms = record.timestamp()
+    if timestamp_ms and timestamp_ms > 0:
+        return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    return datetime.now(tz=UTC)
+
+
 def quarantine_record(record: Message, issues, payload_chars: int) -> QuarantinedRow:
     """A quarantine message for ``record``, keeping a bounded copy of its payload."""
     raw = record.value() or b""
     text = raw.decode("utf-8", errors="replace")
-    _, timestamp_ms = record.timestamp()
-    when = (
-        datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
-        if timestamp_ms and timestamp_ms > 0
-        else datetime.now(tz=UTC)
-    )
     return QuarantinedRow(
-        event_time=when,
-        event_id=salvage_event_id(raw),
+        event_time=salvage_event_time(record),
+        event_id=salvage_event_id(record),
         source_topic=record.topic(),
         source_partition=record.partition(),
         source_offset=record.offset(),

@@ -41,6 +41,11 @@ class PerformancePolicy(_Section):
     roc_auc_drop_critical: float = Field(gt=0, lt=1)
 
 
+class DataQualityPolicy(_Section):
+    quarantine_share_warning: float = Field(gt=0, lt=1)
+    quarantine_share_critical: float = Field(gt=0, le=1)
+
+
 class FairnessPolicy(_Section):
     attributes: tuple[str, ...] = Field(min_length=1)
     min_group_positives: int = Field(ge=1)
@@ -67,6 +72,7 @@ class Policy(_Section):
     validation: ValidationPolicy
     drift: DriftPolicy
     performance: PerformancePolicy
+    data_quality: DataQualityPolicy
     fairness: FairnessPolicy
     decision: DecisionPolicy
 

@@ -72,6 +72,31 @@ class RawRow(Message):
     label: Label | None = None
 
 
+class LabelEvent(Message):
+    """The true outcome of a row, known some time after it (topic ``labels``).
+
+    ``event_time`` is when the outcome became known; ``row_event_time`` is the row's own time.
+    """
+
+    event_id: str = Field(min_length=1)
+    customer_id: str
+    label: Label
+    row_event_time: AwareDatetime
+
+
+class LabelState(StrEnum):
+    """How a scored row relates to its label.
+
+    INLINE: the label came with the row (counts for every monitor). PENDING: the prediction, its
+    label not known yet (counts for input and prediction monitors). JOINED: the same row again,
+    once its label arrived (counts for label-based monitors only, in the row's own window).
+    """
+
+    INLINE = "INLINE"
+    PENDING = "PENDING"
+    JOINED = "JOINED"
+
+
 class ScoredRow(Message):
     """A valid row with the model's output and, where known, the true outcome."""
 
@@ -82,6 +107,7 @@ class ScoredRow(Message):
     prediction: Label
     probability: Probability
     model_version: str
+    label_state: LabelState = LabelState.INLINE
 
 
 class IssueCode(StrEnum):
@@ -155,6 +181,15 @@ class WindowSignal(Message):
     late_rows: int = Field(default=0, ge=0)
 
 
+class ChangePoint(_Frozen):
+    """A change detected by a sequential detector, at the row whose update raised it."""
+
+    detector: str
+    event_time: AwareDatetime
+    mean_before: float
+    mean_after: float
+
+
 class PerformanceSignal(WindowSignal):
     labelled: int = Field(ge=0)
     precision: float | None
@@ -169,6 +204,7 @@ class PerformanceSignal(WindowSignal):
     roc_auc_high: float | None = None
     baseline_recall: float
     baseline_roc_auc: float
+    change_points: tuple[ChangePoint, ...] = ()
 
 
 class DriftSeverity(StrEnum):
@@ -188,18 +224,14 @@ class FeatureDrift(_Frozen):
     importance_share: float
 
 
-class ChangePoint(_Frozen):
-    """A change detected by a sequential detector, at the row whose update raised it."""
-
-    detector: str
-    event_time: AwareDatetime
-    mean_before: float
-    mean_after: float
-
-
 class DriftSignal(WindowSignal):
+    """Drift of the scored inputs; data quality (quarantine, unseen categories) reported apart."""
+
     features: tuple[FeatureDrift, ...]
     change_points: tuple[ChangePoint, ...] = ()
+    quarantined_rows: int = 0
+    quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
+    unseen_categories: dict[str, int] = Field(default_factory=dict)
 
 
 class GroupRecall(_Frozen):

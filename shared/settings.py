@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, gt=0)
     max_payload_bytes: int = Field(default=16_384, gt=0)
     quarantine_payload_chars: int = Field(default=2_048, gt=0)
+    # Predictions waiting for a late label (and labels waiting for their row), at most.
+    label_buffer_rows: int = Field(default=200_000, gt=0)
 
     # Metrics endpoint of this process; port 0 disables it.
     metrics_host: str = "127.0.0.1"

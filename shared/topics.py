@@ -11,6 +11,11 @@ from shared import schemas
 
 M = TypeVar("M", bound=BaseModel)
 
+# Headers the producer sets on every row, so that a payload too broken to read can still be
+# accounted for by id and windowed by its simulated time.
+EVENT_ID_HEADER = "event_id"
+EVENT_TIME_HEADER = "event_time"
+
 
 @dataclass(frozen=True)
 class Topic(Generic[M]):
@@ -35,6 +40,8 @@ class Topic(Generic[M]):
 
 # Rows are keyed by customer id and spread over partitions so scorers can share the work.
 RAW_ROWS = Topic("rows.raw", 3, schemas.RawRow)
+# Outcomes arrive later than rows; keyed by customer id like the rows they belong to.
+LABELS = Topic("labels", 3, schemas.LabelEvent)
 SCORED_ROWS = Topic("rows.scored", 3, schemas.ScoredRow)
 QUARANTINE = Topic("rows.quarantine", 1, schemas.QuarantinedRow)
 SCENARIO = Topic("scenario", 1, schemas.ScenarioEvent)
@@ -47,6 +54,7 @@ DECISIONS = Topic("decisions", 1, schemas.Decision)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     RAW_ROWS,
+    LABELS,
     SCORED_ROWS,
     QUARANTINE,
     SCENARIO,

@@ -88,28 +88,46 @@ def broker(port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] 
         embedded.stop()
 
 
-def _plan(scenario: str, days: int, rows_per_day: int, seed: int, settings: Settings):
+def _plan(
+    scenario: str,
+    days: int | None,
+    rows_per_day: int,
+    seed: int,
+    label_delay_days: float,
+    settings: Settings,
+):
     from datetime import timedelta
 
-    from producer.scenario import get_scenario
+    from producer.scenario import ScenarioError, get_scenario
     from producer.stream import StreamPlan
 
     try:
         chosen = get_scenario(scenario)
-    except ValueError as exc:
+    except ScenarioError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scenario") from exc
     return StreamPlan(
         scenario=chosen,
-        days=days,
+        days=days or chosen.days,
         rows_per_day=rows_per_day,
         seed=seed,
         origin=settings.simulation_start,
         day_length=timedelta(seconds=settings.window_seconds),
+        label_delay_days=label_delay_days,
     )
 
 
-Scenario = Annotated[str, typer.Option(help="Built-in scenario name.")]
-Days = Annotated[int, typer.Option(min=1, help="Simulated days to stream.")]
+Scenario = Annotated[
+    str,
+    typer.Option(help="Built-in scenario (baseline, covariate, concept, bias, schema, full) "
+                 "or the path of a scenario file."),
+]  # fmt: skip
+Days = Annotated[
+    int | None, typer.Option(min=1, help="Simulated days to stream (default: the scenario's).")
+]
+LabelDelay = Annotated[
+    float,
+    typer.Option(min=0, help="Simulated days until a row's outcome is published; 0: inline."),
+]
 RowsPerDay = Annotated[int, typer.Option(min=1, help="Rows per simulated day.")]
 Rate = Annotated[float, typer.Option(min=0, help="Rows per second; 0 streams flat out.")]
 Seed = Annotated[int, typer.Option(help="Seed of the stream: same seed, same bytes.")]
@@ -128,24 +146,26 @@ def _progress_bar() -> Progress:
 
 @app.command(name="produce")
 def produce_command(
-    scenario: Scenario = "covariate",
-    days: Days = 14,
+    scenario: Scenario = "full",
+    days: Days = None,
     rows_per_day: RowsPerDay = 500,
     rate: Rate = 0.0,
     seed: Seed = 7,
+    label_delay_days: LabelDelay = 0.0,
 ) -> None:
     """Stream production rows with the scenario's drift, and publish its ground truth."""
     from producer.app import produce
 
     settings = _settings()
-    plan = _plan(scenario, days, rows_per_day, seed, settings)
+    plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
     with _progress_bar() as bar:
         task = bar.add_task("rows", total=plan.total_rows)
         result = produce(
             settings, plan, rate or None, progress=lambda n: bar.update(task, completed=n)
         )
     console.print(
-        f"produced {result.produced} rows in {result.seconds:.1f}s ({result.failed} failed)"
+        f"produced {result.produced} rows and {result.labels} late labels in "
+        f"{result.seconds:.1f}s ({result.failed} failed); faults injected: {result.faults or 0}"
     )
     if result.failed:
         raise typer.Exit(1)
@@ -215,13 +235,14 @@ def watch(
 
 @app.command()
 def demo(
-    scenario: Scenario = "covariate",
-    days: Days = 14,
+    scenario: Scenario = "full",
+    days: Days = None,
     rows_per_day: RowsPerDay = 500,
     rate: Annotated[
         float, typer.Option(min=0, help="Rows per second; 0 streams flat out.")
     ] = 700.0,
     seed: Seed = 7,
+    label_delay_days: LabelDelay = 0.0,
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the summary as JSON here.")
     ] = None,
@@ -231,7 +252,7 @@ def demo(
     from trustwatch.render import alert_text, decision_text
 
     settings = _settings()
-    plan = _plan(scenario, days, rows_per_day, seed, settings)
+    plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
     options = DemoOptions(plan=plan, rate=rate or None, split_seed=42)
     console.rule(f"trustwatch demo: {plan.scenario.description}")
     with _progress_bar() as bar:
@@ -256,7 +277,7 @@ def _print_summary(summary) -> None:
     rows = summary.rows
     console.print(
         f"rows produced {rows.produced}, scored {rows.scored}, quarantined {rows.quarantined} "
-        f"in {summary.seconds:.0f}s"
+        f"in {summary.seconds:.0f}s; faults injected: {summary.faults_injected or 'none'}"
     )
     injected = Table(title="injected problems")
     for column in ("kind", "target", "start", "caught by", "delay (windows)"):
@@ -274,4 +295,11 @@ def _print_summary(summary) -> None:
     for decision in summary.decisions:
         actions[decision.action] = actions.get(decision.action, 0) + 1
     console.print("decisions: " + json.dumps(actions))
+    fired = Table(title="alerts fired")
+    for column in ("window", "type", "severity", "subject"):
+        fired.add_column(column)
+    for alert in summary.alerts:
+        if alert.status == "FIRING":
+            fired.add_row(alert.window_start[:10], alert.type, alert.severity, alert.subject)
+    console.print(fired)
     console.print(f"service logs: {summary.logs_dir}")

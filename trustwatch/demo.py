@@ -69,7 +69,8 @@ class DemoSummary(BaseModel):
     alerts: list[SummaryAlert]
     decisions: list[SummaryDecision]
     injected: list[InjectedOutcome]
-    metrics_url: str | None
+    faults_injected: dict[str, int]
+    metrics: dict[str, str]
     logs_dir: str
 
 
@@ -174,7 +175,6 @@ def run_demo(
         settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
         on_status(f"embedded broker on {broker.bootstrap_servers} (pid {broker.pid})")
     logs_dir = Path(tempfile.mkdtemp(prefix="trustwatch-demo-"))
-    metrics_port = free_port(settings.metrics_host)
     env = os.environ | {
         "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
         "TRUSTWATCH_NAMESPACE": settings.namespace,
@@ -185,10 +185,15 @@ def run_demo(
     }
     if settings.policy_path is not None:
         env["TRUSTWATCH_POLICY_PATH"] = str(Path(settings.policy_path).resolve())
-    # Only the alerter serves model-health metrics during the demo.
-    metrics_url = f"http://{settings.metrics_host}:{metrics_port}/metrics"
+    # Every service serves /metrics on a port of its own while the demo runs.
+    ports = {name: free_port(settings.metrics_host) for name in SERVICES}
+    metrics = {
+        name: f"http://{settings.metrics_host}:{port}/metrics" for name, port in ports.items()
+    }
     services = ServiceGroup(
-        env, logs_dir, {"alerter": {"TRUSTWATCH_METRICS_PORT": str(metrics_port)}}
+        env,
+        logs_dir,
+        {name: {"TRUSTWATCH_METRICS_PORT": str(port)} for name, port in ports.items()},
     )
     observed = Observed()
     stop_tail = threading.Event()
@@ -209,9 +214,12 @@ def run_demo(
         ensure_topics(settings)
         services.start()
         follower.start()
-        on_status(f"services started; logs in {logs_dir}; alerter metrics on {metrics_url}")
+        on_status(f"services started; logs in {logs_dir}; alerter metrics on {metrics['alerter']}")
         result = produce(settings, options.plan, options.rate, options.split_seed, on_progress)
-        on_status(f"produced {result.produced} rows in {result.seconds:.1f}s; waiting for results")
+        on_status(
+            f"produced {result.produced} rows and {result.labels} late labels in "
+            f"{result.seconds:.1f}s; waiting for every row and window"
+        )
         windows = options.plan.days
         deadline = time.monotonic() + options.settle_timeout
         while time.monotonic() < deadline:
@@ -262,7 +270,8 @@ def run_demo(
             for d in decisions
         ],
         injected=score_injections(steps, firing, options.plan.day_length),
-        metrics_url=metrics_url,
+        faults_injected=result.faults,
+        metrics=metrics,
         logs_dir=str(logs_dir),
     )
 
