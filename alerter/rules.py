@@ -120,6 +120,46 @@ def data_quality_conditions(signal: DriftSignal, policy: Policy) -> list[Conditi
     ]
 
 
+def _rate_distance(low: float, high: float, baseline: float) -> float:
+    """How far the interval [low, high] lies from the baseline (0 when it contains it)."""
+    return max(low - baseline, baseline - high, 0.0)
+
+
+def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Condition]:
+    """Label drift (the churn rate) and prediction drift (the share predicted to churn)."""
+    if signal.labelled < policy.performance.min_support:
+        return []
+    tolerance = policy.drift.rate_tolerance
+    found = []
+    checks = (
+        ("Churn", "churn rate", signal.label_rate, signal.label_rate_low,
+         signal.label_rate_high, signal.baseline_label_rate),
+        ("prediction", "share predicted to churn", signal.positive_rate,
+         signal.positive_rate_low, signal.positive_rate_high, signal.baseline_positive_rate),
+    )  # fmt: skip
+    for subject, what, value, low, high, baseline in checks:
+        if None in (value, low, high, baseline):
+            continue
+        distance = _rate_distance(low, high, baseline)  # type: ignore[arg-type]
+        severity = graded(distance, tolerance, 2 * tolerance)
+        if severity is None:
+            continue
+        found.append(
+            Condition(
+                type=AlertType.DRIFT,
+                subject=subject,
+                severity=severity,
+                explanation=(
+                    f"The {what} moved to {value:.0%} (baseline {baseline:.0%}, "
+                    f"{policy.performance.confidence:.0%} CI {low:.0%} to {high:.0%}) in the "
+                    f"window of {_day(signal.window_start)} (n = {signal.labelled})."
+                ),
+                evidence={"rate": value, "rate_low": low, "rate_high": high, "baseline": baseline},
+            )
+        )
+    return found
+
+
 def change_point_conditions(signal: PerformanceSignal) -> list[Condition]:
     rising = [c for c in signal.change_points if c.mean_after > c.mean_before]
     if not rising:
@@ -244,6 +284,7 @@ def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
     if window.performance is not None:
         found += performance_conditions(window.performance, policy)
         found += change_point_conditions(window.performance)
+        found += rate_drift_conditions(window.performance, policy)
     if window.drift is not None:
         found += drift_conditions(window.drift)
         found += data_quality_conditions(window.drift, policy)

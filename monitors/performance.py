@@ -73,6 +73,9 @@ class PerformanceResult:
     positive_rate: float | None
     recall_interval: tuple[float, float] | None
     roc_auc_interval: tuple[float, float] | None
+    label_rate: float | None
+    label_rate_interval: tuple[float, float] | None
+    positive_rate_interval: tuple[float, float] | None
 
 
 @dataclass
@@ -146,4 +149,11 @@ class PerformanceWindow:
             roc_auc_interval=None
             if auc is None
             else auc_interval(auc, positives, negatives, confidence),
+            label_rate=_ratio(positives, labelled),
+            label_rate_interval=wilson_interval(positives, labelled, confidence)
+            if labelled
+            else None,
+            positive_rate_interval=wilson_interval(self.predicted_positive, self.rows, confidence)
+            if self.rows
+            else None,
         )

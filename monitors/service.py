@@ -111,6 +111,9 @@ class PerformanceCalculator:
         result = closed.state.window.result(self.confidence)
         recall_low, recall_high = result.recall_interval or (None, None)
         auc_low, auc_high = result.roc_auc_interval or (None, None)
+        label_low, label_high = result.label_rate_interval or (None, None)
+        positive_low, positive_high = result.positive_rate_interval or (None, None)
+        baseline = self.metadata.baseline
         return PerformanceSignal(
             **_window_fields(closed, result.rows),
             labelled=result.labelled,
@@ -124,8 +127,15 @@ class PerformanceCalculator:
             recall_high=recall_high,
             roc_auc_low=auc_low,
             roc_auc_high=auc_high,
-            baseline_recall=self.metadata.baseline.recall,
-            baseline_roc_auc=self.metadata.baseline.roc_auc,
+            baseline_recall=baseline.recall,
+            baseline_roc_auc=baseline.roc_auc,
+            label_rate=result.label_rate,
+            label_rate_low=label_low,
+            label_rate_high=label_high,
+            baseline_label_rate=baseline.label_rate,
+            positive_rate_low=positive_low,
+            positive_rate_high=positive_high,
+            baseline_positive_rate=baseline.positive_rate,
             change_points=tuple(closed.state.change_points),
         )
 

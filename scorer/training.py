@@ -71,6 +71,7 @@ def held_out_metrics(
         roc_auc=float(roc_auc_score(y_true, probability)),
         accuracy=float(accuracy_score(y_true, y_pred)),
         positive_rate=float(y_pred.mean()),
+        label_rate=float(np.mean(y_true)),
         support=len(y_true),
     )
 

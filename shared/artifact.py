@@ -59,6 +59,7 @@ class HeldOutMetrics(_Frozen):
     roc_auc: float
     accuracy: float
     positive_rate: float
+    label_rate: float
     support: int
 
 

@@ -24,6 +24,7 @@ class DriftPolicy(_Section):
     family_alpha: float = Field(gt=0, lt=1)
     min_window_rows: int = Field(ge=1)
     adwin_delta: float = Field(gt=0, lt=1)
+    rate_tolerance: float = Field(gt=0, lt=1)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> DriftPolicy:

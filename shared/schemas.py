@@ -204,6 +204,14 @@ class PerformanceSignal(WindowSignal):
     roc_auc_high: float | None = None
     baseline_recall: float
     baseline_roc_auc: float
+    # Label drift (churn rate of labelled rows) and prediction drift (share predicted to churn).
+    label_rate: float | None = None
+    label_rate_low: float | None = None
+    label_rate_high: float | None = None
+    baseline_label_rate: float | None = None
+    positive_rate_low: float | None = None
+    positive_rate_high: float | None = None
+    baseline_positive_rate: float | None = None
     change_points: tuple[ChangePoint, ...] = ()
 
 

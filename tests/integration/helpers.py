@@ -47,3 +47,71 @@ def read_all(settings: Settings, topic: Topic, expected: int | None = None, time
         if expected is not None and len(found) >= expected:
             stop.set()
     return found
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment of a service process that talks to the test's broker and namespace."""
+    import os
+
+    return os.environ | {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
+        "TRUSTWATCH_NAMESPACE": settings.namespace,
+        "TRUSTWATCH_ARTIFACTS_DIR": str(settings.artifacts_dir),
+        "TRUSTWATCH_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
+        "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": str(settings.heartbeat_interval_ms),
+        "TRUSTWATCH_IDLE_FLUSH_SECONDS": str(settings.idle_flush_seconds),
+        **extra,
+    }
+
+
+def start_service(settings: Settings, *arguments: str, log_path=None, **extra: str):
+    """``trustwatch <arguments>`` as its own process, as a user would start it."""
+    import subprocess
+    import sys
+
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "trustwatch", *arguments],
+        env=service_env(settings, **extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+class Collector:
+    """Follows topics in the background and keeps what arrives."""
+
+    def __init__(self, settings: Settings, topics: list[Topic]):
+        self.stop = threading.Event()
+        self.values: list = []
+        self._thread = threading.Thread(
+            target=self._run, args=(settings, topics), daemon=True, name="collector"
+        )
+        self._thread.start()
+
+    def _run(self, settings: Settings, topics: list[Topic]) -> None:
+        for message in tail(settings, topics, self.stop):
+            self.values.append(message.value)
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(list(self.values)):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def wait_quiet(self, seconds: float = 3.0, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        count, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if len(self.values) != count:
+                count, since = len(self.values), time.monotonic()
+            elif time.monotonic() - since >= seconds:
+                return
+            time.sleep(0.1)
+
+    def close(self) -> list:
+        self.stop.set()
+        self._thread.join(timeout=10)
+        return list(self.values)

@@ -23,17 +23,22 @@ def bounds(day):
 
 
 def performance(day, recall=0.8, recall_ci=(0.74, 0.86), auc=0.85, auc_ci=(0.82, 0.88),
-                labelled=500):  # fmt: skip
+                labelled=500, change_points=(), churn=(0.27, 0.23, 0.31),
+                predicted=(0.41, 0.37, 0.45)):  # fmt: skip
     start, end = bounds(day)
     return PerformanceSignal(
         event_time=end, window_start=start, window_end=end, rows=labelled, labelled=labelled,
         precision=0.5, recall=recall, f1=0.6, roc_auc=auc, accuracy=0.75, positive_rate=0.4,
         recall_low=recall_ci[0], recall_high=recall_ci[1], roc_auc_low=auc_ci[0],
         roc_auc_high=auc_ci[1], baseline_recall=0.8, baseline_roc_auc=0.85,
+        label_rate=churn[0], label_rate_low=churn[1], label_rate_high=churn[2],
+        baseline_label_rate=0.265, positive_rate_low=predicted[1],
+        positive_rate_high=predicted[2], baseline_positive_rate=0.41,
+        change_points=tuple(change_points),
     )  # fmt: skip
 
 
-def drift(day, severities=None, change_points=()):
+def drift(day, severities=None, quarantined=None):
     start, end = bounds(day)
     severities = severities or {}
     features = tuple(
@@ -46,9 +51,10 @@ def drift(day, severities=None, change_points=()):
         FeatureDrift(feature="gender", psi=0.001, statistic=0.1, p_value=0.7, significant=False,
                      severity=DriftSeverity.NONE, importance_share=0.01),
     )  # fmt: skip
+    quarantined = quarantined or {}
     return DriftSignal(
         event_time=end, window_start=start, window_end=end, rows=500, features=features,
-        change_points=tuple(change_points),
+        quarantined_rows=sum(quarantined.values()), quarantined_by_reason=quarantined,
     )  # fmt: skip
 
 

@@ -33,9 +33,23 @@ HIGH, MEDIUM, LOW = DriftSeverity.HIGH, DriftSeverity.MEDIUM, DriftSeverity.LOW
         (window(0, fair=fairness(0, gap=(0.25, 0.45))), {("BIAS:gender", AlertSeverity.WARNING)}),
         (window(0, fair=fairness(0, gap=(0.35, 0.55))), {("BIAS:gender", AlertSeverity.CRITICAL)}),
         (window(0, fair=fairness(0, gap=(0.15, 0.35))), set()),
-        (window(0, drift_signal=drift(0, change_points=[change_point(0)])),
+        (window(0, perf=performance(0, change_points=[change_point(0)])),
          {("CHANGE_POINT:error_rate", AlertSeverity.WARNING)}),
-        (window(0, drift_signal=drift(0, change_points=[change_point(0, 0.4, 0.2)])), set()),
+        (window(0, perf=performance(0, change_points=[change_point(0, 0.4, 0.2)])), set()),
+        # 10 of 510 rows quarantined: 2 % -> WARNING; 40 of 540: 7 % -> CRITICAL; 2 of 502: none
+        (window(0, drift_signal=drift(0, quarantined={"NULL": 4, "WRONG_TYPE": 6})),
+         {("DATA_QUALITY:quarantine", AlertSeverity.WARNING)}),
+        (window(0, drift_signal=drift(0, quarantined={"OVERSIZED": 40})),
+         {("DATA_QUALITY:quarantine", AlertSeverity.CRITICAL)}),
+        (window(0, drift_signal=drift(0, quarantined={"NULL": 2})), set()),
+        # churn rate 0.40 (CI 0.36..0.44) vs 0.265: interval 0.095 away -> WARNING (tol. 0.05)
+        (window(0, perf=performance(0, churn=(0.40, 0.36, 0.44))),
+         {("DRIFT:Churn", AlertSeverity.WARNING)}),
+        (window(0, perf=performance(0, churn=(0.55, 0.51, 0.59))),
+         {("DRIFT:Churn", AlertSeverity.CRITICAL)}),
+        (window(0, perf=performance(0, churn=(0.30, 0.26, 0.34))), set()),
+        (window(0, perf=performance(0, predicted=(0.52, 0.48, 0.56))),
+         {("DRIFT:prediction", AlertSeverity.WARNING)}),
     ],
 )  # fmt: skip
 def test_conditions_table(policy, signals, expected):
@@ -116,6 +130,13 @@ def test_fairness_takes_precedence_and_the_rest_is_listed(policy):
     assert decisions[0].action == Action.ESCALATE_FAIRNESS
     assert decisions[0].also == (Action.RETRAIN,)
     assert set(decisions[0].reasons) == {"RECALL_GAP:gender", "PERFORMANCE_DEGRADED:recall"}
+
+
+def test_data_quality_never_asks_for_retrain(policy):
+    windows = [window(d, drift_signal=drift(d, quarantined={"OVERSIZED": 60})) for d in range(4)]
+    decisions = run_decisions(policy, windows)
+    assert {d.action for d in decisions} == {Action.NO_ACTION}
+    assert decisions[-1].reasons == ("WATCHING:DATA_QUALITY:quarantine",)
 
 
 def test_quiet_window_is_no_action(policy):
