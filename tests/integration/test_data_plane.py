@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from producer.app import produce
 from producer.scenario import Scenario
@@ -64,7 +65,11 @@ def test_late_labels_give_the_same_scored_rows_as_inline(settings):
     for name, current, delay in (("inline", inline_settings, 0.0), ("late", settings, 2.0)):
         ensure_topics(current)
         produce(current, plan(days=4, rows=200, delay=delay))
-        build_scorer(current).run(idle_timeout=4)
+        registry = CollectorRegistry()
+        stats = build_scorer(current, registry).run(idle_timeout=4)
+        assert stats.consumed == 800 * (2 if delay else 1)
+        # every prediction found its label: none is left waiting
+        assert registry.get_sample_value("trustwatch_scorer_labels_pending") == 0
         results[name] = outcome(read_all(current, SCORED_ROWS))
     assert results["inline"][1] == results["late"][1]  # (label, prediction, probability) by id
     assert len(results["late"][1]) == len(results["late"][0]) > 700

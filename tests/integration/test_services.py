@@ -50,24 +50,39 @@ def test_scorer_scores_valid_rows_and_quarantines_the_rest(settings, data_split,
         RAW_ROWS,
         [json.dumps(bad_category).encode(), json.dumps(wrong_type).encode(), b"\x00garbage"],
     )
-    stats = build_scorer(settings).run(max_messages=len(rows) + 3, idle_timeout=20)
+    registry = CollectorRegistry()
+    stats = build_scorer(settings, registry).run(max_messages=len(rows) + 3, idle_timeout=20)
     assert stats.consumed == len(rows) + 3
+    quarantined = {
+        reason: registry.get_sample_value(
+            "trustwatch_quarantined_rows_total", {"service": "scorer", "reason": reason}
+        )
+        for reason in ("UNSEEN_CATEGORY", "WRONG_TYPE", "MALFORMED_JSON")
+    }
+    assert quarantined == {"UNSEEN_CATEGORY": 1, "WRONG_TYPE": 1, "MALFORMED_JSON": 1}
+    assert (
+        registry.get_sample_value(
+            "trustwatch_messages_consumed_total", {"service": "scorer", "topic": "rows.raw"}
+        )
+        == len(rows) + 3
+    )
+    assert registry.get_sample_value("trustwatch_scorer_labels_pending") == 0
 
     scored = read_all(settings, SCORED_ROWS, expected=len(rows))
-    quarantined = read_all(settings, QUARANTINE, expected=3)
+    quarantined_rows = read_all(settings, QUARANTINE, expected=3)
     assert {s.event_id for s in scored} == {r.event_id for r in rows}
     assert all(s.model_version == metadata.model_version for s in scored)
     assert all(s.prediction == int(s.probability >= metadata.threshold) for s in scored)
     assert [s.label for s in sorted(scored, key=lambda s: s.event_id)] == [
         r.label for r in sorted(rows, key=lambda r: r.event_id)
     ]
-    reasons = {q.event_id: q.issues[0].code for q in quarantined}
+    reasons = {q.event_id: q.issues[0].code for q in quarantined_rows}
     assert reasons == {
         "bad-category": IssueCode.UNSEEN_CATEGORY,
         "wrong-type": IssueCode.WRONG_TYPE,
         None: IssueCode.MALFORMED_JSON,
     }
-    assert all(q.source_topic == settings.topic_name(RAW_ROWS) for q in quarantined)
+    assert all(q.source_topic == settings.topic_name(RAW_ROWS) for q in quarantined_rows)
 
 
 def test_alerter_publishes_alerts_decisions_and_metrics(settings):
