@@ -77,7 +77,8 @@ class AlerterMetrics:
             self.windows_rows.set(window.drift.rows)
             for feature in window.drift.features:
                 self.drift_psi.labels(feature.feature).set(feature.psi)
-                self.drift_severity.labels(feature.feature).set(SEVERITY_LEVEL[feature.severity])
+                level = feature.confirmed or feature.severity
+                self.drift_severity.labels(feature.feature).set(SEVERITY_LEVEL[level])
         if window.performance is not None:
             signal = window.performance
             for name in ("precision", "recall", "f1", "roc_auc", "accuracy"):

@@ -60,28 +60,29 @@ def graded(value: float, warning: float, critical: float) -> AlertSeverity | Non
 
 
 def drift_conditions(signal: DriftSignal) -> list[Condition]:
+    """MEDIUM (WARNING) and HIGH (CRITICAL) drift, as confirmed over the last windows."""
     found = []
-    for feature in signal.features:
-        if feature.severity not in (DriftSeverity.MEDIUM, DriftSeverity.HIGH):
+    drifts = [*signal.features, *([signal.prediction] if signal.prediction else [])]
+    for feature in drifts:
+        level = feature.confirmed or feature.severity
+        if level not in (DriftSeverity.MEDIUM, DriftSeverity.HIGH):
             continue
-        severity = (
-            AlertSeverity.CRITICAL
-            if feature.severity == DriftSeverity.HIGH
-            else AlertSeverity.WARNING
-        )
+        severity = AlertSeverity.CRITICAL if level == DriftSeverity.HIGH else AlertSeverity.WARNING
         found.append(
             Condition(
                 type=AlertType.DRIFT,
                 subject=feature.feature,
                 severity=severity,
                 explanation=(
-                    f"{feature.feature} drifted {feature.severity.value} in the window of "
+                    f"{feature.feature} drifted {level.value} in the window of "
                     f"{_day(signal.window_start)} (PSI {feature.psi:.2f}, chi-square p = "
                     f"{feature.p_value:.1e}, n = {signal.rows}); it carries "
                     f"{feature.importance_share:.0%} of the model's SHAP importance."
                 ),
                 evidence={
-                    "drift_severity": feature.severity.value,
+                    "drift_severity": level.value,
+                    "window_severity": feature.severity.value,
+                    "js_distance": feature.js_distance,
                     "psi": feature.psi,
                     "p_value": feature.p_value,
                     "rows": signal.rows,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+
+from shared.schemas import ChangePoint
 
 
 class ChangeDetector(Protocol):
@@ -14,6 +18,9 @@ class ChangeDetector(Protocol):
 
     @property
     def estimate(self) -> float: ...
+
+    @property
+    def width(self) -> int: ...
 
 
 @dataclass
@@ -46,3 +53,39 @@ class AdwinDetector:
     @property
     def estimate(self) -> float:
         return float(self._adwin.estimation)
+
+    @property
+    def width(self) -> int:
+        """Rows in the detector's window: after a detection, the rows since the change."""
+        return int(self._adwin.width)
+
+
+@dataclass
+class ChangeWatch:
+    """One detector on one stream, turning detections into ``ChangePoint`` records.
+
+    Keeps the event times of the last ``memory`` rows to date where the change began.
+    """
+
+    name: str
+    detector: ChangeDetector
+    memory: int = 20_000
+    _times: deque = field(default_factory=deque)
+
+    def observe(self, value: float, event_time: datetime) -> ChangePoint | None:
+        before = self.detector.estimate
+        self.detector.update(value)
+        self._times.append(event_time)
+        if len(self._times) > self.memory:
+            self._times.popleft()
+        if not self.detector.drift_detected:
+            return None
+        kept = min(self.detector.width, len(self._times))
+        started = self._times[-kept] if kept else event_time
+        return ChangePoint(
+            detector=self.name,
+            event_time=event_time,
+            mean_before=before,
+            mean_after=self.detector.estimate,
+            estimated_start=started,
+        )

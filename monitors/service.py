@@ -20,12 +20,14 @@ from typing import Generic, Protocol, TypeVar
 import pandas as pd
 from pydantic import BaseModel
 
-from monitors.changepoint import AdwinDetector
-from monitors.drift import DriftWindow, ReferenceProfile
+from monitors.changepoint import AdwinDetector, ChangeWatch
+from monitors.confirm import SeverityConfirmer
+from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupRecallWindow
 from monitors.performance import PerformanceWindow
 from monitors.windowing import ClosedWindow, TumblingWindows
-from shared.artifact import ModelMetadata
+from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
+from shared.features import NUMERIC_FEATURES
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
 from shared.schemas import (
@@ -85,7 +87,7 @@ class PerformanceCalculator:
     def __init__(self, metadata: ModelMetadata, policy: Policy):
         self.metadata = metadata
         self.confidence = policy.performance.confidence
-        self.error_detector = AdwinDetector(delta=policy.drift.adwin_delta)
+        self.error_watch = ChangeWatch("error_rate", AdwinDetector(delta=policy.drift.adwin_delta))
 
     def accepts(self, row: BaseModel) -> bool:
         return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
@@ -95,17 +97,9 @@ class PerformanceCalculator:
 
     def update(self, state: PerformanceState, row: ScoredRow) -> None:  # type: ignore[override]
         state.window.update(row.label, row.prediction, row.probability)
-        before = self.error_detector.estimate
-        self.error_detector.update(float(row.prediction != row.label))
-        if self.error_detector.drift_detected:
-            state.change_points.append(
-                ChangePoint(
-                    detector="error_rate",
-                    event_time=row.event_time,
-                    mean_before=before,
-                    mean_after=self.error_detector.estimate,
-                )
-            )
+        change = self.error_watch.observe(float(row.prediction != row.label), row.event_time)
+        if change is not None:
+            state.change_points.append(change)
 
     def signal(self, closed: ClosedWindow[PerformanceState]) -> PerformanceSignal:
         result = closed.state.window.result(self.confidence)
@@ -145,18 +139,34 @@ class DriftState:
     counts: DriftWindow
     quarantined: Counter = field(default_factory=Counter)
     quarantined_rows: int = 0
+    change_points: list[ChangePoint] = field(default_factory=list)
+
+
+# Label-free change detection runs on the model's output and on each numeric input.
+WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
 
 
 class DriftCalculator:
-    """Binned drift per feature of the scored inputs; quarantined rows counted apart."""
+    """Drift per feature and of the prediction; quarantined rows counted apart; ADWIN on the
+    prediction and the numeric inputs."""
 
     name = "drift"
     signal_topic = DRIFT_SIGNALS
 
     def __init__(self, reference: pd.DataFrame, metadata: ModelMetadata, policy: Policy):
         self.policy = policy
-        self.profile = ReferenceProfile.fit(reference, policy.drift.bins)
+        self.profile = ReferenceProfile.fit(
+            reference,
+            policy.drift.bins,
+            test_bins=policy.drift.test_bins,
+            prediction_column=PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
+        )
         self.importance = metadata.importance_share()
+        self.confirmer = SeverityConfirmer(policy.drift.confirm_windows, policy.drift.confirm_min)
+        self.watches = {
+            name: ChangeWatch(name, AdwinDetector(delta=policy.drift.adwin_delta))
+            for name in WATCHED_STREAMS
+        }
 
     def accepts(self, row: BaseModel) -> bool:
         if isinstance(row, QuarantinedRow):
@@ -171,16 +181,30 @@ class DriftCalculator:
             state.quarantined_rows += 1
             state.quarantined.update({issue.code.value for issue in row.issues})
             return
-        state.counts.update(row.features.model_dump())  # type: ignore[attr-defined]
+        scored: ScoredRow = row  # type: ignore[assignment]
+        values = scored.features.model_dump()
+        values[PREDICTION] = scored.probability
+        state.counts.update(values)
+        for name, watch in self.watches.items():
+            change = watch.observe(float(values[name]), scored.event_time)
+            if change is not None:
+                state.change_points.append(change)
 
     def signal(self, closed: ClosedWindow[DriftState]) -> DriftSignal:
         counts = closed.state.counts
+        drifts = self.confirmer.confirm(counts.result(self.policy.drift, self.importance))
+        features = tuple(d for d in drifts if d.feature != PREDICTION)
+        prediction = next((d for d in drifts if d.feature == PREDICTION), None)
+        ranked = sorted((d for d in features if d.significant), key=lambda d: -d.impact)
         return DriftSignal(
             **_window_fields(closed, counts.rows),
-            features=counts.result(self.policy.drift, self.importance),
+            features=features,
+            prediction=prediction,
+            top_impact=tuple(d.feature for d in ranked[:5]),
+            change_points=tuple(closed.state.change_points),
             quarantined_rows=closed.state.quarantined_rows,
             quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),
-            unseen_categories={k: v for k, v in sorted(counts.unseen.items()) if v},
+            unseen_categories=counts.unseen_by_feature(),
         )
 
 

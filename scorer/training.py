@@ -27,6 +27,7 @@ from shared.artifact import (
     LATEST_FILE,
     METADATA_FILE,
     MODEL_FILE,
+    PROBABILITY_COLUMN,
     REFERENCE_FILE,
     HeldOutMetrics,
     ModelMetadata,
@@ -38,7 +39,6 @@ from shared.features import CATEGORICAL_FEATURES, FEATURES, LABEL_COLUMN, NUMERI
 from shared.policy import Policy
 
 THRESHOLD = 0.5
-PROBABILITY_COLUMN = "probability"
 # SHAP on a bounded sample keeps training fast; mean |value| settles well before this size.
 SHAP_SAMPLE_ROWS = 1000
 

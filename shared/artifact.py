@@ -26,6 +26,8 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 REFERENCE_FILE = "reference.csv"
 LATEST_FILE = "LATEST"
+# The model's churn probability for each reference row, a column of REFERENCE_FILE.
+PROBABILITY_COLUMN = "probability"
 
 
 class ArtifactError(RuntimeError):

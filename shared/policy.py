@@ -19,10 +19,14 @@ class ValidationPolicy(_Section):
 
 class DriftPolicy(_Section):
     bins: int = Field(ge=2, le=100)
+    test_bins: int = Field(ge=2, le=1000)
+    min_expected: float = Field(gt=0)
     psi_medium: float = Field(gt=0)
     psi_high: float = Field(gt=0)
     family_alpha: float = Field(gt=0, lt=1)
     min_window_rows: int = Field(ge=1)
+    confirm_windows: int = Field(ge=1)
+    confirm_min: int = Field(ge=1)
     adwin_delta: float = Field(gt=0, lt=1)
     rate_tolerance: float = Field(gt=0, lt=1)
 
@@ -30,6 +34,8 @@ class DriftPolicy(_Section):
     def _bands_ordered(self) -> DriftPolicy:
         if self.psi_high <= self.psi_medium:
             raise ValueError("drift.psi_high must be above drift.psi_medium")
+        if self.confirm_min > self.confirm_windows:
+            raise ValueError("drift.confirm_min cannot exceed drift.confirm_windows")
         return self
 
 

@@ -182,12 +182,17 @@ class WindowSignal(Message):
 
 
 class ChangePoint(_Frozen):
-    """A change detected by a sequential detector, at the row whose update raised it."""
+    """A change detected by a sequential detector, at the row whose update raised it.
+
+    ``estimated_start`` is the time of the first row ADWIN kept after dropping the old part of
+    its window: its estimate of when the change began.
+    """
 
     detector: str
     event_time: AwareDatetime
     mean_before: float
     mean_after: float
+    estimated_start: AwareDatetime | None = None
 
 
 class PerformanceSignal(WindowSignal):
@@ -223,6 +228,13 @@ class DriftSeverity(StrEnum):
 
 
 class FeatureDrift(_Frozen):
+    """Drift of one feature in one window.
+
+    ``severity`` is this window's; ``confirmed`` is what the streaming monitor reports once
+    MEDIUM or HIGH has held in k of the last n windows (it clears with the same memory).
+    ``statistic`` and ``p_value`` are the chi-square test behind ``significant``.
+    """
+
     feature: str
     psi: float
     statistic: float
@@ -230,12 +242,19 @@ class FeatureDrift(_Frozen):
     significant: bool
     severity: DriftSeverity
     importance_share: float
+    js_distance: float = 0.0
+    ks_statistic: float | None = None
+    wasserstein: float | None = None
+    impact: float = 0.0
+    confirmed: DriftSeverity | None = None
 
 
 class DriftSignal(WindowSignal):
     """Drift of the scored inputs; data quality (quarantine, unseen categories) reported apart."""
 
     features: tuple[FeatureDrift, ...]
+    prediction: FeatureDrift | None = None
+    top_impact: tuple[str, ...] = ()
     change_points: tuple[ChangePoint, ...] = ()
     quarantined_rows: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)

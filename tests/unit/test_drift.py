@@ -1,13 +1,21 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
-from monitors.drift import DriftWindow, ReferenceProfile, chi_square, psi, severity_of
+from monitors.drift import (
+    PREDICTION,
+    DriftWindow,
+    ReferenceProfile,
+    chi_square,
+    js_distance,
+    psi,
+    severity_of,
+)
 from shared.features import FEATURES
 from shared.schemas import DriftSeverity
 
@@ -27,19 +35,18 @@ def test_psi_floors_empty_bins_instead_of_going_infinite():
     assert math.isfinite(psi(np.array([50, 50, 0]), np.array([0, 50, 50])))
 
 
-def test_chi_square_matches_hand_computation_and_scipy_distribution():
-    reference = np.array([30.0, 50.0, 20.0])
-    window = np.array([10.0, 10.0, 30.0])
-    table = np.vstack([reference, window])
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
-    by_hand = float(((table - expected) ** 2 / expected).sum())
+def test_js_distance_matches_scipy():
+    p, q = np.array([10.0, 20.0, 30.0, 0.0]), np.array([5.0, 5.0, 30.0, 10.0])
+    assert js_distance(p, q) == pytest.approx(jensenshannon(p / p.sum(), q / q.sum(), base=2))
+
+
+def test_chi_square_matches_scipy_contingency():
+    reference = np.array([30.0, 50.0, 20.0, 0.0])
+    window = np.array([10.0, 10.0, 30.0, 0.0])
+    expected = stats.chi2_contingency(np.vstack([reference[:3], window[:3]]), correction=False)
     statistic, p_value = chi_square(reference, window)
-    assert statistic == pytest.approx(by_hand)
-    assert p_value == pytest.approx(stats.chi2.sf(by_hand, df=2))
-
-
-def test_chi_square_ignores_bins_empty_in_both():
-    assert chi_square(np.array([5.0, 0.0, 5.0]), np.array([5.0, 0.0, 5.0]))[1] == pytest.approx(1.0)
+    assert statistic == pytest.approx(expected.statistic)
+    assert p_value == pytest.approx(expected.pvalue)
 
 
 @pytest.mark.parametrize(
@@ -52,15 +59,22 @@ def test_severity_bands(policy, value, significant, expected):
 
 
 @pytest.fixture(scope="module")
-def profile(data_split, policy):
-    return ReferenceProfile.fit(data_split.reference, policy.drift.bins)
+def profile(version_dir, policy):
+    from shared.artifact import load_reference
+
+    reference = load_reference(version_dir)
+    return ReferenceProfile.fit(
+        reference, policy.drift.bins, test_bins=policy.drift.test_bins,
+        prediction_column="probability",
+    )  # fmt: skip
 
 
 def test_profile_bins_cover_the_reference(profile, data_split):
     for spec in profile.features:
-        assert sum(spec.reference_counts) == len(data_split.reference), spec.name
-    tenure = next(s for s in profile.features if s.name == "tenure")
+        assert spec.reference_counts.sum() == len(data_split.reference), spec.name
+    tenure = profile.feature("tenure")
     assert len(set(tenure.inner_edges)) == len(tenure.inner_edges)
+    assert profile.names[-1] == PREDICTION
 
 
 def test_row_and_frame_updates_agree(profile, data_split):
@@ -69,8 +83,52 @@ def test_row_and_frame_updates_agree(profile, data_split):
     for record in rows.to_dict(orient="records"):
         by_row.update(record)
     by_frame = DriftWindow(profile).update_frame(rows)
-    for name in FEATURES:
-        np.testing.assert_array_equal(by_row.counts[name], by_frame.counts[name])
+    np.testing.assert_array_equal(by_row.counts, by_frame.counts)
+    assert by_row.rows == by_frame.rows == 300
+
+
+def test_every_statistic_against_scipy_on_the_same_bins(profile, data_split, policy):
+    rows = data_split.production.sample(600, random_state=4).copy()
+    rows["MonthlyCharges"] *= 1.1
+    window = DriftWindow(profile).update_frame(rows)
+    check = window.check(policy.drift)
+    for name in ("MonthlyCharges", "tenure", "Contract"):
+        i = profile.index[name]
+        spec = profile.feature(name)
+        ref_bins = spec.bins_of(data_split.reference[name])
+        win_bins = spec.bins_of(rows[name])
+        if spec.numeric:
+            # KS on the binned distribution = KS of the bin indices
+            expected_ks = stats.ks_2samp(ref_bins, win_bins).statistic
+            assert check.ks[i] == pytest.approx(expected_ks)
+            expected_w = (
+                stats.wasserstein_distance(spec.midpoints[ref_bins], spec.midpoints[win_bins])
+                / spec.spread
+            )
+            assert check.wasserstein[i] == pytest.approx(expected_w)
+        coarse = spec.coarse_of_fine
+        ref_coarse = np.bincount(coarse[ref_bins], minlength=coarse.max() + 1)
+        win_coarse = np.bincount(coarse[win_bins], minlength=coarse.max() + 1)
+        assert check.psi[i] == pytest.approx(psi(ref_coarse, win_coarse))
+        assert check.js[i] == pytest.approx(
+            jensenshannon(ref_coarse / ref_coarse.sum(), win_coarse / win_coarse.sum(), base=2)
+        )
+        flat, _, most = profile.test_groups(600, policy.drift.min_expected)
+        groups = flat.reshape(len(profile.features), profile.width)[i][: spec.size] - i * most
+        table = np.vstack([np.bincount(groups[ref_bins], minlength=most),
+                           np.bincount(groups[win_bins], minlength=most)])  # fmt: skip
+        table = table[:, table.sum(axis=0) > 0]
+        expected = stats.chi2_contingency(table, correction=False)
+        assert check.statistic[i] == pytest.approx(expected.statistic)
+        assert check.p_value[i] == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-300)
+
+
+def test_test_groups_expect_enough_rows(profile, policy):
+    for rows in (200, 500, 1000):
+        flat, reference, most = profile.test_groups(rows, policy.drift.min_expected)
+        share = reference / reference.sum(axis=1, keepdims=True)
+        used = reference > 0
+        assert (share[used] * rows >= policy.drift.min_expected - 1e-9).all()
 
 
 @settings(max_examples=25, deadline=None)
@@ -84,28 +142,27 @@ def test_merge_equals_the_union(profile, data_split, cut, seed):
     )
     whole = DriftWindow(profile).update_frame(rows)
     assert merged.rows == whole.rows
-    for name in FEATURES:
-        np.testing.assert_array_equal(merged.counts[name], whole.counts[name])
+    np.testing.assert_array_equal(merged.counts, whole.counts)
 
 
 def test_unseen_categories_are_data_quality_not_drift(profile, data_split):
     rows = data_split.production.head(200).copy()
     rows["Contract"] = "Lifetime"
     window = DriftWindow(profile).update_frame(rows)
-    assert window.unseen["Contract"] == 200
-    assert window.counts["Contract"].sum() == 0
+    assert window.unseen_by_feature() == {"Contract": 200}
+    assert window.count_of("Contract").sum() == 0
 
 
 def test_shifted_feature_is_high_and_others_quiet(profile, data_split, policy):
     rng = np.random.default_rng(3)
-    sample = data_split.production.iloc[rng.integers(0, len(data_split.production), 500)]
+    sample = data_split.test.iloc[rng.choice(len(data_split.test), 500, replace=False)]
     shifted = sample.copy()
     shifted["MonthlyCharges"] = shifted["MonthlyCharges"] * 1.2
     result = {f.feature: f for f in DriftWindow(profile).update_frame(shifted).result(policy.drift)}
     assert result["MonthlyCharges"].severity == DriftSeverity.HIGH
-    assert result["MonthlyCharges"].significant
     quiet = [f for f in result.values() if f.feature not in ("MonthlyCharges", "TotalCharges")]
     assert not any(f.significant for f in quiet)
+    assert PREDICTION not in result  # no probability column in this frame: not checked
 
 
 def test_small_windows_are_never_flagged(profile, data_split, policy):
@@ -116,7 +173,13 @@ def test_small_windows_are_never_flagged(profile, data_split, policy):
     assert max(f.psi for f in result) > 1.0  # the effect is still reported
 
 
-def test_importance_is_carried_into_results(profile, data_split, policy):
-    frame = pd.DataFrame(data_split.production.head(150))
-    result = DriftWindow(profile).update_frame(frame).result(policy.drift, {"tenure": 0.3})
-    assert next(f for f in result if f.feature == "tenure").importance_share == 0.3
+def test_impact_is_drift_times_importance(profile, data_split, policy):
+    result = (
+        DriftWindow(profile)
+        .update_frame(data_split.production.head(150))
+        .result(policy.drift, {"tenure": 0.3})
+    )
+    tenure = next(f for f in result if f.feature == "tenure")
+    assert tenure.importance_share == 0.3
+    assert tenure.impact == pytest.approx(0.3 * tenure.psi)
+    assert {f.feature for f in result} == set(FEATURES)
