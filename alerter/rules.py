@@ -14,6 +14,7 @@ from shared.schemas import (
     Evidence,
     FairnessSignal,
     PerformanceSignal,
+    RecallGap,
 )
 
 
@@ -240,39 +241,46 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
 
 
 def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Condition]:
+    """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
+    sudden gap) or over the rolling span (a small persistent one), whichever is stronger."""
     rules = policy.fairness
     found = []
-    recalls = {(g.attribute, g.group): g for g in signal.groups}
+    candidates: dict[str, list[tuple[RecallGap, str]]] = {}
     for gap in signal.gaps:
-        # Only a gap whose whole interval lies beyond the tolerance is evidence, not noise.
-        if gap.gap is None or gap.gap_low is None:
+        candidates.setdefault(gap.attribute, []).append((gap, "in the window"))
+    for gap in signal.rolling_gaps:
+        span = f"over the last {signal.span_windows} windows"
+        candidates.setdefault(gap.attribute, []).append((gap, span))
+    for attribute, options in candidates.items():
+        judged = [(g, where) for g, where in options if g.gap is not None and g.gap_low is not None]
+        if not judged:
             continue
-        severity = graded(gap.gap_low, rules.recall_gap_warning, rules.recall_gap_critical)
+        gap, where = max(judged, key=lambda item: item[0].gap_low)  # type: ignore[arg-type]
+        severity = graded(gap.gap_low, rules.recall_gap_warning, rules.recall_gap_critical)  # type: ignore[arg-type]
         if severity is None:
             continue
-        best = recalls[(gap.attribute, gap.best_group)]
-        worst = recalls[(gap.attribute, gap.worst_group)]
         found.append(
             Condition(
                 type=AlertType.BIAS,
-                subject=gap.attribute,
+                subject=attribute,
                 severity=severity,
                 explanation=(
-                    f"Recall for {gap.attribute}={worst.group} is {worst.recall:.2f} against "
-                    f"{best.recall:.2f} for {gap.attribute}={best.group} (gap {gap.gap:.2f}, "
+                    f"Recall for {attribute}={gap.worst_group} is {gap.worst_recall:.2f} against "
+                    f"{gap.best_recall:.2f} for {attribute}={gap.best_group} (gap {gap.gap:.2f}, "
                     f"{rules.gap_confidence:.0%} CI {gap.gap_low:.2f} to {gap.gap_high:.2f}, "
-                    f"tolerance {rules.recall_gap_warning:.2f}) in the window of "
-                    f"{_day(signal.window_start)} "
-                    f"({worst.positives} and {best.positives} churners)."
+                    f"tolerance {rules.recall_gap_warning:.2f}) {where} ending "
+                    f"{_day(signal.window_start)} ({gap.worst_positives} and "
+                    f"{gap.best_positives} churners)."
                 ),
                 evidence={
                     "gap": gap.gap,
                     "gap_low": gap.gap_low,
                     "gap_high": gap.gap_high,
-                    "worst_group": worst.group,
-                    "worst_recall": worst.recall,
-                    "best_group": best.group,
-                    "best_recall": best.recall,
+                    "ratio": gap.ratio,
+                    "worst_group": gap.worst_group,
+                    "worst_recall": gap.worst_recall,
+                    "best_group": gap.best_group,
+                    "best_recall": gap.best_recall,
                 },
             )
         )

@@ -1,95 +1,103 @@
-"""Recall per group of each sensitive attribute and the gap between groups (pure)."""
+"""Per-group classification metrics of each sensitive attribute and the gaps between groups."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from scipy.stats import norm
 
 from shared.schemas import GroupRecall, RecallGap
 
+# confusion cell of (y_true, y_pred)
+_CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}  # tp, fn, fp, tn
+
+
+def _z(confidence: float) -> float:
+    return float(norm.ppf(0.5 + confidence / 2))
+
 
 @dataclass
-class GroupRecallWindow:
-    """True positives and positives per (attribute, group).
+class GroupWindow:
+    """Confusion counts per (attribute, group): enough for recall, FPR, precision, selection.
 
-    A group joins the comparison only with ``min_group_positives`` labelled positives: a recall over
-    a handful of churners is noise, and a gap built on it would be a false accusation.
+    A group joins the comparison only with ``min_positives`` churners and ``min_negatives``
+    stayers: a recall over a handful of churners is noise, and a gap built on it would be a
+    false accusation.
 
     Examples
     --------
-    >>> w = GroupRecallWindow(("gender",))
-    >>> for g, y, p in [("F", 1, 1), ("F", 1, 1), ("M", 1, 0), ("M", 1, 1)]:
+    >>> w = GroupWindow(("gender",))
+    >>> for g, y, p in [("F", 1, 1), ("F", 1, 1), ("M", 1, 0), ("M", 1, 1), ("F", 0, 0)]:
     ...     _ = w.update({"gender": g}, y, p)
-    >>> groups, gaps = w.result(min_group_positives=2, confidence=0.95)
+    >>> groups, gaps = w.result(min_positives=2, min_negatives=0, confidence=0.95)
     >>> gaps[0].gap, gaps[0].worst_group
     (0.5, 'M')
     """
 
     attributes: tuple[str, ...]
-    positives: Counter = field(default_factory=Counter)
-    true_positives: Counter = field(default_factory=Counter)
+    cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     rows: int = 0
 
     def update(self, values: Mapping[str, object], y_true: int | None, y_pred: int):
         self.rows += 1
-        if y_true != 1:
-            return self  # recall only looks at actual churners
+        if y_true is None:
+            return self
+        cell = _CELL[(int(y_true), int(y_pred))]
         for attribute in self.attributes:
             key = (attribute, str(values[attribute]))
-            self.positives[key] += 1
-            self.true_positives[key] += y_pred
+            counts = self.cells.get(key)
+            if counts is None:
+                counts = self.cells[key] = [0, 0, 0, 0]
+            counts[cell] += 1
         return self
 
-    def merge(self, other: GroupRecallWindow) -> GroupRecallWindow:
+    def merge(self, other: GroupWindow) -> GroupWindow:
         if other.attributes != self.attributes:
             raise ValueError("cannot merge windows over different attributes")
-        return GroupRecallWindow(
-            self.attributes,
-            self.positives + other.positives,
-            self.true_positives + other.true_positives,
-            self.rows + other.rows,
-        )
+        cells = {key: list(value) for key, value in self.cells.items()}
+        for key, value in other.cells.items():
+            mine = cells.setdefault(key, [0, 0, 0, 0])
+            for i in range(4):
+                mine[i] += value[i]
+        return GroupWindow(self.attributes, cells, self.rows + other.rows)
 
     def result(
-        self, min_group_positives: int, confidence: float
+        self, min_positives: int, min_negatives: int, confidence: float
     ) -> tuple[tuple[GroupRecall, ...], tuple[RecallGap, ...]]:
-        groups = []
-        for (attribute, group), positives in sorted(self.positives.items()):
-            groups.append(
-                GroupRecall(
-                    attribute=attribute,
-                    group=group,
-                    positives=positives,
-                    recall=self.true_positives[(attribute, group)] / positives,
-                    eligible=positives >= min_group_positives,
-                )
-            )
-        gaps = []
-        for attribute in self.attributes:
-            eligible = [g for g in groups if g.attribute == attribute and g.eligible]
-            if len(eligible) < 2:
-                gaps.append(
-                    RecallGap(attribute=attribute, gap=None, best_group=None, worst_group=None)
-                )
-                continue
-            best = max(eligible, key=lambda g: g.recall or 0.0)
-            worst = min(eligible, key=lambda g: g.recall or 0.0)
-            gap = (best.recall or 0.0) - (worst.recall or 0.0)
-            margin = gap_margin(best, worst, confidence)
-            gaps.append(
-                RecallGap(
-                    attribute=attribute,
-                    gap=gap,
-                    gap_low=gap - margin,
-                    gap_high=gap + margin,
-                    best_group=best.group,
-                    worst_group=worst.group,
-                )
-            )
-        return tuple(groups), tuple(gaps)
+        groups = tuple(
+            _group(attribute, group, counts, min_positives, min_negatives)
+            for (attribute, group), counts in sorted(self.cells.items())
+        )
+        z = _z(confidence)
+        gaps = tuple(
+            _gap(attribute, [g for g in groups if g.attribute == attribute and g.eligible], z)
+            for attribute in self.attributes
+        )
+        return groups, gaps
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _group(attribute: str, group: str, counts: list[int], min_positives: int,
+           min_negatives: int) -> GroupRecall:  # fmt: skip
+    tp, fn, fp, tn = counts
+    positives, negatives = tp + fn, fp + tn
+    return GroupRecall.model_construct(
+        attribute=attribute,
+        group=group,
+        positives=positives,
+        negatives=negatives,
+        true_positives=tp,
+        recall=_ratio(tp, positives),
+        false_positive_rate=_ratio(fp, negatives),
+        precision=_ratio(tp, tp + fp),
+        selection_rate=_ratio(tp + fp, positives + negatives),
+        eligible=positives >= min_positives and negatives >= min_negatives,
+    )
 
 
 def gap_margin(best: GroupRecall, worst: GroupRecall, confidence: float) -> float:
@@ -98,10 +106,55 @@ def gap_margin(best: GroupRecall, worst: GroupRecall, confidence: float) -> floa
     Each recall's variance uses p(1-p)/n with p shrunk by one success and one failure (Agresti-
     Caffo), so a recall of exactly 0 or 1 on a small group still gets a real interval.
     """
-    z = float(norm.ppf(0.5 + confidence / 2))
+    return _gap_margin(best, worst, _z(confidence))
+
+
+def _gap_margin(best: GroupRecall, worst: GroupRecall, z: float) -> float:
     variance = 0.0
     for group in (best, worst):
-        tp = (group.recall or 0.0) * group.positives
-        shrunk = (tp + 1) / (group.positives + 2)
+        shrunk = (group.true_positives + 1) / (group.positives + 2)
         variance += shrunk * (1 - shrunk) / (group.positives + 2)
-    return z * variance**0.5
+    return z * math.sqrt(variance)
+
+
+def _gap(attribute: str, eligible: list[GroupRecall], z: float) -> RecallGap:
+    if len(eligible) < 2:
+        return RecallGap.model_construct(
+            attribute=attribute, gap=None, gap_low=None, gap_high=None, ratio=None,
+            ratio_low=None, ratio_high=None, best_group=None, worst_group=None,
+            best_recall=None, worst_recall=None, best_positives=0, worst_positives=0,
+        )  # fmt: skip
+    best = max(eligible, key=lambda g: g.recall or 0.0)
+    worst = min(eligible, key=lambda g: g.recall or 0.0)
+    gap = (best.recall or 0.0) - (worst.recall or 0.0)
+    margin = _gap_margin(best, worst, z)
+    # ratio worst / best with a Katz log interval, shrunk the same way as the gap
+    p_worst = (worst.true_positives + 0.5) / (worst.positives + 1)
+    p_best = (best.true_positives + 0.5) / (best.positives + 1)
+    log_se = math.sqrt(
+        (1 - p_worst) / (p_worst * (worst.positives + 1))
+        + (1 - p_best) / (p_best * (best.positives + 1))
+    )
+    log_ratio = math.log(p_worst / p_best)
+    return RecallGap.model_construct(
+        attribute=attribute,
+        gap=gap,
+        gap_low=gap - margin,
+        gap_high=gap + margin,
+        ratio=(worst.recall or 0.0) / best.recall if best.recall else None,
+        ratio_low=math.exp(log_ratio - z * log_se),
+        ratio_high=math.exp(log_ratio + z * log_se),
+        best_group=best.group,
+        worst_group=worst.group,
+        best_recall=best.recall,
+        worst_recall=worst.recall,
+        best_positives=best.positives,
+        worst_positives=worst.positives,
+    )
+
+
+def merge_all(windows: Iterable[GroupWindow], attributes: tuple[str, ...]) -> GroupWindow:
+    merged = GroupWindow(attributes)
+    for window in windows:
+        merged = merged.merge(window)
+    return merged

@@ -11,7 +11,7 @@ with the rows it reads.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from monitors.changepoint import AdwinDetector, ChangeWatch
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
-from monitors.fairness import GroupRecallWindow
+from monitors.fairness import GroupWindow, merge_all
 from monitors.performance import PerformanceWindow
 from monitors.windowing import ClosedWindow, TumblingWindows
 from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
@@ -209,25 +209,37 @@ class DriftCalculator:
 
 
 class FairnessCalculator:
+    """Per-group metrics of labelled rows, judged per window and over a rolling span."""
+
     name = "fairness"
     signal_topic = FAIRNESS_SIGNALS
 
     def __init__(self, policy: Policy):
         self.policy = policy
+        self.recent: deque[GroupWindow] = deque(maxlen=policy.fairness.span_windows)
 
     def accepts(self, row: BaseModel) -> bool:
         return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
 
-    def new_window(self) -> GroupRecallWindow:
-        return GroupRecallWindow(self.policy.fairness.attributes)
+    def new_window(self) -> GroupWindow:
+        return GroupWindow(self.policy.fairness.attributes)
 
-    def update(self, state: GroupRecallWindow, row: ScoredRow) -> None:  # type: ignore[override]
+    def update(self, state: GroupWindow, row: ScoredRow) -> None:  # type: ignore[override]
         state.update(row.features.model_dump(), row.label, row.prediction)
 
-    def signal(self, closed: ClosedWindow[GroupRecallWindow]) -> FairnessSignal:
+    def signal(self, closed: ClosedWindow[GroupWindow]) -> FairnessSignal:
         rules = self.policy.fairness
-        groups, gaps = closed.state.result(rules.min_group_positives, rules.gap_confidence)
-        return FairnessSignal(**_window_fields(closed, closed.state.rows), groups=groups, gaps=gaps)
+        limits = (rules.min_group_positives, rules.min_group_negatives, rules.gap_confidence)
+        groups, gaps = closed.state.result(*limits)
+        self.recent.append(closed.state)
+        _, rolling = merge_all(self.recent, rules.attributes).result(*limits)
+        return FairnessSignal(
+            **_window_fields(closed, closed.state.rows),
+            groups=groups,
+            gaps=gaps,
+            rolling_gaps=rolling,
+            span_windows=len(self.recent),
+        )
 
 
 class MonitorHandler(Handler, Generic[S]):

@@ -56,6 +56,8 @@ class DataQualityPolicy(_Section):
 class FairnessPolicy(_Section):
     attributes: tuple[str, ...] = Field(min_length=1)
     min_group_positives: int = Field(ge=1)
+    min_group_negatives: int = Field(ge=0)
+    span_windows: int = Field(ge=1)
     gap_confidence: float = Field(gt=0, lt=1)
     recall_gap_warning: float = Field(gt=0, lt=1)
     recall_gap_critical: float = Field(gt=0, lt=1)

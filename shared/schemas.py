@@ -262,27 +262,46 @@ class DriftSignal(WindowSignal):
 
 
 class GroupRecall(_Frozen):
+    """Classification metrics of one group of one sensitive attribute."""
+
     attribute: str
     group: str
     positives: int
+    negatives: int = 0
+    true_positives: int = 0
     recall: float | None
+    false_positive_rate: float | None = None
+    precision: float | None = None
+    selection_rate: float | None = None
     eligible: bool
 
 
 class RecallGap(_Frozen):
-    """Best minus worst recall among eligible groups, with a normal-approximation interval."""
+    """Best minus worst recall among eligible groups (and worst / best), with intervals."""
 
     attribute: str
     gap: float | None
     gap_low: float | None = None
     gap_high: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
     best_group: str | None
     worst_group: str | None
+    best_recall: float | None = None
+    worst_recall: float | None = None
+    best_positives: int = 0
+    worst_positives: int = 0
 
 
 class FairnessSignal(WindowSignal):
+    """Groups and gaps of the window, and the gaps over the last ``span_windows`` windows
+    (a rolling span lets small groups reach the minimum size)."""
+
     groups: tuple[GroupRecall, ...]
     gaps: tuple[RecallGap, ...]
+    rolling_gaps: tuple[RecallGap, ...] = ()
+    span_windows: int = 1
 
 
 # --- alerts and decisions -----------------------------------------------------------------------

@@ -68,7 +68,8 @@ def fairness(day, gap=None):
     )
     gaps = (
         RecallGap(attribute="gender", gap=0.8 - worst, gap_low=low, gap_high=high,
-                  best_group="Male", worst_group="Female"),
+                  best_group="Male", worst_group="Female", best_recall=0.8, worst_recall=worst,
+                  best_positives=70, worst_positives=70),
     )  # fmt: skip
     return FairnessSignal(
         event_time=end, window_start=start, window_end=end, rows=500, groups=groups, gaps=gaps

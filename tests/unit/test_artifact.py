@@ -26,7 +26,9 @@ def test_training_meets_the_baseline_and_records_metadata(metadata):
     )  # fmt: skip
     tenure = metadata.feature("tenure")
     assert tenure.valid_min == 0 and tenure.valid_max > tenure.observed_max
-    assert set(metadata.group_baseline_recall) == {"gender", "SeniorCitizen"}
+    assert set(metadata.group_baseline_recall) == {
+        "gender", "SeniorCitizen", "Partner", "Dependents",
+    }  # fmt: skip
     assert set(metadata.shap_importance) == set(FEATURES)
     assert sum(metadata.importance_share().values()) == pytest.approx(1.0)
     assert metadata.model_version.startswith("lr-")

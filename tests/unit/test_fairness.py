@@ -1,12 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.metrics import MetricFrame
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import recall_score
 
-from monitors.fairness import GroupRecallWindow, gap_margin
+from monitors.fairness import GroupWindow, gap_margin
 from shared.schemas import GroupRecall
 
 
@@ -23,7 +23,7 @@ def random_frame(seed, n=600):
 
 
 def fill(frame, attributes=("gender", "SeniorCitizen")):
-    window = GroupRecallWindow(attributes)
+    window = GroupWindow(attributes)
     for record in frame.to_dict(orient="records"):
         window.update(record, record["y"], record["p"])
     return window
@@ -32,7 +32,7 @@ def fill(frame, attributes=("gender", "SeniorCitizen")):
 @pytest.mark.parametrize("seed", range(3))
 def test_group_recall_matches_fairlearn_metricframe(seed):
     frame = random_frame(seed)
-    groups, gaps = fill(frame).result(min_group_positives=1, confidence=0.95)
+    groups, gaps = fill(frame).result(min_positives=1, min_negatives=1, confidence=0.95)
     for attribute in ("gender", "SeniorCitizen"):
         reference = MetricFrame(
             metrics=recall_score,
@@ -45,13 +45,21 @@ def test_group_recall_matches_fairlearn_metricframe(seed):
             assert ours[str(group)] == pytest.approx(value)
         gap = next(g for g in gaps if g.attribute == attribute)
         assert gap.gap == pytest.approx(reference.difference())
+        assert gap.ratio == pytest.approx(reference.ratio())
+        for name, metric in (("false_positive_rate", false_positive_rate),
+                             ("selection_rate", selection_rate)):  # fmt: skip
+            other = MetricFrame(metrics=metric, y_true=frame["y"], y_pred=frame["p"],
+                                sensitive_features=frame[attribute])  # fmt: skip
+            ours = {g.group: getattr(g, name) for g in groups if g.attribute == attribute}
+            for group, value in other.by_group.items():
+                assert ours[str(group)] == pytest.approx(value)
 
 
 def test_small_groups_are_left_out_of_the_comparison():
     frame = pd.DataFrame(
         {"gender": ["F"] * 40 + ["M"] * 3, "y": [1] * 43, "p": [1] * 20 + [0] * 20 + [0] * 3}
     )
-    groups, gaps = fill(frame, ("gender",)).result(min_group_positives=30, confidence=0.95)
+    groups, gaps = fill(frame, ("gender",)).result(30, 0, confidence=0.95)
     assert {g.group: g.eligible for g in groups} == {"F": True, "M": False}
     assert gaps[0].gap is None  # one eligible group: nothing to compare
 
@@ -59,8 +67,9 @@ def test_small_groups_are_left_out_of_the_comparison():
 def test_gap_interval_contains_the_gap_and_narrows_with_size():
     def recall(group, positives, value):
         return GroupRecall(
-            attribute="a", group=group, positives=positives, recall=value, eligible=True
-        )
+            attribute="a", group=group, positives=positives,
+            true_positives=round(value * positives), recall=value, eligible=True,
+        )  # fmt: skip
 
     small = gap_margin(recall("x", 40, 0.9), recall("y", 40, 0.6), 0.95)
     large = gap_margin(recall("x", 4000, 0.9), recall("y", 4000, 0.6), 0.95)
@@ -76,5 +85,12 @@ def test_merge_equals_the_union(seed, cut):
     frame = random_frame(seed, n=200)
     merged = fill(frame.iloc[:cut]).merge(fill(frame.iloc[cut:]))
     whole = fill(frame)
-    assert merged.result(5, 0.95) == whole.result(5, 0.95)
+    assert merged.result(5, 5, 0.95) == whole.result(5, 5, 0.95)
     assert merged.rows == whole.rows == 200
+
+
+def test_groups_need_enough_stayers_too():
+    frame = pd.DataFrame({"gender": ["F"] * 40 + ["M"] * 40, "y": [1] * 40 + [1] * 35 + [0] * 5,
+                          "p": [1] * 80})  # fmt: skip
+    groups, gaps = fill(frame, ("gender",)).result(30, 10, confidence=0.95)
+    assert {g.group: g.eligible for g in groups} == {"F": False, "M": False}
