@@ -24,7 +24,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest --doctest-modules tests $(PACKAGES)
+	$(BIN)/python -m pytest --doctest-modules --doctest-glob=README.md tests README.md $(PACKAGES)
 
 unit: install
 	$(BIN)/python -m pytest --doctest-modules tests/unit $(PACKAGES)

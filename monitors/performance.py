@@ -63,6 +63,8 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 @dataclass(frozen=True)
 class PerformanceResult:
+    """Metrics of one window; ``None`` where a metric is undefined (no labels, one class)."""
+
     rows: int
     labelled: int
     precision: float | None
@@ -76,6 +78,12 @@ class PerformanceResult:
     label_rate: float | None
     label_rate_interval: tuple[float, float] | None
     positive_rate_interval: tuple[float, float] | None
+    brier: float | None = None
+    label_coverage: float | None = None
+
+    @classmethod
+    def empty(cls) -> PerformanceResult:
+        return PerformanceWindow().result()
 
 
 @dataclass
@@ -156,4 +164,8 @@ class PerformanceWindow:
             positive_rate_interval=wilson_interval(self.predicted_positive, self.rows, confidence)
             if self.rows
             else None,
+            brier=float(np.mean((np.asarray(self.scores) - np.asarray(self.labels)) ** 2))
+            if labelled
+            else None,
+            label_coverage=_ratio(labelled, self.rows),
         )

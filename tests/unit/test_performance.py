@@ -27,6 +27,8 @@ def test_window_metrics_match_scikit_learn(seed):
     assert result.accuracy == pytest.approx(metrics.accuracy_score(y, predictions))
     assert result.roc_auc == pytest.approx(metrics.roc_auc_score(y, scores))
     assert result.positive_rate == pytest.approx(predictions.mean())
+    assert result.brier == pytest.approx(metrics.brier_score_loss(y, scores))
+    assert result.label_coverage == 1.0
 
 
 def test_roc_auc_undefined_with_one_class():

@@ -1,0 +1,194 @@
+"""The monitors for notebooks: the same statistics the services run, on pandas DataFrames.
+
+Every monitor is fit on a reference, then checks a window::
+
+    monitor = DriftMonitor.fit(reference_df)
+    result = monitor.check(window_df)
+    result.drifted, result.features["MonthlyCharges"].severity
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
+from monitors.fairness import GroupWindow
+from monitors.performance import PerformanceResult, PerformanceWindow
+from shared.features import FEATURES
+from shared.policy import Policy, load_policy
+from shared.schemas import DriftSeverity, GroupRecall, RecallGap
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """Drift of one feature: ``score`` is PSI, ``statistic`` and ``p_value`` the chi-square test."""
+
+    score: float
+    p_value: float
+    severity: DriftSeverity
+    statistic: float
+    significant: bool
+    js_distance: float
+    ks_statistic: float | None
+    wasserstein: float | None
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """``drifted``: significant drift on any feature, at the policy's family-wise alpha."""
+
+    rows: int
+    drifted: bool
+    features: dict[str, FeatureResult]
+    unseen_categories: dict[str, int]
+
+    def ranked(self) -> list[str]:
+        """Drifted features, largest PSI first."""
+        hits = [(name, f.score) for name, f in self.features.items() if f.significant]
+        return [name for name, _ in sorted(hits, key=lambda item: -item[1])]
+
+
+class DriftMonitor:
+    """Per-feature drift of a window against a reference.
+
+    Examples
+    --------
+    >>> from shared.data import load_clean, split
+    >>> parts = split(load_clean(), seed=42)
+    >>> monitor = DriftMonitor.fit(parts.reference)
+    >>> quiet = monitor.check(parts.test.sample(500, random_state=1))
+    >>> quiet.drifted
+    False
+    >>> shifted = parts.test.sample(500, random_state=1)
+    >>> shifted["MonthlyCharges"] *= 1.2
+    >>> result = monitor.check(shifted)
+    >>> result.drifted, result.features["MonthlyCharges"].severity.value
+    (True, 'HIGH')
+    >>> result.ranked()[0]
+    'MonthlyCharges'
+    """
+
+    def __init__(self, profile: ReferenceProfile, policy: Policy):
+        self.profile = profile
+        self.policy = policy
+
+    @classmethod
+    def fit(
+        cls,
+        reference: pd.DataFrame,
+        features: Sequence[str] | None = None,
+        policy: Policy | None = None,
+        prediction_column: str | None = None,
+    ) -> DriftMonitor:
+        """Bin the reference. ``features`` defaults to the Telco inputs present in it."""
+        policy = policy or load_policy()
+        chosen = [f for f in (features or FEATURES) if f in reference]
+        profile = ReferenceProfile.fit(
+            reference, policy.drift.bins, chosen, policy.drift.test_bins, prediction_column
+        )
+        return cls(profile, policy)
+
+    def check(self, window: pd.DataFrame, prediction_column: str | None = None) -> DriftResult:
+        frame = window
+        if prediction_column is not None:
+            frame = window.assign(**{PREDICTION: window[prediction_column]})
+        counts = DriftWindow(self.profile).update_frame(frame)
+        check = counts.check(self.policy.drift)
+        features = {
+            name: FeatureResult(
+                score=float(check.psi[i]),
+                p_value=float(check.p_value[i]),
+                severity=DriftSeverity(("NONE", "LOW", "MEDIUM", "HIGH")[int(check.severity[i])]),
+                statistic=float(check.statistic[i]),
+                significant=bool(check.significant[i]),
+                js_distance=float(check.js[i]),
+                ks_statistic=None if np.isnan(check.ks[i]) else float(check.ks[i]),
+                wasserstein=None if np.isnan(check.wasserstein[i]) else float(check.wasserstein[i]),
+            )
+            for i, name in enumerate(check.names)
+            if check.rows[i] > 0
+        }
+        drifted = any(f.significant for name, f in features.items() if name != PREDICTION)
+        return DriftResult(len(window), drifted, features, counts.unseen_by_feature())
+
+
+class PerformanceMonitor:
+    """Window performance against the baseline of a reference (held-out) set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    >>> score = np.array([0.9, 0.2, 0.7, 0.4, 0.6, 0.1, 0.8, 0.3])
+    >>> monitor = PerformanceMonitor.fit(y, score)
+    >>> result = monitor.check(y, score)
+    >>> round(result.recall, 2), round(result.roc_auc, 4)
+    (0.75, 0.9375)
+    """
+
+    def __init__(self, baseline: PerformanceResult, threshold: float, confidence: float):
+        self.baseline = baseline
+        self.threshold = threshold
+        self.confidence = confidence
+
+    @classmethod
+    def fit(cls, y_true, y_score, threshold: float = 0.5,
+            policy: Policy | None = None) -> PerformanceMonitor:  # fmt: skip
+        policy = policy or load_policy()
+        monitor = cls(PerformanceResult.empty(), threshold, policy.performance.confidence)
+        return cls(monitor._evaluate(y_true, y_score), threshold, policy.performance.confidence)
+
+    def check(self, y_true, y_score) -> PerformanceResult:
+        return self._evaluate(y_true, y_score)
+
+    def _evaluate(self, y_true, y_score) -> PerformanceResult:
+        window = PerformanceWindow()
+        for truth, score in zip(np.asarray(y_true), np.asarray(y_score, dtype=float), strict=True):
+            window.update(int(truth), int(score >= self.threshold), float(score))
+        return window.result(self.confidence)
+
+
+@dataclass(frozen=True)
+class FairnessResult:
+    groups: tuple[GroupRecall, ...]
+    gaps: dict[str, RecallGap]
+
+
+class FairnessMonitor:
+    """Group metrics and recall gaps of the sensitive attributes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"gender": ["F"] * 4 + ["M"] * 4})
+    >>> y_true = [1, 1, 0, 0, 1, 1, 0, 0]
+    >>> y_pred = [1, 1, 0, 1, 1, 0, 0, 0]
+    >>> monitor = FairnessMonitor(["gender"], min_positives=2, min_negatives=2)
+    >>> result = monitor.check(y_true, y_pred, frame)
+    >>> result.gaps["gender"].gap, result.gaps["gender"].worst_group
+    (0.5, 'M')
+    """
+
+    def __init__(self, attributes: Sequence[str] | None = None, min_positives: int | None = None,
+                 min_negatives: int | None = None, policy: Policy | None = None):  # fmt: skip
+        policy = policy or load_policy()
+        self.attributes = tuple(attributes or policy.fairness.attributes)
+        self.min_positives = (
+            policy.fairness.min_group_positives if min_positives is None else min_positives
+        )
+        self.min_negatives = (
+            policy.fairness.min_group_negatives if min_negatives is None else min_negatives
+        )
+        self.confidence = policy.fairness.gap_confidence
+
+    def check(self, y_true, y_pred, sensitive: pd.DataFrame) -> FairnessResult:
+        window = GroupWindow(self.attributes)
+        columns = sensitive[list(self.attributes)].astype(str).to_dict(orient="records")
+        for truth, predicted, values in zip(y_true, y_pred, columns, strict=True):
+            window.update(values, int(truth), int(predicted))
+        groups, gaps = window.result(self.min_positives, self.min_negatives, self.confidence)
+        return FairnessResult(groups, {gap.attribute: gap for gap in gaps})
