@@ -36,6 +36,7 @@ from shared.schemas import DriftSeverity, FeatureDrift
 PSI_FLOOR = 1e-4
 # The model's output, monitored like a numeric feature (prediction drift).
 PREDICTION = "prediction"
+MISSING_CODE = -2
 SEVERITIES = (DriftSeverity.NONE, DriftSeverity.LOW, DriftSeverity.MEDIUM, DriftSeverity.HIGH)
 
 
@@ -221,6 +222,15 @@ class ReferenceProfile:
     def feature(self, name: str) -> FeatureBins:
         return self.features[self.index[name]]
 
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """Fine bin of every value, one column per feature; -1 for an unseen category, -2 for a
+        feature the frame does not have."""
+        codes = np.full((len(frame), len(self.features)), MISSING_CODE, dtype=np.int64)
+        for column, spec in enumerate(self.features):
+            if spec.name in frame:
+                codes[:, column] = spec.bins_of(frame[spec.name])
+        return codes
+
     def coarse(self, counts: np.ndarray) -> np.ndarray:
         flat = np.bincount(self.coarse_flat, weights=counts.ravel(),
                            minlength=len(self.features) * self.coarse_width)  # fmt: skip
@@ -355,6 +365,18 @@ class DriftWindow:
             indices = spec.bins_of(frame[spec.name])
             self.unseen[row] += int((indices < 0).sum())
             self.counts[row, : spec.size] += np.bincount(indices[indices >= 0], minlength=spec.size)
+        return self
+
+    def update_codes(self, codes: np.ndarray) -> DriftWindow:
+        """Add rows already encoded by :meth:`ReferenceProfile.encode` (one bincount in all)."""
+        self.rows += len(codes)
+        width = self.profile.width
+        flat = codes + np.arange(codes.shape[1]) * width
+        valid = codes >= 0
+        self.counts += np.bincount(flat[valid], minlength=self.counts.size).reshape(
+            self.counts.shape
+        )
+        self.unseen += (codes == -1).sum(axis=0)
         return self
 
     def merge(self, other: DriftWindow) -> DriftWindow:

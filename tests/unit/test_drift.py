@@ -183,3 +183,12 @@ def test_impact_is_drift_times_importance(profile, data_split, policy):
     assert tenure.importance_share == 0.3
     assert tenure.impact == pytest.approx(0.3 * tenure.psi)
     assert {f.feature for f in result} == set(FEATURES)
+
+
+def test_encoded_rows_count_like_a_frame(profile, data_split):
+    rows = data_split.production.head(400)
+    by_frame = DriftWindow(profile).update_frame(rows)
+    by_codes = DriftWindow(profile).update_codes(profile.encode(rows))
+    np.testing.assert_array_equal(by_frame.counts, by_codes.counts)
+    np.testing.assert_array_equal(by_frame.unseen, by_codes.unseen)
+    assert by_codes.count_of(PREDICTION).sum() == 0  # no probability column: not counted
