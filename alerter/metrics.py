@@ -75,13 +75,14 @@ class AlerterMetrics:
     def observe_window(self, window: WindowSignals) -> None:
         if window.drift is not None:
             self.windows_rows.set(window.drift.rows)
-            for feature in window.drift.features:
+            drifts = [*window.drift.features, *filter(None, [window.drift.prediction])]
+            for feature in drifts:
                 self.drift_psi.labels(feature.feature).set(feature.psi)
                 level = feature.confirmed or feature.severity
                 self.drift_severity.labels(feature.feature).set(SEVERITY_LEVEL[level])
         if window.performance is not None:
             signal = window.performance
-            for name in ("precision", "recall", "f1", "roc_auc", "accuracy"):
+            for name in ("precision", "recall", "f1", "roc_auc", "accuracy", "brier"):
                 value = getattr(signal, name)
                 if value is not None:
                     self.performance.labels(name).set(value)

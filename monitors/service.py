@@ -117,6 +117,8 @@ class PerformanceCalculator:
             roc_auc=result.roc_auc,
             accuracy=result.accuracy,
             positive_rate=result.positive_rate,
+            brier=result.brier,
+            label_coverage=result.label_coverage,
             recall_low=recall_low,
             recall_high=recall_high,
             roc_auc_low=auc_low,

@@ -203,6 +203,8 @@ class PerformanceSignal(WindowSignal):
     roc_auc: float | None
     accuracy: float | None
     positive_rate: float | None
+    brier: float | None = None
+    label_coverage: float | None = None
     recall_low: float | None = None
     recall_high: float | None = None
     roc_auc_low: float | None = None
