@@ -218,7 +218,7 @@ def plot(results: dict, path: Path) -> None:
         right.bar(np.arange(len(SIZES)) + (k - 1) * width, values, width, label=label)
     right.axhline(99.0, color="crimson", linestyle="--", label="target: 99 %")
     right.set_xticks(range(len(SIZES)), sizes)
-    right.set_ylim(0, 105)
+    right.set_ylim(80, 101)
     right.set_title("Shifted feature rated HIGH")
     right.set_xlabel("window rows")
     right.set_ylabel("% of windows")

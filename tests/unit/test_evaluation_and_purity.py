@@ -1,3 +1,4 @@
+import random
 import subprocess
 import sys
 from datetime import timedelta
@@ -102,3 +103,22 @@ def test_shared_never_imports_a_service():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_change_watch_dates_the_start_of_the_change():
+    from datetime import UTC, datetime, timedelta
+
+    from monitors.changepoint import ChangeWatch
+
+    rng = random.Random(5)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    watch = ChangeWatch("x", AdwinDetector(delta=0.002))
+    found = None
+    for index in range(6000):
+        value = float(rng.random() < (0.2 if index < 4000 else 0.6))
+        found = watch.observe(value, start + timedelta(minutes=index)) or found
+        if found:
+            break
+    assert found is not None and found.mean_after > found.mean_before
+    began = (found.estimated_start - start) / timedelta(minutes=1)
+    assert 3600 <= began <= 4400  # within 400 rows of the true change at row 4000
