@@ -5,15 +5,59 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from scipy.stats import norm
 
 from shared.schemas import GroupRecall, RecallGap
 
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Metrics of one group (a light twin of the ``GroupRecall`` message, for the hot path)."""
+
+    attribute: str
+    group: str
+    positives: int
+    negatives: int
+    true_positives: int
+    recall: float | None
+    false_positive_rate: float | None
+    precision: float | None
+    selection_rate: float | None
+    eligible: bool
+
+    def message(self) -> GroupRecall:
+        return GroupRecall(**{name: getattr(self, name) for name in self.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class GapStats:
+    """Recall gap of one attribute (a light twin of the ``RecallGap`` message)."""
+
+    attribute: str
+    gap: float | None = None
+    gap_low: float | None = None
+    gap_high: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    best_group: str | None = None
+    worst_group: str | None = None
+    best_recall: float | None = None
+    worst_recall: float | None = None
+    best_positives: int = 0
+    worst_positives: int = 0
+
+    def message(self) -> RecallGap:
+        return RecallGap(**{name: getattr(self, name) for name in self.__slots__})
+
+
 # confusion cell of (y_true, y_pred)
 _CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}  # tp, fn, fp, tn
 
 
+@lru_cache(maxsize=16)
 def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
@@ -65,7 +109,7 @@ class GroupWindow:
 
     def result(
         self, min_positives: int, min_negatives: int, confidence: float
-    ) -> tuple[tuple[GroupRecall, ...], tuple[RecallGap, ...]]:
+    ) -> tuple[tuple[GroupStats, ...], tuple[GapStats, ...]]:
         groups = tuple(
             _group(attribute, group, counts, min_positives, min_negatives)
             for (attribute, group), counts in sorted(self.cells.items())
@@ -83,10 +127,10 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def _group(attribute: str, group: str, counts: list[int], min_positives: int,
-           min_negatives: int) -> GroupRecall:  # fmt: skip
+           min_negatives: int) -> GroupStats:  # fmt: skip
     tp, fn, fp, tn = counts
     positives, negatives = tp + fn, fp + tn
-    return GroupRecall.model_construct(
+    return GroupStats(
         attribute=attribute,
         group=group,
         positives=positives,
@@ -100,7 +144,8 @@ def _group(attribute: str, group: str, counts: list[int], min_positives: int,
     )
 
 
-def gap_margin(best: GroupRecall, worst: GroupRecall, confidence: float) -> float:
+def gap_margin(best: GroupStats | GroupRecall, worst: GroupStats | GroupRecall,
+               confidence: float) -> float:  # fmt: skip
     """Half-width of the normal-approximation interval of a difference of two recalls.
 
     Each recall's variance uses p(1-p)/n with p shrunk by one success and one failure (Agresti-
@@ -109,7 +154,7 @@ def gap_margin(best: GroupRecall, worst: GroupRecall, confidence: float) -> floa
     return _gap_margin(best, worst, _z(confidence))
 
 
-def _gap_margin(best: GroupRecall, worst: GroupRecall, z: float) -> float:
+def _gap_margin(best, worst, z: float) -> float:
     variance = 0.0
     for group in (best, worst):
         shrunk = (group.true_positives + 1) / (group.positives + 2)
@@ -117,13 +162,9 @@ def _gap_margin(best: GroupRecall, worst: GroupRecall, z: float) -> float:
     return z * math.sqrt(variance)
 
 
-def _gap(attribute: str, eligible: list[GroupRecall], z: float) -> RecallGap:
+def _gap(attribute: str, eligible: list[GroupStats], z: float) -> GapStats:
     if len(eligible) < 2:
-        return RecallGap.model_construct(
-            attribute=attribute, gap=None, gap_low=None, gap_high=None, ratio=None,
-            ratio_low=None, ratio_high=None, best_group=None, worst_group=None,
-            best_recall=None, worst_recall=None, best_positives=0, worst_positives=0,
-        )  # fmt: skip
+        return GapStats(attribute)
     best = max(eligible, key=lambda g: g.recall or 0.0)
     worst = min(eligible, key=lambda g: g.recall or 0.0)
     gap = (best.recall or 0.0) - (worst.recall or 0.0)
@@ -136,7 +177,7 @@ def _gap(attribute: str, eligible: list[GroupRecall], z: float) -> RecallGap:
         + (1 - p_best) / (p_best * (best.positives + 1))
     )
     log_ratio = math.log(p_worst / p_best)
-    return RecallGap.model_construct(
+    return GapStats(
         attribute=attribute,
         gap=gap,
         gap_low=gap - margin,

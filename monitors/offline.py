@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
-from monitors.fairness import GroupWindow
+from monitors.fairness import GapStats, GroupStats, GroupWindow
 from monitors.performance import PerformanceResult, PerformanceWindow
 from shared.features import FEATURES
 from shared.policy import Policy, load_policy
-from shared.schemas import DriftSeverity, GroupRecall, RecallGap
+from shared.schemas import DriftSeverity
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,8 @@ class PerformanceMonitor:
 
 @dataclass(frozen=True)
 class FairnessResult:
-    groups: tuple[GroupRecall, ...]
-    gaps: dict[str, RecallGap]
+    groups: tuple[GroupStats, ...]
+    gaps: dict[str, GapStats]
 
 
 class FairnessMonitor:

@@ -237,9 +237,9 @@ class FairnessCalculator:
         _, rolling = merge_all(self.recent, rules.attributes).result(*limits)
         return FairnessSignal(
             **_window_fields(closed, closed.state.rows),
-            groups=groups,
-            gaps=gaps,
-            rolling_gaps=rolling,
+            groups=tuple(g.message() for g in groups),
+            gaps=tuple(g.message() for g in gaps),
+            rolling_gaps=tuple(g.message() for g in rolling),
             span_windows=len(self.recent),
         )
 
