@@ -94,6 +94,29 @@ def drift_conditions(signal: DriftSignal) -> list[Condition]:
     return found
 
 
+def attribution_conditions(signal: DriftSignal, policy: Policy) -> list[Condition]:
+    """The model leans on other features than on the reference (SHAP ranking, by nDCG)."""
+    if (
+        signal.attribution_ndcg is None
+        or signal.attribution_ndcg >= policy.drift.attribution_ndcg_min
+    ):
+        return []
+    return [
+        Condition(
+            type=AlertType.DRIFT,
+            subject="attribution",
+            severity=AlertSeverity.WARNING,
+            explanation=(
+                f"The model's reasons changed in the window of {_day(signal.window_start)}: "
+                f"its SHAP ranking matches the reference's at nDCG {signal.attribution_ndcg:.2f} "
+                f"(below {policy.drift.attribution_ndcg_min:.2f}); it now leans most on "
+                f"{', '.join(signal.attribution_top[:3])}."
+            ),
+            evidence={"ndcg": signal.attribution_ndcg},
+        )
+    ]
+
+
 def data_quality_conditions(signal: DriftSignal, policy: Policy) -> list[Condition]:
     """Rows refused by validation: an upstream problem, reported apart from drift."""
     total = signal.rows + signal.quarantined_rows
@@ -297,6 +320,7 @@ def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
     if window.drift is not None:
         found += drift_conditions(window.drift)
         found += data_quality_conditions(window.drift, policy)
+        found += attribution_conditions(window.drift, policy)
     if window.fairness is not None:
         found += fairness_conditions(window.fairness, policy)
     return found

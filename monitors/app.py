@@ -6,13 +6,14 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
 
+from monitors.attribution import LinearAttribution
 from monitors.service import (
     DriftCalculator,
     FairnessCalculator,
     MonitorHandler,
     PerformanceCalculator,
 )
-from shared.artifact import load_metadata, load_reference, resolve_version_dir
+from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
@@ -37,7 +38,12 @@ def build(
     if kind == MonitorKind.PERFORMANCE:
         calculator = PerformanceCalculator(metadata, policy)
     elif kind == MonitorKind.DRIFT:
-        calculator = DriftCalculator(load_reference(version_dir, metadata), metadata, policy)
+        reference = load_reference(version_dir, metadata)
+        attribution = LinearAttribution(
+            load_model(version_dir, metadata),
+            reference.sample(min(len(reference), 1000), random_state=metadata.seed),
+        )
+        calculator = DriftCalculator(reference, metadata, policy, attribution)
     else:
         calculator = FairnessCalculator(policy)
     handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)

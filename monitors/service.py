@@ -20,6 +20,7 @@ from typing import Generic, Protocol, TypeVar
 import pandas as pd
 from pydantic import BaseModel
 
+from monitors.attribution import LinearAttribution, RowSample, ndcg
 from monitors.changepoint import AdwinDetector, ChangeWatch
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
@@ -142,6 +143,7 @@ class DriftState:
     quarantined: Counter = field(default_factory=Counter)
     quarantined_rows: int = 0
     change_points: list[ChangePoint] = field(default_factory=list)
+    sample: RowSample | None = None
 
 
 # Label-free change detection runs on the model's output and on each numeric input.
@@ -155,8 +157,17 @@ class DriftCalculator:
     name = "drift"
     signal_topic = DRIFT_SIGNALS
 
-    def __init__(self, reference: pd.DataFrame, metadata: ModelMetadata, policy: Policy):
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        metadata: ModelMetadata,
+        policy: Policy,
+        attribution: LinearAttribution | None = None,
+    ):
         self.policy = policy
+        self.metadata = metadata
+        self.attribution = attribution
+        self.windows_opened = 0
         self.profile = ReferenceProfile.fit(
             reference,
             policy.drift.bins,
@@ -176,7 +187,11 @@ class DriftCalculator:
         return isinstance(row, ScoredRow) and row.label_state in INPUT_STATES
 
     def new_window(self) -> DriftState:
-        return DriftState(DriftWindow(self.profile))
+        self.windows_opened += 1
+        sample = None
+        if self.attribution is not None:
+            sample = RowSample(self.policy.drift.attribution_sample_rows, seed=self.windows_opened)
+        return DriftState(DriftWindow(self.profile), sample=sample)
 
     def update(self, state: DriftState, row: BaseModel) -> None:
         if isinstance(row, QuarantinedRow):
@@ -185,6 +200,8 @@ class DriftCalculator:
             return
         scored: ScoredRow = row  # type: ignore[assignment]
         values = scored.features.model_dump()
+        if state.sample is not None:
+            state.sample.update(dict(values))
         values[PREDICTION] = scored.probability
         state.counts.update(values)
         for name, watch in self.watches.items():
@@ -198,11 +215,20 @@ class DriftCalculator:
         features = tuple(d for d in drifts if d.feature != PREDICTION)
         prediction = next((d for d in drifts if d.feature == PREDICTION), None)
         ranked = sorted((d for d in features if d.significant), key=lambda d: -d.impact)
+        attribution_ndcg, attribution_top = None, ()
+        sample = closed.state.sample
+        if self.attribution is not None and sample is not None and sample.rows:
+            importance = self.attribution.importance(sample.frame())
+            order = sorted(importance, key=lambda name: -importance[name])
+            attribution_ndcg = ndcg(self.metadata.shap_importance, order)
+            attribution_top = tuple(order[:5])
         return DriftSignal(
             **_window_fields(closed, counts.rows),
             features=features,
             prediction=prediction,
             top_impact=tuple(d.feature for d in ranked[:5]),
+            attribution_ndcg=attribution_ndcg,
+            attribution_top=attribution_top,
             change_points=tuple(closed.state.change_points),
             quarantined_rows=closed.state.quarantined_rows,
             quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),

@@ -23,6 +23,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from monitors.attribution import source_feature
 from shared.artifact import (
     LATEST_FILE,
     METADATA_FILE,
@@ -104,18 +105,9 @@ def shap_importance(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> 
     names = preprocess.get_feature_names_out()
     importance = dict.fromkeys(FEATURES, 0.0)
     for column, name in enumerate(names):
-        source = _source_feature(str(name))
+        source = source_feature(str(name))
         importance[source] += float(np.abs(values[:, column]).mean())
     return importance
-
-
-def _source_feature(transformed_name: str) -> str:
-    # "categorical__Contract_Month-to-month" -> "Contract"; "numeric__tenure" -> "tenure"
-    _, _, rest = transformed_name.partition("__")
-    for feature in sorted(FEATURES, key=len, reverse=True):
-        if rest == feature or rest.startswith(feature + "_"):
-            return feature
-    raise ValueError(f"cannot map {transformed_name!r} to a feature")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class DriftPolicy(_Section):
     confirm_min: int = Field(ge=1)
     adwin_delta: float = Field(gt=0, lt=1)
     rate_tolerance: float = Field(gt=0, lt=1)
+    attribution_sample_rows: int = Field(ge=10)
+    attribution_ndcg_min: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> DriftPolicy:

@@ -257,6 +257,9 @@ class DriftSignal(WindowSignal):
     features: tuple[FeatureDrift, ...]
     prediction: FeatureDrift | None = None
     top_impact: tuple[str, ...] = ()
+    # SHAP mean |value| ranking of a bounded sample of the window against the reference's
+    attribution_ndcg: float | None = None
+    attribution_top: tuple[str, ...] = ()
     change_points: tuple[ChangePoint, ...] = ()
     quarantined_rows: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
