@@ -38,6 +38,7 @@ from shared.schemas import (
     LabelState,
     PerformanceSignal,
     QuarantinedRow,
+    RollingPerformance,
     ScoredRow,
     WindowSignal,
 )
@@ -88,6 +89,7 @@ class PerformanceCalculator:
     def __init__(self, metadata: ModelMetadata, policy: Policy):
         self.metadata = metadata
         self.confidence = policy.performance.confidence
+        self.recent: deque[PerformanceWindow] = deque(maxlen=policy.performance.rolling_windows)
         self.error_watch = ChangeWatch("error_rate", AdwinDetector(delta=policy.drift.adwin_delta))
 
     def accepts(self, row: BaseModel) -> bool:
@@ -104,6 +106,11 @@ class PerformanceCalculator:
 
     def signal(self, closed: ClosedWindow[PerformanceState]) -> PerformanceSignal:
         result = closed.state.window.result(self.confidence)
+        self.recent.append(closed.state.window)
+        merged = PerformanceWindow()
+        for window in self.recent:
+            merged = merged.merge(window)
+        span = merged.result(self.confidence)
         recall_low, recall_high = result.recall_interval or (None, None)
         auc_low, auc_high = result.roc_auc_interval or (None, None)
         label_low, label_high = result.label_rate_interval or (None, None)
@@ -134,6 +141,16 @@ class PerformanceCalculator:
             positive_rate_high=positive_high,
             baseline_positive_rate=baseline.positive_rate,
             change_points=tuple(closed.state.change_points),
+            rolling=RollingPerformance(
+                windows=len(self.recent),
+                labelled=span.labelled,
+                precision=span.precision,
+                recall=span.recall,
+                recall_low=(span.recall_interval or (None, None))[0],
+                recall_high=(span.recall_interval or (None, None))[1],
+                roc_auc=span.roc_auc,
+                brier=span.brier,
+            ),
         )
 
 

@@ -44,6 +44,7 @@ class DriftPolicy(_Section):
 class PerformancePolicy(_Section):
     min_support: int = Field(ge=1)
     confidence: float = Field(gt=0, lt=1)
+    rolling_windows: int = Field(ge=1)
     recall_drop_warning: float = Field(gt=0, lt=1)
     recall_drop_critical: float = Field(gt=0, lt=1)
     roc_auc_drop_warning: float = Field(gt=0, lt=1)

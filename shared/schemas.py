@@ -195,6 +195,19 @@ class ChangePoint(_Frozen):
     estimated_start: AwareDatetime | None = None
 
 
+class RollingPerformance(_Frozen):
+    """Performance over the last ``windows`` windows merged (this one included)."""
+
+    windows: int
+    labelled: int
+    precision: float | None
+    recall: float | None
+    recall_low: float | None
+    recall_high: float | None
+    roc_auc: float | None
+    brier: float | None
+
+
 class PerformanceSignal(WindowSignal):
     labelled: int = Field(ge=0)
     precision: float | None
@@ -220,6 +233,7 @@ class PerformanceSignal(WindowSignal):
     positive_rate_high: float | None = None
     baseline_positive_rate: float | None = None
     change_points: tuple[ChangePoint, ...] = ()
+    rolling: RollingPerformance | None = None
 
 
 class DriftSeverity(StrEnum):
