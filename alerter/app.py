@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CollectorRegistry
 
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
 from shared.artifact import load_metadata, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
+from shared.metrics import LoopMetrics
 from shared.policy import load_policy
+from shared.schemas import Alert, Decision
 from shared.service import prepare_broker, serve_metrics
 from shared.settings import Settings
-from shared.topics import SIGNAL_TOPICS
+from shared.tail import read_back
+from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
+
+log = logging.getLogger(__name__)
 
 GROUP_ID = "alerter"
 
@@ -20,7 +27,22 @@ def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
     policy = load_policy(settings.policy_path)
     metadata = load_metadata(resolve_version_dir(settings.artifacts_dir))
     handler = AlerterHandler(policy, metadata, AlerterMetrics(registry))
-    return ConsumerLoop(settings, GROUP_ID, list(SIGNAL_TOPICS), handler)
+    restore(settings, handler)
+    return ConsumerLoop(
+        settings, GROUP_ID, list(SIGNAL_TOPICS), handler, metrics=LoopMetrics(registry, "alerter")
+    )
+
+
+def restore(settings: Settings, handler: AlerterHandler) -> None:
+    """Rebuild the open alerts and the last decided window from the topics after a restart, so
+    a restarted alerter neither fires an open alert again nor loses its resolution."""
+    history = read_back(settings, [ALERTS, DECISIONS])
+    alerts = [m.value for m in history if isinstance(m.value, Alert)]
+    decided = [m.value.window_start for m in history if isinstance(m.value, Decision)]
+    decided_through = max(decided) if decided else None
+    handler.restore(alerts, decided_through)
+    if history:
+        log.info("restored %d alerts; decisions made through %s", len(alerts), decided_through)
 
 
 def run(

@@ -7,10 +7,10 @@ keep or deepen the gap. The decision lists the other applicable actions in ``als
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from alerter.rules import WindowSignals
+from alerter.rules import Condition, WindowSignals
 from shared.policy import Policy
 from shared.schemas import Action, Alert, AlertType, Decision, DriftSeverity
 
@@ -34,11 +34,14 @@ class DriftStreaks:
 
 def decide(
     window: WindowSignals,
-    active_alerts: Mapping[str, Alert],
-    streaks: DriftStreaks,
+    open_alerts: Sequence[Alert | Condition],
+    streaks: Mapping[str, int],
     importance_share: Mapping[str, float],
     policy: Policy,
 ) -> Decision:
+    """The window's action from what is wrong in it (its open alerts) and the drift streaks as
+    of that window."""
+    active_alerts = {alert.key: alert for alert in open_alerts}
     reasons: dict[Action, list[str]] = {Action.RETRAIN: [], Action.ESCALATE_FAIRNESS: []}
     sentences: list[str] = []
 
@@ -53,7 +56,7 @@ def decide(
             sentences.append(alert.explanation)
 
     rules = policy.decision
-    for feature, streak in sorted(streaks.streaks.items()):
+    for feature, streak in sorted(streaks.items()):
         share = importance_share.get(feature, 0.0)
         if streak >= rules.drift_persistence_windows and share >= rules.drift_min_importance_share:
             reasons[Action.RETRAIN].append(f"SUSTAINED_HIGH_DRIFT:{feature}")

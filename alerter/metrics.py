@@ -72,7 +72,16 @@ class AlerterMetrics:
             "trustwatch_window_rows", "Rows in the last closed window.", registry=registry
         )
 
-    def observe_window(self, window: WindowSignals) -> None:
+    def observe_signal(self, signal) -> None:
+        """Gauges of one monitor's signal, as it arrives."""
+        field = {"PerformanceSignal": "performance", "DriftSignal": "drift",
+                 "FairnessSignal": "fairness"}[type(signal).__name__]  # fmt: skip
+        self.observe_window(
+            WindowSignals(signal.window_start, signal.window_end, **{field: signal}),
+            stamp=False,
+        )
+
+    def observe_window(self, window: WindowSignals, stamp: bool = True) -> None:
         if window.drift is not None:
             self.windows_rows.set(window.drift.rows)
             drifts = [*window.drift.features, *filter(None, [window.drift.prediction])]
@@ -95,7 +104,8 @@ class AlerterMetrics:
             for gap in window.fairness.gaps:
                 if gap.gap is not None:
                     self.recall_gap.labels(gap.attribute).set(gap.gap)
-        self.last_window_end.set(window.end.timestamp())
+        if stamp:
+            self.last_window_end.set(window.end.timestamp())
 
     def observe_alerts(self, published: list[Alert], active: dict[str, Alert]) -> None:
         for alert in published:
@@ -111,5 +121,7 @@ class AlerterMetrics:
         for (alert_type, severity), count in counts.items():
             self.alerts_active.labels(alert_type, severity).set(count)
 
-    def observe_decision(self, decision: Decision) -> None:
+    def observe_decision(self, decision: Decision, window_end=None) -> None:
         self.decisions.labels(decision.action.value).inc()
+        if window_end is not None:
+            self.last_window_end.set(window_end.timestamp())

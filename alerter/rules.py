@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.policy import Policy
@@ -41,6 +41,7 @@ class Condition:
     severity: AlertSeverity
     explanation: str
     evidence: Evidence = field(default_factory=dict)
+    source: str = ""  # the monitor whose signal showed it
 
     @property
     def key(self) -> str:
@@ -159,7 +160,7 @@ def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Con
     checks = (
         ("Churn", "churn rate", signal.label_rate, signal.label_rate_low,
          signal.label_rate_high, signal.baseline_label_rate),
-        ("prediction", "share predicted to churn", signal.positive_rate,
+        ("predicted_churn_rate", "share predicted to churn", signal.positive_rate,
          signal.positive_rate_low, signal.positive_rate_high, signal.baseline_positive_rate),
     )  # fmt: skip
     for subject, what, value, low, high, baseline in checks:
@@ -310,17 +311,39 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
     return found
 
 
+Signal = PerformanceSignal | DriftSignal | FairnessSignal
+SOURCES: dict[type, str] = {
+    PerformanceSignal: "performance",
+    DriftSignal: "drift",
+    FairnessSignal: "fairness",
+}
+
+
+def conditions_of(signal: Signal, policy: Policy) -> list[Condition]:
+    """The alert conditions one monitor's signal shows. Each alert key comes from one source,
+    so an alert is judged (fired, kept, resolved) on its own monitor's windows only."""
+    if isinstance(signal, PerformanceSignal):
+        found = (
+            performance_conditions(signal, policy)
+            + change_point_conditions(signal)
+            + rate_drift_conditions(signal, policy)
+        )
+    elif isinstance(signal, DriftSignal):
+        found = (
+            drift_conditions(signal)
+            + data_quality_conditions(signal, policy)
+            + attribution_conditions(signal, policy)
+        )
+    else:
+        found = fairness_conditions(signal, policy)
+    source = SOURCES[type(signal)]
+    return [replace(condition, source=source) for condition in found]
+
+
 def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
     """Every alert condition that holds in ``window``."""
     found: list[Condition] = []
-    if window.performance is not None:
-        found += performance_conditions(window.performance, policy)
-        found += change_point_conditions(window.performance)
-        found += rate_drift_conditions(window.performance, policy)
-    if window.drift is not None:
-        found += drift_conditions(window.drift)
-        found += data_quality_conditions(window.drift, policy)
-        found += attribution_conditions(window.drift, policy)
-    if window.fairness is not None:
-        found += fairness_conditions(window.fairness, policy)
+    for signal in (window.performance, window.drift, window.fairness):
+        if signal is not None:
+            found += conditions_of(signal, policy)
     return found

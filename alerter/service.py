@@ -1,52 +1,61 @@
-"""The alerter's handler: join the three signals of a window, then alert and decide."""
+"""The alerter's handler: alert on each signal as it arrives; decide once a window is complete.
+
+Alerts cannot wait for the slowest monitor: with late labels the performance and fairness
+signals of a window arrive days after its drift signal. So each signal is judged on arrival
+against the alerts of its own monitor, and one decision per window is made once its three signals
+are in (or a later window is complete, or the input went idle), in window order, from the
+conditions that held in that window and the drift streaks as of that window.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import WindowSignals, conditions
+from alerter.rules import SOURCES, Condition, WindowSignals, conditions_of
 from shared.artifact import ModelMetadata
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
-from shared.schemas import DriftSignal, FairnessSignal, PerformanceSignal
+from shared.schemas import Alert
 from shared.topics import ALERTS, DECISIONS
 
-_FIELD = {PerformanceSignal: "performance", DriftSignal: "drift", FairnessSignal: "fairness"}
+
+@dataclass
+class PendingWindow:
+    signals: WindowSignals
+    holding: list[Condition] = field(default_factory=list)
+    streaks: dict[str, int] = field(default_factory=dict)
+    first_offsets: dict[PartitionKey, int] = field(default_factory=dict)
 
 
 class AlerterHandler(Handler):
-    """Waits until all three monitors reported a window (or a later window is complete, or the
-    input went idle), then publishes that window's alerts and its decision, in window order."""
-
     def __init__(self, policy: Policy, metadata: ModelMetadata, metrics: AlerterMetrics):
         self.policy = policy
         self.importance = metadata.importance_share()
         self.metrics = metrics
         self.book = AlertBook(policy.decision.resolve_after_clear_windows)
         self.streaks = DriftStreaks()
-        self.pending: dict[datetime, WindowSignals] = {}
-        self.first_offsets: dict[datetime, dict[PartitionKey, int]] = {}
+        self.pending: dict[datetime, PendingWindow] = {}
+        self.judged_through: dict[str, datetime] = {}
         self.decided_through: datetime | None = None
 
+    def restore(self, alerts: Sequence[Alert], decided_through: datetime | None) -> None:
+        """State after a restart, read back from the alerts and decisions topics."""
+        self.book.restore(list(alerts))
+        self.decided_through = decided_through
+
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        outputs: list[Outbound] = []
         for item in batch:
-            signal = item.value
-            start = signal.window_start  # type: ignore[attr-defined]
-            if self.decided_through is not None and start <= self.decided_through:
-                continue  # a replayed signal of a window already decided
-            window = self.pending.get(start) or WindowSignals(start, signal.window_end)  # type: ignore[attr-defined]
-            self.pending[start] = replace(window, **{_FIELD[type(signal)]: signal})
-            offsets = self.first_offsets.setdefault(start, {})
-            offsets.setdefault(item.partition_key, item.offset)
-        complete = [s for s, w in self.pending.items() if w.complete()]
-        if not complete:
-            return []
-        return self._decide_through(max(complete))
+            outputs += self._judge(item)
+        complete = [s for s, w in self.pending.items() if w.signals.complete()]
+        if complete:
+            outputs += self._decide_through(max(complete))
+        return outputs
 
     def on_idle(self) -> list[Outbound]:
         if not self.pending:
@@ -55,28 +64,41 @@ class AlerterHandler(Handler):
 
     def held_offsets(self) -> dict[PartitionKey, int]:
         held: dict[PartitionKey, int] = {}
-        for offsets in self.first_offsets.values():
-            for key, offset in offsets.items():
+        for window in self.pending.values():
+            for key, offset in window.first_offsets.items():
                 held[key] = min(offset, held.get(key, offset))
         return held
+
+    def _judge(self, item: Inbound) -> list[Outbound]:
+        signal = item.value
+        source = SOURCES[type(signal)]
+        start, end = signal.window_start, signal.window_end  # type: ignore[attr-defined]
+        if self.decided_through is not None and start <= self.decided_through:
+            return []  # a replayed signal of a window already decided
+        if source in self.judged_through and start <= self.judged_through[source]:
+            return []  # replayed within this run
+        self.judged_through[source] = start
+        holding = conditions_of(signal, self.policy)  # type: ignore[arg-type]
+        published = self.book.apply_source(source, start, end, holding)
+        window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
+        window.signals = replace(window.signals, **{source: signal})
+        window.holding += holding
+        window.first_offsets.setdefault(item.partition_key, item.offset)
+        if source == "drift":
+            window.streaks = dict(self.streaks.update(window.signals).streaks)
+        self.pending[start] = window
+        self.metrics.observe_signal(signal)
+        self.metrics.observe_alerts(published, self.book.active)
+        return [Outbound(ALERTS, alert, key=alert.key) for alert in published]
 
     def _decide_through(self, last: datetime) -> list[Outbound]:
         outputs: list[Outbound] = []
         for start in sorted(s for s in self.pending if s <= last):
             window = self.pending.pop(start)
-            self.first_offsets.pop(start, None)
-            outputs += self._decide(window)
+            decision = decide(
+                window.signals, window.holding, window.streaks, self.importance, self.policy
+            )
+            self.metrics.observe_decision(decision, window.signals.end)
+            outputs.append(Outbound(DECISIONS, decision))
             self.decided_through = start
-        return outputs
-
-    def _decide(self, window: WindowSignals) -> list[Outbound]:
-        holding = conditions(window, self.policy)
-        published = self.book.apply(window, holding)
-        self.streaks.update(window)
-        decision = decide(window, self.book.active, self.streaks, self.importance, self.policy)
-        self.metrics.observe_window(window)
-        self.metrics.observe_alerts(published, self.book.active)
-        self.metrics.observe_decision(decision)
-        outputs = [Outbound(ALERTS, alert, key=alert.key) for alert in published]
-        outputs.append(Outbound(DECISIONS, decision))
         return outputs

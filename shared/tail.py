@@ -71,3 +71,32 @@ def tail(
                 yield TailedMessage(topic, value, timestamp)
     finally:
         consumer.close()
+
+
+def read_back(
+    settings: Settings, topics: Sequence[Topic], quiet: float = 1.0, first_wait: float = 3.0
+) -> list[TailedMessage]:
+    """Everything on ``topics`` now, read until nothing new came for ``quiet`` seconds.
+
+    End offsets are not asked for (the embedded broker reports wrong ones); ``first_wait`` bounds
+    the wait when the topics are empty.
+    """
+    import time
+
+    stop = threading.Event()
+    found: list[TailedMessage] = []
+    last = started = time.monotonic()
+
+    def watchdog() -> None:
+        while not stop.is_set():
+            now = time.monotonic()
+            if (found and now - last > quiet) or (not found and now - started > first_wait):
+                stop.set()
+            time.sleep(0.05)
+
+    guard = threading.Thread(target=watchdog, daemon=True)
+    guard.start()
+    for message in tail(settings, topics, stop):
+        found.append(message)
+        last = time.monotonic()
+    return found

@@ -112,3 +112,28 @@ def test_alerter_publishes_alerts_decisions_and_metrics(settings):
     assert samples[("trustwatch_drift_severity", (("feature", "MonthlyCharges"),))] == 3
     assert samples[("trustwatch_decisions_total", (("action", "RETRAIN"),))] == 1
     assert samples[("trustwatch_alerts_active", (("severity", "CRITICAL"), ("type", "DRIFT")))] == 1
+
+
+def test_a_restarted_alerter_neither_fires_twice_nor_loses_the_resolution(settings):
+    ensure_topics(settings)
+    high = {"MonthlyCharges": DriftSeverity.HIGH}
+
+    def publish_days(days, severities):
+        for day in days:
+            publish(settings, PERFORMANCE_SIGNALS, [performance(day)])
+            publish(settings, DRIFT_SIGNALS, [drift(day, severities)])
+            publish(settings, FAIRNESS_SIGNALS, [fairness(day)])
+
+    publish_days(range(0, 3), high)
+    build_alerter(settings, CollectorRegistry()).run(max_messages=9, idle_timeout=20)
+    publish_days(range(3, 5), high)  # still drifting after the restart
+    publish_days(range(5, 6), None)  # then clear: the alert must resolve, once
+    build_alerter(settings, CollectorRegistry()).run(max_messages=9, idle_timeout=20)
+
+    alerts = read_all(settings, ALERTS)
+    drift_alerts = [
+        (a.status, a.window_start.day) for a in alerts if a.key == "DRIFT:MonthlyCharges"
+    ]
+    assert drift_alerts == [(AlertStatus.FIRING, 1), (AlertStatus.RESOLVED, 6)]
+    decisions = read_all(settings, DECISIONS)
+    assert sorted(d.window_start.day for d in decisions) == list(range(1, 7))

@@ -49,7 +49,7 @@ HIGH, MEDIUM, LOW = DriftSeverity.HIGH, DriftSeverity.MEDIUM, DriftSeverity.LOW
          {("DRIFT:Churn", AlertSeverity.CRITICAL)}),
         (window(0, perf=performance(0, churn=(0.30, 0.26, 0.34))), set()),
         (window(0, perf=performance(0, predicted=(0.52, 0.48, 0.56))),
-         {("DRIFT:prediction", AlertSeverity.WARNING)}),
+         {("DRIFT:predicted_churn_rate", AlertSeverity.WARNING)}),
     ],
 )  # fmt: skip
 def test_conditions_table(policy, signals, expected):
@@ -80,8 +80,9 @@ def run_decisions(policy, windows):
         book.apply(signals, conditions(signals, policy))
         streaks.update(signals)
         decisions.append(
-            decide(signals, book.active, streaks, {"MonthlyCharges": 0.05, "gender": 0.01}, policy)
-        )
+            decide(signals, list(book.active.values()), streaks.streaks,
+                   {"MonthlyCharges": 0.05, "gender": 0.01}, policy)
+        )  # fmt: skip
     return decisions
 
 
@@ -152,7 +153,8 @@ def test_metrics_reflect_windows_alerts_and_decisions(policy):
     published = book.apply(signals, conditions(signals, policy))
     metrics.observe_window(signals)
     metrics.observe_alerts(published, book.active)
-    metrics.observe_decision(decide(signals, book.active, streaks, {}, policy))
+    metrics.observe_decision(decide(signals, list(book.active.values()), streaks.streaks, {},
+                                    policy))  # fmt: skip
     value = registry.get_sample_value
     assert value("trustwatch_drift_severity", {"feature": "MonthlyCharges"}) == 3
     assert value("trustwatch_drift_psi", {"feature": "MonthlyCharges"}) == 0.5
