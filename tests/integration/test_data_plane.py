@@ -44,7 +44,9 @@ def outcome(values):
         if isinstance(value, ScoredRow):
             scored.add(value.event_id)
             if value.label_state in (LabelState.INLINE, LabelState.JOINED):
-                labelled[value.event_id] = (value.label, value.prediction, value.probability)
+                # micro-batches of another size may change the last bits of a probability
+                labelled[value.event_id] = (value.label, value.prediction,
+                                            round(value.probability, 12))  # fmt: skip
         elif isinstance(value, QuarantinedRow):
             quarantined.add(value.event_id)
     return scored, labelled, quarantined
