@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from alerter.rules import Condition, WindowSignals
+from alerter.rules import ESTIMATE, Condition, WindowSignals
 from shared.policy import Policy
 from shared.schemas import Action, Alert, AlertType, Decision, DriftSeverity
 
@@ -32,6 +32,11 @@ class DriftStreaks:
         return self
 
 
+def _estimated(alert: Alert | Condition) -> bool:
+    source = alert.source if isinstance(alert, Condition) else alert.evidence.get("source")
+    return source == ESTIMATE
+
+
 def decide(
     window: WindowSignals,
     open_alerts: Sequence[Alert | Condition],
@@ -48,6 +53,8 @@ def decide(
     performance = window.performance
     matured = performance is not None and performance.labelled >= policy.performance.min_support
     for alert in active_alerts.values():
+        if alert.type == AlertType.PERFORMANCE and _estimated(alert):
+            continue  # only matured label evidence may lead to RETRAIN
         if alert.type == AlertType.PERFORMANCE and matured:
             reasons[Action.RETRAIN].append(f"PERFORMANCE_DEGRADED:{alert.subject}")
             sentences.append(alert.explanation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from alerter.rules import SOURCES, Condition, WindowSignals
+from alerter.rules import Condition, WindowSignals, source_of
 from shared.schemas import Alert, AlertSeverity, AlertStatus
 
 _RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
@@ -24,10 +24,10 @@ class AlertBook:
     def apply(self, window: WindowSignals, holding: list[Condition]) -> list[Alert]:
         """All three monitors' conditions of one window at once (see :meth:`apply_source`)."""
         published: list[Alert] = []
-        for signal in (window.performance, window.drift, window.fairness):
+        for signal in (window.performance, window.drift, window.fairness, window.estimate):
             if signal is None:
                 continue
-            source = SOURCES[type(signal)]
+            source = source_of(signal)
             own = [c for c in holding if c.source == source]
             published += self.apply_source(source, window.start, window.end, own)
         return published

@@ -37,6 +37,12 @@ class AlerterMetrics:
             "Model metric in the last closed window (precision, recall, f1, roc_auc, accuracy).",
             ["metric"], registry=registry,
         )  # fmt: skip
+        self.estimated_performance = Gauge(
+            "trustwatch_model_estimated_performance_ratio",
+            "Model metric of the last window estimated from calibrated probabilities, before its "
+            "labels arrived.",
+            ["metric"], registry=registry,
+        )  # fmt: skip
         self.performance_baseline = Gauge(
             "trustwatch_model_baseline_ratio", "Held-out baseline of the model metric.",
             ["metric"], registry=registry,
@@ -74,6 +80,12 @@ class AlerterMetrics:
 
     def observe_signal(self, signal) -> None:
         """Gauges of one monitor's signal, as it arrives."""
+        if getattr(signal, "provisional", False):
+            for name in ("precision", "recall", "f1", "roc_auc", "accuracy"):
+                value = getattr(signal, name)
+                if value is not None:
+                    self.estimated_performance.labels(name).set(value)
+            return
         field = {"PerformanceSignal": "performance", "DriftSignal": "drift",
                  "FairnessSignal": "fairness"}[type(signal).__name__]  # fmt: skip
         self.observe_window(

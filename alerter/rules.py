@@ -27,6 +27,7 @@ class WindowSignals:
     performance: PerformanceSignal | None = None
     drift: DriftSignal | None = None
     fairness: FairnessSignal | None = None
+    estimate: PerformanceSignal | None = None  # provisional, before the labels arrive
 
     def complete(self) -> bool:
         return None not in (self.performance, self.drift, self.fairness)
@@ -317,12 +318,46 @@ SOURCES: dict[type, str] = {
     DriftSignal: "drift",
     FairnessSignal: "fairness",
 }
+ESTIMATE = "estimate"
+
+
+def source_of(signal: Signal) -> str:
+    """Which monitor stream a signal belongs to (a provisional estimate is its own)."""
+    if isinstance(signal, PerformanceSignal) and signal.provisional:
+        return ESTIMATE
+    return SOURCES[type(signal)]
+
+
+def estimated_performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Condition]:
+    """An early warning from calibrated probabilities while labels are out: never CRITICAL,
+    never a reason to retrain. It cannot see concept drift (the probabilities do not change)."""
+    rules = policy.performance
+    if signal.recall is None or signal.baseline_recall <= 0 or signal.rows < rules.min_support:
+        return []
+    drop = (signal.baseline_recall - signal.recall) / signal.baseline_recall
+    if drop < rules.recall_drop_warning:
+        return []
+    return [
+        Condition(
+            type=AlertType.PERFORMANCE,
+            subject="estimated_recall",
+            severity=AlertSeverity.WARNING,
+            explanation=(
+                f"Estimated recall {signal.recall:.2f} (baseline {signal.baseline_recall:.2f}, "
+                f"-{drop:.0%}) in the window of {_day(signal.window_start)}, from calibrated "
+                f"probabilities: labels have not arrived yet (n = {signal.rows})."
+            ),
+            evidence={"estimated_recall": signal.recall, "relative_drop": drop},
+        )
+    ]
 
 
 def conditions_of(signal: Signal, policy: Policy) -> list[Condition]:
     """The alert conditions one monitor's signal shows. Each alert key comes from one source,
     so an alert is judged (fired, kept, resolved) on its own monitor's windows only."""
-    if isinstance(signal, PerformanceSignal):
+    if isinstance(signal, PerformanceSignal) and signal.provisional:
+        found = estimated_performance_conditions(signal, policy)
+    elif isinstance(signal, PerformanceSignal):
         found = (
             performance_conditions(signal, policy)
             + change_point_conditions(signal)
@@ -336,14 +371,14 @@ def conditions_of(signal: Signal, policy: Policy) -> list[Condition]:
         )
     else:
         found = fairness_conditions(signal, policy)
-    source = SOURCES[type(signal)]
+    source = source_of(signal)
     return [replace(condition, source=source) for condition in found]
 
 
 def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
     """Every alert condition that holds in ``window``."""
     found: list[Condition] = []
-    for signal in (window.performance, window.drift, window.fairness):
+    for signal in (window.performance, window.drift, window.fairness, window.estimate):
         if signal is not None:
             found += conditions_of(signal, policy)
     return found

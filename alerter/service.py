@@ -16,7 +16,7 @@ from datetime import datetime
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import SOURCES, Condition, WindowSignals, conditions_of
+from alerter.rules import Condition, WindowSignals, conditions_of, source_of
 from shared.artifact import ModelMetadata
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
@@ -71,7 +71,7 @@ class AlerterHandler(Handler):
 
     def _judge(self, item: Inbound) -> list[Outbound]:
         signal = item.value
-        source = SOURCES[type(signal)]
+        source = source_of(signal)  # type: ignore[arg-type]
         start, end = signal.window_start, signal.window_end  # type: ignore[attr-defined]
         if self.decided_through is not None and start <= self.decided_through:
             return []  # a replayed signal of a window already decided

@@ -9,12 +9,13 @@ from prometheus_client import CollectorRegistry
 from monitors.attribution import LinearAttribution
 from monitors.service import (
     DriftCalculator,
+    EstimatedPerformanceCalculator,
     FairnessCalculator,
     MonitorHandler,
     PerformanceCalculator,
 )
 from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
-from shared.loop import ConsumerLoop, LoopStats
+from shared.loop import ConsumerLoop, FanOutHandler, Handler, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
 from shared.service import prepare_broker, serve_metrics
@@ -35,8 +36,13 @@ def build(
     policy = load_policy(settings.policy_path)
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
+    estimate = None
     if kind == MonitorKind.PERFORMANCE:
         calculator = PerformanceCalculator(metadata, policy)
+        # windows whose labels are late get a provisional estimate first
+        estimate = MonitorHandler(
+            EstimatedPerformanceCalculator(metadata), settings, primary=SCORED_ROWS
+        )
     elif kind == MonitorKind.DRIFT:
         reference = load_reference(version_dir, metadata)
         attribution = LinearAttribution(
@@ -46,7 +52,9 @@ def build(
         calculator = DriftCalculator(reference, metadata, policy, attribution)
     else:
         calculator = FairnessCalculator(policy)
-    handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)
+    handler: Handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)
+    if estimate is not None:
+        handler = FanOutHandler(handler, estimate)
     topics = [SCORED_ROWS, QUARANTINE] if kind == MonitorKind.DRIFT else [SCORED_ROWS]
     return ConsumerLoop(
         settings,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
@@ -25,7 +26,7 @@ from monitors.changepoint import AdwinDetector, ChangeWatch
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow, merge_all
-from monitors.performance import PerformanceWindow
+from monitors.performance import PerformanceWindow, calibrate, estimate_performance
 from monitors.windowing import ClosedWindow, TumblingWindows
 from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
 from shared.features import NUMERIC_FEATURES
@@ -151,6 +152,58 @@ class PerformanceCalculator:
                 roc_auc=span.roc_auc,
                 brier=span.brier,
             ),
+        )
+
+
+@dataclass
+class EstimateState:
+    probabilities: list[float] = field(default_factory=list)
+    predictions: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+class EstimatedPerformanceCalculator:
+    """Provisional performance of predictions whose labels have not arrived (CBPE-style)."""
+
+    name = "performance-estimate"
+    signal_topic = PERFORMANCE_SIGNALS
+
+    def __init__(self, metadata: ModelMetadata):
+        self.metadata = metadata
+
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state == LabelState.PENDING
+
+    def new_window(self) -> EstimateState:
+        return EstimateState()
+
+    def update(self, state: EstimateState, row: ScoredRow) -> None:  # type: ignore[override]
+        state.scores.append(row.probability)
+        state.predictions.append(row.prediction)
+
+    def signal(self, closed: ClosedWindow[EstimateState]) -> PerformanceSignal:
+        scores = np.asarray(closed.state.scores)
+        probability = calibrate(
+            scores, self.metadata.calibration_scores, self.metadata.calibration_rates
+        )
+        estimate = estimate_performance(probability, np.asarray(closed.state.predictions), scores)
+        baseline = self.metadata.baseline
+        return PerformanceSignal(
+            **_window_fields(closed, estimate.rows),
+            provisional=True,
+            labelled=0,
+            precision=estimate.precision,
+            recall=estimate.recall,
+            f1=estimate.f1,
+            roc_auc=estimate.roc_auc,
+            accuracy=estimate.accuracy,
+            positive_rate=float(np.mean(closed.state.predictions)) if estimate.rows else None,
+            label_coverage=0.0,
+            label_rate=estimate.label_rate,
+            baseline_recall=baseline.recall,
+            baseline_roc_auc=baseline.roc_auc,
+            baseline_label_rate=baseline.label_rate,
+            baseline_positive_rate=baseline.positive_rate,
         )
 
 

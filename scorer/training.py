@@ -77,6 +77,20 @@ def held_out_metrics(
     )
 
 
+def calibration_map(y_true: np.ndarray, score: np.ndarray, knots: int = 50) -> tuple[
+    tuple[float, ...], tuple[float, ...]
+]:  # fmt: skip
+    """Isotonic regression of the label on the score, sampled at ``knots`` score quantiles.
+
+    Class-balanced weights push the scores up; this maps a score back to a churn probability.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y_true)
+    points = np.unique(np.quantile(score, np.linspace(0, 1, knots)))
+    return tuple(float(x) for x in points), tuple(float(y) for y in isotonic.predict(points))
+
+
 def group_recall(
     frame: pd.DataFrame, y_pred: np.ndarray, attributes: tuple[str, ...]
 ) -> dict[str, dict[str, float]]:
@@ -136,6 +150,7 @@ def train(
     groups = group_recall(
         parts.test, (test_probability >= THRESHOLD).astype(int), policy.fairness.attributes
     )
+    calibration = calibration_map(parts.test[LABEL_COLUMN].to_numpy(), test_probability)
     say("computing SHAP importance")
     importance = shap_importance(pipeline, parts.reference, seed)
 
@@ -157,6 +172,8 @@ def train(
         training_rows=len(parts.reference),
         features=feature_specs(parts.reference, policy.validation.range_margin_spans),
         baseline=baseline,
+        calibration_scores=calibration[0],
+        calibration_rates=calibration[1],
         group_baseline_recall=groups,
         shap_importance=importance,
         model_sha256=model_sha,

@@ -75,6 +75,10 @@ class ModelMetadata(_Frozen):
     baseline: HeldOutMetrics
     group_baseline_recall: dict[str, dict[str, float]]
     shap_importance: dict[str, float]
+    # Isotonic map from the model's score to the observed churn rate on held-out data: what a
+    # score means as a probability, for estimating performance before labels arrive.
+    calibration_scores: tuple[float, ...] = ()
+    calibration_rates: tuple[float, ...] = ()
     model_sha256: str
     reference_sha256: str
 

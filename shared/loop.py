@@ -83,6 +83,34 @@ class Handler:
         """A message of this loop could not be decoded and went to quarantine."""
 
 
+class FanOutHandler(Handler):
+    """Several handlers on one consumer: each sees every batch; offsets are held for all."""
+
+    def __init__(self, *handlers: Handler):
+        self.handlers = handlers
+
+    def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        return [output for handler in self.handlers for output in handler.handle(batch)]
+
+    def on_idle(self) -> list[Outbound]:
+        return [output for handler in self.handlers for output in handler.on_idle()]
+
+    def held_offsets(self) -> dict[PartitionKey, int]:
+        held: dict[PartitionKey, int] = {}
+        for handler in self.handlers:
+            for key, offset in handler.held_offsets().items():
+                held[key] = min(offset, held.get(key, offset))
+        return held
+
+    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
+        for handler in self.handlers:
+            handler.on_assign(partitions)
+
+    def on_rejected(self, row: QuarantinedRow) -> None:
+        for handler in self.handlers:
+            handler.on_rejected(row)
+
+
 class DeliveryError(RuntimeError):
     """Outputs could not be delivered after retries; offsets were not stored."""
 

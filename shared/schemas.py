@@ -209,6 +209,11 @@ class RollingPerformance(_Frozen):
 
 
 class PerformanceSignal(WindowSignal):
+    """Performance of a window. ``provisional``: labels have not arrived, and precision, recall,
+    F1, accuracy and ROC-AUC are estimated from the calibrated probabilities (never evidence
+    enough to retrain); the matured signal of the same window follows once its labels are in."""
+
+    provisional: bool = False
     labelled: int = Field(ge=0)
     precision: float | None
     recall: float | None

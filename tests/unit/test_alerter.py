@@ -165,3 +165,19 @@ def test_metrics_reflect_windows_alerts_and_decisions(policy):
     assert value("trustwatch_group_recall_ratio", {"attribute": "gender", "group": "Male"}) == 0.8
     assert value("trustwatch_last_window_end_timestamp_seconds") == signals.end.timestamp()
     assert AlertType.DRIFT.value == "DRIFT"
+
+
+def test_estimated_performance_warns_but_never_retrains(policy):
+    estimate = performance(0, recall=0.5, recall_ci=(None, None)).model_copy(
+        update={"provisional": True, "labelled": 0, "recall_low": None, "recall_high": None}
+    )
+    signals = window(0)
+    signals = type(signals)(signals.start, signals.end, signals.performance, signals.drift,
+                            signals.fairness, estimate)  # fmt: skip
+    found = conditions(signals, policy)
+    assert {(c.key, c.severity, c.source) for c in found} == {
+        ("PERFORMANCE:estimated_recall", AlertSeverity.WARNING, "estimate")
+    }
+    decision = decide(signals, found, {}, {}, policy)
+    assert decision.action == Action.NO_ACTION
+    assert decision.reasons == ("WATCHING:PERFORMANCE:estimated_recall",)

@@ -70,3 +70,46 @@ def test_auc_interval_hanley_mcneil_hand_case():
     low, high = auc_interval(0.8, 50, 50, 0.95)
     assert (high - low) / 2 == pytest.approx(1.959964 * 0.044502, abs=1e-5)
     assert (low + high) / 2 == pytest.approx(0.8)
+
+
+def test_expected_roc_auc_with_certain_labels_is_scikit_learns():
+    from monitors.performance import expected_roc_auc
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.uniform(0, 1, 300), 1)  # many ties
+    assert expected_roc_auc(labels.astype(float), scores) == pytest.approx(
+        metrics.roc_auc_score(labels, scores)
+    )
+
+
+def test_estimated_performance_matches_the_average_over_label_draws():
+    from monitors.performance import estimate_performance
+
+    rng = np.random.default_rng(9)
+    probability = rng.uniform(0, 1, 400)
+    predicted = (probability >= 0.5).astype(int)
+    estimate = estimate_performance(probability, predicted)
+    recalls, aucs = [], []
+    for _ in range(2000):
+        labels = (rng.uniform(0, 1, 400) < probability).astype(int)
+        recalls.append(metrics.recall_score(labels, predicted))
+        aucs.append(metrics.roc_auc_score(labels, probability))
+    # ratio of expectations against expectation of the ratio: equal to within a percent
+    assert estimate.recall == pytest.approx(np.mean(recalls), abs=0.01)
+    assert estimate.roc_auc == pytest.approx(np.mean(aucs), abs=0.01)
+
+
+def test_calibration_map_is_monotone_and_matches_held_out_rates(metadata, version_dir,
+                                                                 data_split):  # fmt: skip
+    from monitors.performance import calibrate
+    from shared.artifact import load_model
+    from shared.features import FEATURES
+
+    knots, rates = metadata.calibration_scores, metadata.calibration_rates
+    assert len(knots) > 10 and all(a <= b for a, b in zip(rates, rates[1:], strict=False))
+    score = load_model(version_dir).predict_proba(data_split.test[list(FEATURES)])[:, 1]
+    churn_rate = data_split.test["Churn"].mean()
+    # the class-balanced model overstates churn; calibrated, the mean matches the churn rate
+    assert score.mean() > churn_rate + 0.1
+    assert calibrate(score, knots, rates).mean() == pytest.approx(churn_rate, abs=0.01)
