@@ -100,3 +100,22 @@ def test_fairness_reads_only_labelled_rows(policy, data_split):
     assert signal.rows == 300 and {g.attribute for g in signal.groups} == set(
         policy.fairness.attributes
     )
+
+
+def test_pending_rows_give_a_provisional_estimate_first(metadata, policy, data_split):
+    from monitors.service import EstimatedPerformanceCalculator
+    from shared.loop import FanOutHandler
+
+    handler = FanOutHandler(
+        MonitorHandler(PerformanceCalculator(metadata, policy), SETTINGS, SCORED_ROWS),
+        MonitorHandler(EstimatedPerformanceCalculator(metadata), SETTINGS, SCORED_ROWS),
+    )
+    handler.on_assign([("t.rows.scored", 0)])
+    sample = data_split.test.head(300)
+    feed(handler, scored_rows(sample, 0, LabelState.PENDING))
+    (estimate,) = [o.value for o in handler.on_idle()]
+    assert estimate.provisional and estimate.labelled == 0 and estimate.rows == 300
+    assert 0 <= estimate.recall <= 1 and estimate.roc_auc is not None
+    feed(handler, scored_rows(sample, 0, LabelState.JOINED), offset=300)
+    (matured,) = [o.value for o in handler.on_idle()]
+    assert not matured.provisional and matured.labelled == 300
