@@ -6,6 +6,7 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
+from alerter.history import History
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
 from shared.artifact import load_metadata, resolve_version_dir
@@ -26,7 +27,14 @@ GROUP_ID = "alerter"
 def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
     policy = load_policy(settings.policy_path)
     metadata = load_metadata(resolve_version_dir(settings.artifacts_dir))
-    handler = AlerterHandler(policy, metadata, AlerterMetrics(registry))
+    history = History(settings.history_path, settings.history_retention_days)
+
+    def record(message) -> None:
+        history.record(message)
+        if isinstance(message, Decision):
+            history.prune(message.window_end)
+
+    handler = AlerterHandler(policy, metadata, AlerterMetrics(registry), record)
     restore(settings, handler)
     return ConsumerLoop(
         settings, GROUP_ID, list(SIGNAL_TOPICS), handler, metrics=LoopMetrics(registry, "alerter")

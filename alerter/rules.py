@@ -271,9 +271,14 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
     rules = policy.fairness
     found = []
     candidates: dict[str, list[tuple[RecallGap, str]]] = {}
+    window_gaps = {gap.attribute: gap for gap in signal.gaps}
     for gap in signal.gaps:
         candidates.setdefault(gap.attribute, []).append((gap, "in the window"))
     for gap in signal.rolling_gaps:
+        own = window_gaps.get(gap.attribute)
+        # the span only backs a gap the window still shows: an old gap must not linger on
+        if own is not None and own.gap is not None and own.gap < rules.recall_gap_warning:
+            continue
         span = f"over the last {signal.span_windows} windows"
         candidates.setdefault(gap.attribute, []).append((gap, span))
     for attribute, options in candidates.items():

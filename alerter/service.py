@@ -9,9 +9,11 @@ conditions that held in that window and the drift streaks as of that window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from pydantic import BaseModel
 
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
@@ -33,8 +35,16 @@ class PendingWindow:
 
 
 class AlerterHandler(Handler):
-    def __init__(self, policy: Policy, metadata: ModelMetadata, metrics: AlerterMetrics):
+    def __init__(
+        self,
+        policy: Policy,
+        metadata: ModelMetadata,
+        metrics: AlerterMetrics,
+        record: Callable[[BaseModel], None] | None = None,
+    ):
         self.policy = policy
+        # where every signal, alert and decision is kept (the history store), if anywhere
+        self.record = record or (lambda _message: None)
         self.importance = metadata.importance_share()
         self.metrics = metrics
         self.book = AlertBook(policy.decision.resolve_after_clear_windows)
@@ -89,6 +99,9 @@ class AlerterHandler(Handler):
         self.pending[start] = window
         self.metrics.observe_signal(signal)
         self.metrics.observe_alerts(published, self.book.active)
+        self.record(signal)
+        for alert in published:
+            self.record(alert)
         return [Outbound(ALERTS, alert, key=alert.key) for alert in published]
 
     def _decide_through(self, last: datetime) -> list[Outbound]:
@@ -99,6 +112,7 @@ class AlerterHandler(Handler):
                 window.signals, window.holding, window.streaks, self.importance, self.policy
             )
             self.metrics.observe_decision(decision, window.signals.end)
+            self.record(decision)
             outputs.append(Outbound(DECISIONS, decision))
             self.decided_through = start
         return outputs

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Predictions waiting for a late label (and labels waiting for their row), at most.
     label_buffer_rows: int = Field(default=200_000, gt=0)
 
+    # The alerter's history of signals, alerts and decisions (SQLite); retention in event time.
+    history_path: Path = Path("trustwatch-history.sqlite")
+    history_retention_days: float | None = Field(default=None, gt=0)
+
     # Metrics endpoint of this process; port 0 disables it.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -234,6 +234,29 @@ def watch(
 
 
 @app.command()
+def report(
+    history: Annotated[
+        Path | None, typer.Option(help="History store (default: TRUSTWATCH_HISTORY_PATH).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and index.html.")] = Path(
+        "trustwatch-report"
+    ),
+) -> None:
+    """Render the alerter's history as plots and one HTML page."""
+    from shared.policy import load_policy
+    from trustwatch.report import write_report
+
+    settings = _settings()
+    try:
+        page = write_report(
+            history or settings.history_path, out, load_policy(settings.policy_path)
+        )
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--history") from exc
+    console.print(f"report written to [bold]{page}[/]")
+
+
+@app.command()
 def demo(
     scenario: Scenario = "full",
     days: Days = None,
@@ -246,6 +269,9 @@ def demo(
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the summary as JSON here.")
     ] = None,
+    report_dir: Annotated[
+        Path, typer.Option(help="Where the visual report is written at the end.")
+    ] = Path("trustwatch-report"),
 ) -> None:
     """Run the whole pipeline on a scenario and summarise what was caught."""
     from trustwatch.demo import DemoOptions, run_demo, write_summary
@@ -270,6 +296,15 @@ def demo(
     if summary_json is not None:
         write_summary(summary, summary_json)
         console.print(f"summary written to {summary_json}")
+    from shared.policy import load_policy
+    from trustwatch.report import write_report
+
+    with console.status("drawing the report"):
+        page = write_report(
+            Path(summary.logs_dir) / "history.sqlite", report_dir,
+            load_policy(settings.policy_path),
+        )  # fmt: skip
+    console.print(f"report written to [bold]{page}[/]")
 
 
 def _print_summary(summary) -> None:

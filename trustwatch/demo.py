@@ -182,6 +182,7 @@ def run_demo(
         "TRUSTWATCH_METRICS_PORT": "0",
         "TRUSTWATCH_SIMULATION_START": options.plan.origin.isoformat(),
         "TRUSTWATCH_WINDOW_SECONDS": str(int(options.plan.day_length.total_seconds())),
+        "TRUSTWATCH_HISTORY_PATH": str(logs_dir / "history.sqlite"),
     }
     if settings.policy_path is not None:
         env["TRUSTWATCH_POLICY_PATH"] = str(Path(settings.policy_path).resolve())

@@ -50,11 +50,12 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def settings(bootstrap_servers, namespace, artifacts_dir) -> Settings:
+def settings(bootstrap_servers, namespace, artifacts_dir, tmp_path) -> Settings:
     return Settings(
         bootstrap_servers=bootstrap_servers,
         namespace=namespace,
         artifacts_dir=artifacts_dir,
+        history_path=tmp_path / "history.sqlite",
         session_timeout_ms=2000,
         heartbeat_interval_ms=500,
         idle_flush_seconds=1.0,
