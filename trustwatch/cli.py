@@ -205,32 +205,45 @@ def alert(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) ->
 class WatchTarget(StrEnum):
     ALERTS = "alerts"
     DECISIONS = "decisions"
+    SIGNALS = "signals"
 
 
 @app.command()
 def watch(
-    target: Annotated[WatchTarget, typer.Argument(help="Topic to follow.")],
+    target: Annotated[WatchTarget, typer.Argument(help="What to follow.")],
     from_beginning: Annotated[bool, typer.Option(help="Show earlier messages too.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    alert_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only these alert types (repeatable).")
+    ] = None,
+    severity: Annotated[
+        list[str] | None, typer.Option(help="Only these severities (repeatable).")
+    ] = None,
 ) -> None:
-    """Follow alerts or decisions as they are published."""
+    """Follow alerts, decisions or monitor signals as they are published, colour-coded."""
     from shared.tail import tail
-    from shared.topics import ALERTS, DECISIONS
-    from trustwatch.render import alert_text, decision_text
+    from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
+    from trustwatch.render import render, wanted
 
-    topic = ALERTS if target == WatchTarget.ALERTS else DECISIONS
+    topics = {
+        WatchTarget.ALERTS: [ALERTS],
+        WatchTarget.DECISIONS: [DECISIONS],
+        WatchTarget.SIGNALS: list(SIGNAL_TOPICS),
+    }[target]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     since = None if from_beginning else int(time.time() * 1000)
-    for message in tail(_settings(), [topic], stop, since_ms=since):
+    types = {t.upper() for t in alert_type or []}
+    severities = {s.upper() for s in severity or []}
+    for message in tail(_settings(), topics, stop, since_ms=since):
+        if not wanted(message.value, types, severities):
+            continue
         if as_json:
             sys.stdout.write(message.value.model_dump_json() + "\n")
             sys.stdout.flush()
-        elif target == WatchTarget.ALERTS:
-            console.print(alert_text(message.value))  # type: ignore[arg-type]
         else:
-            console.print(decision_text(message.value))  # type: ignore[arg-type]
+            console.print(render(message.value))
 
 
 @app.command()
