@@ -14,7 +14,7 @@ from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
 from shared.schemas import Alert, Decision
-from shared.service import prepare_broker, serve_metrics
+from shared.service import run_service
 from shared.settings import Settings
 from shared.tail import read_back
 from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
@@ -56,9 +56,4 @@ def restore(settings: Settings, handler: AlerterHandler) -> None:
 def run(
     settings: Settings, max_messages: int | None = None, idle_timeout: float | None = None
 ) -> LoopStats:
-    prepare_broker(settings)
-    registry = CollectorRegistry()
-    loop = build(settings, registry)
-    serve_metrics(settings, registry)
-    loop.install_signal_handlers()
-    return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)
+    return run_service(settings, build, max_messages, idle_timeout)

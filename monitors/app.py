@@ -18,7 +18,7 @@ from shared.artifact import load_metadata, load_model, load_reference, resolve_v
 from shared.loop import ConsumerLoop, FanOutHandler, Handler, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
-from shared.service import prepare_broker, serve_metrics
+from shared.service import run_service
 from shared.settings import Settings
 from shared.topics import QUARANTINE, SCORED_ROWS
 
@@ -71,9 +71,6 @@ def run(
     max_messages: int | None = None,
     idle_timeout: float | None = None,
 ) -> LoopStats:
-    prepare_broker(settings)
-    registry = CollectorRegistry()
-    loop = build(settings, kind, registry)
-    serve_metrics(settings, registry)
-    loop.install_signal_handlers()
-    return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)
+    return run_service(
+        settings, lambda s, registry: build(s, kind, registry), max_messages, idle_timeout
+    )

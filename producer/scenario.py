@@ -15,17 +15,16 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     model_validator,
 )
 
+from shared.documents import load_yaml_model
 from shared.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.schemas import DriftKind, ScenarioEvent
 
@@ -347,18 +346,7 @@ def builtin_names() -> list[str]:
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file (YAML)."""
-    try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
-    try:
-        return Scenario.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ScenarioError(f"invalid scenario {path}: {problems}") from exc
+    return load_yaml_model(path, Scenario, ScenarioError, "scenario")
 
 
 def get_scenario(name_or_path: str) -> Scenario:

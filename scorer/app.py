@@ -8,7 +8,7 @@ from scorer.service import ScorerHandler
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
-from shared.service import prepare_broker, serve_metrics
+from shared.service import run_service
 from shared.settings import Settings
 from shared.topics import LABELS, RAW_ROWS
 
@@ -46,9 +46,4 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Cons
 def run(
     settings: Settings, max_messages: int | None = None, idle_timeout: float | None = None
 ) -> LoopStats:
-    prepare_broker(settings)
-    registry = CollectorRegistry()
-    loop = build(settings, registry)
-    serve_metrics(settings, registry)
-    loop.install_signal_handlers()
-    return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)
+    return run_service(settings, build, max_messages, idle_timeout)

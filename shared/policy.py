@@ -5,8 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.documents import load_yaml_model
 
 
 class _Section(BaseModel):
@@ -99,16 +100,4 @@ def default_policy_path() -> Path:
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read and validate a policy file (the packaged default when ``path`` is None)."""
-    source = path or default_policy_path()
-    try:
-        document = yaml.safe_load(Path(source).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"cannot read policy file {source}: {exc}") from exc
-    try:
-        return Policy.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PolicyError(f"invalid policy file {source}: {problems}") from exc
+    return load_yaml_model(path or default_policy_path(), Policy, PolicyError, "policy file")

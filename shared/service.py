@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from shared.kafka import ensure_topics, wait_for_broker
+from shared.loop import ConsumerLoop, LoopStats
 from shared.settings import Settings
 
 
@@ -28,3 +30,18 @@ def serve_metrics(settings: Settings, registry: CollectorRegistry) -> int | None
         return None
     start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     return settings.metrics_port
+
+
+def run_service(
+    settings: Settings,
+    build: Callable[[Settings, CollectorRegistry], ConsumerLoop],
+    max_messages: int | None = None,
+    idle_timeout: float | None = None,
+) -> LoopStats:
+    """The life of every service: broker ready, loop built, metrics served, run until stopped."""
+    prepare_broker(settings)
+    registry = CollectorRegistry()
+    loop = build(settings, registry)
+    serve_metrics(settings, registry)
+    loop.install_signal_handlers()
+    return loop.run(max_messages=max_messages, idle_timeout=idle_timeout)
