@@ -127,13 +127,13 @@ def test_a_restarted_alerter_neither_fires_twice_nor_loses_the_resolution(settin
     publish_days(range(0, 3), high)
     build_alerter(settings, CollectorRegistry()).run(max_messages=9, idle_timeout=20)
     publish_days(range(3, 5), high)  # still drifting after the restart
-    publish_days(range(5, 6), None)  # then clear: the alert must resolve, once
-    build_alerter(settings, CollectorRegistry()).run(max_messages=9, idle_timeout=20)
+    publish_days(range(5, 7), None)  # then clear for two windows: it must resolve, once
+    build_alerter(settings, CollectorRegistry()).run(max_messages=12, idle_timeout=20)
 
     alerts = read_all(settings, ALERTS)
     drift_alerts = [
         (a.status, a.window_start.day) for a in alerts if a.key == "DRIFT:MonthlyCharges"
     ]
-    assert drift_alerts == [(AlertStatus.FIRING, 1), (AlertStatus.RESOLVED, 6)]
+    assert drift_alerts == [(AlertStatus.FIRING, 1), (AlertStatus.RESOLVED, 7)]
     decisions = read_all(settings, DECISIONS)
-    assert sorted(d.window_start.day for d in decisions) == list(range(1, 7))
+    assert sorted(d.window_start.day for d in decisions) == list(range(1, 8))
