@@ -35,6 +35,7 @@ PartitionKey = tuple[str, int]
 # Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
 FLUSH_TIMEOUT_SECONDS = 30.0
 PROGRESS_LOG_SECONDS = 10.0
+LAG_REPORT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class ConsumerLoop:
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
         self.metrics = metrics
+        self._lag_reported = 0.0
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._producer: Producer | None = None
@@ -256,6 +258,7 @@ class ConsumerLoop:
             for record in records:
                 topic = self.topics[record.topic()].name
                 self.metrics.consumed.labels(self.metrics.service, topic).inc()
+            self._report_lag(consumer)
             self.metrics.batch_seconds.labels(self.metrics.service).observe(
                 time.perf_counter() - started
             )
@@ -267,6 +270,23 @@ class ConsumerLoop:
         self._store(consumer, next_offsets)
         if self.on_batch is not None:
             self.on_batch(self.stats)
+
+    def _report_lag(self, consumer) -> None:
+        metrics = self.metrics
+        now = time.monotonic()
+        if metrics is None or now - self._lag_reported < LAG_REPORT_SECONDS:
+            return
+        self._lag_reported = now
+        lag: dict[str, int] = {}
+        assigned = consumer.assignment()
+        for position in consumer.position(assigned):
+            _, high = consumer.get_watermark_offsets(position, cached=True)
+            if high is None or high < 0 or position.offset < 0:
+                continue
+            topic = self.topics[position.topic].name
+            lag[topic] = lag.get(topic, 0) + max(0, high - position.offset)
+        for topic, behind in lag.items():
+            metrics.lag.labels(metrics.service, topic).set(behind)
 
     def _store(self, consumer, next_offsets: Mapping[PartitionKey, int]) -> None:
         held = self.handler.held_offsets()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class LoopMetrics:
@@ -24,6 +24,12 @@ class LoopMetrics:
         self.quarantined = Counter(
             "trustwatch_quarantined_rows", "Rows sent to quarantine, by reason code.",
             ["service", "reason"], registry=registry,
+        )  # fmt: skip
+        self.lag = Gauge(
+            "trustwatch_consumer_lag_messages",
+            "Messages on the assigned partitions not yet read, from the high watermarks of the "
+            "consumer's own fetches (admin end-offset queries are wrong on the embedded broker).",
+            ["service", "topic"], registry=registry,
         )  # fmt: skip
         self.batch_seconds = Histogram(
             "trustwatch_batch_processing_seconds",

@@ -109,3 +109,20 @@ def test_held_offsets_are_re_read_after_a_restart(settings, topics):
     second = Relay()
     ConsumerLoop(settings, "holder", [SOURCE], second).run(idle_timeout=4)
     assert sorted(second.seen, key=int) == [str(i) for i in range(12)]
+
+
+def test_consumer_lag_comes_from_the_consumers_own_fetches(settings, topics):
+    from prometheus_client import CollectorRegistry
+
+    from shared.metrics import LoopMetrics
+
+    publish(settings, SOURCE, [alert(i) for i in range(60)], key="one-partition")
+    registry = CollectorRegistry()
+    settings = settings.model_copy(update={"batch_size": 20})
+    loop = ConsumerLoop(settings, "lagging", [SOURCE], Relay(),
+                        metrics=LoopMetrics(registry, "relay"))  # fmt: skip
+    loop.run(max_messages=20, idle_timeout=15)
+    lag = registry.get_sample_value(
+        "trustwatch_consumer_lag_messages", {"service": "relay", "topic": SOURCE.name}
+    )
+    assert lag == 40  # 60 published, 20 read
