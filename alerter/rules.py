@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shared.policy import Policy
 from shared.schemas import (
+    Alert,
     AlertSeverity,
     AlertType,
     DriftSeverity,
@@ -387,3 +389,42 @@ def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
         if signal is not None:
             found += conditions_of(signal, policy)
     return found
+
+
+def with_likely_cause(condition: Condition, open_alerts: Mapping[str, Alert]) -> Condition:
+    """A performance, change-point or bias condition, with what most likely caused it.
+
+    The cause is the open input problem with the largest impact: broken data first (it is not
+    drift), then the drifted feature with the largest PSI x SHAP share. With none open, the inputs
+    look as before, which points at the relationship between inputs and churn (concept drift).
+    """
+    if condition.type not in (AlertType.PERFORMANCE, AlertType.CHANGE_POINT, AlertType.BIAS):
+        return condition
+    quality = [a for a in open_alerts.values() if a.type == AlertType.DATA_QUALITY]
+    drifted = [
+        a for a in open_alerts.values()
+        if a.type == AlertType.DRIFT and a.evidence.get("psi") is not None
+    ]  # fmt: skip
+    if quality:
+        cause = quality[0]
+        sentence = f" Likely cause: broken input data since {_day(cause.window_start)}."
+    elif drifted:
+        cause = max(drifted, key=lambda a: float(a.evidence.get("psi") or 0.0)
+                    * float(a.evidence.get("importance_share") or 0.0))  # fmt: skip
+        sentence = (
+            f" Likely cause: {cause.subject} drifted {cause.evidence.get('drift_severity')} "
+            f"(PSI {float(cause.evidence['psi']):.2f}) since {_day(cause.window_start)}, the "
+            "drifted input with the largest impact."
+        )
+    else:
+        return replace(
+            condition,
+            explanation=condition.explanation + " No input drift is open: the link between the "
+            "inputs and churn may have changed (concept drift).",
+            evidence={**condition.evidence, "likely_cause": "concept"},
+        )
+    return replace(
+        condition,
+        explanation=condition.explanation + sentence,
+        evidence={**condition.evidence, "likely_cause": cause.key},
+    )

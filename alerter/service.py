@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import Condition, WindowSignals, conditions_of, source_of
+from alerter.rules import Condition, WindowSignals, conditions_of, source_of, with_likely_cause
 from shared.artifact import ModelMetadata
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
@@ -88,7 +88,10 @@ class AlerterHandler(Handler):
         if source in self.judged_through and start <= self.judged_through[source]:
             return []  # replayed within this run
         self.judged_through[source] = start
-        holding = conditions_of(signal, self.policy)  # type: ignore[arg-type]
+        holding = [
+            with_likely_cause(condition, self.book.active)
+            for condition in conditions_of(signal, self.policy)  # type: ignore[arg-type]
+        ]
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
         window.signals = replace(window.signals, **{source: signal})

@@ -181,3 +181,20 @@ def test_estimated_performance_warns_but_never_retrains(policy):
     decision = decide(signals, found, {}, {}, policy)
     assert decision.action == Action.NO_ACTION
     assert decision.reasons == ("WATCHING:PERFORMANCE:estimated_recall",)
+
+
+def test_likely_cause_names_the_open_drift_or_points_at_concept(policy):
+    from alerter.rules import with_likely_cause
+
+    book = AlertBook(1)
+    drifting = window(0, drift_signal=drift(0, {"MonthlyCharges": HIGH, "tenure": MEDIUM}))
+    book.apply(drifting, conditions(drifting, policy))
+    degraded = window(1, perf=performance(1, recall=0.5, recall_ci=(0.44, 0.56)))
+    (recall,) = [c for c in conditions(degraded, policy) if c.subject == "recall"]
+    explained = with_likely_cause(recall, book.active)
+    assert "Likely cause: MonthlyCharges drifted HIGH (PSI 0.50)" in explained.explanation
+    assert explained.evidence["likely_cause"] == "DRIFT:MonthlyCharges"
+    alone = with_likely_cause(recall, {})
+    assert "concept drift" in alone.explanation and alone.evidence["likely_cause"] == "concept"
+    quiet = [c for c in conditions(drifting, policy) if c.type == AlertType.DRIFT][0]
+    assert with_likely_cause(quiet, book.active) == quiet  # drift is a cause, not an effect
