@@ -381,5 +381,8 @@ class MonitorHandler(Handler, Generic[S]):
     def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
         self.windows.expect_partitions({p for p in partitions if p[0] == self.primary_name})
 
+    def on_progress(self, pending: set[PartitionKey]) -> None:
+        self.windows.hold_for({p for p in pending if p[0] != self.primary_name})
+
     def _signals(self, closed: list[ClosedWindow[S]]) -> list[Outbound]:
         return [Outbound(self.calculator.signal_topic, self.calculator.signal(c)) for c in closed]

@@ -76,6 +76,8 @@ class TumblingWindows(Generic[S]):
         self._open: dict[datetime, OpenWindow[S]] = {}
         self._partition_high: dict[Hashable, datetime] = {}
         self._expected: frozenset[Hashable] = frozenset()
+        self._held_by: frozenset[Hashable] = frozenset()
+        self._secondary: set[Hashable] = set()
         self._closed_until: datetime | None = None
         self._late_pending = 0
         self.late_rows_total = 0
@@ -84,11 +86,23 @@ class TumblingWindows(Generic[S]):
         """Partitions that must have delivered before the watermark can move."""
         self._expected = frozenset(partitions)
 
+    def hold_for(self, partitions: frozenset[Hashable] | set[Hashable]) -> None:
+        """Secondary partitions with messages still to deliver: they hold the watermark too, so
+        their rows are not late just because they were fetched after the primary ones."""
+        self._held_by = frozenset(partitions)
+
     @property
     def watermark(self) -> datetime | None:
-        if not self._partition_high or not self._expected <= self._partition_high.keys():
+        participants = self._expected | self._held_by
+        if not participants:
+            participants = frozenset(self._primary_high)
+        if not participants or not participants <= self._partition_high.keys():
             return None
-        return min(self._partition_high.values()) - self.allowed_lateness
+        return min(self._partition_high[p] for p in participants) - self.allowed_lateness
+
+    @property
+    def _primary_high(self) -> dict[Hashable, datetime]:
+        return {p: t for p, t in self._partition_high.items() if p not in self._secondary}
 
     def add(
         self,
@@ -98,8 +112,10 @@ class TumblingWindows(Generic[S]):
         advances_watermark: bool = True,
     ) -> S | None:
         """State of the window for this row, or None when its window has already closed."""
+        if not advances_watermark:
+            self._secondary.add(partition)
         high = self._partition_high.get(partition)
-        if advances_watermark and (high is None or event_time > high):
+        if high is None or event_time > high:
             self._partition_high[partition] = event_time
         start = window_start(event_time, self.origin, self.size)
         if self._closed_until is not None and start < self._closed_until:

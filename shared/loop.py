@@ -83,6 +83,9 @@ class Handler:
     def on_rejected(self, row: QuarantinedRow) -> None:
         """A message of this loop could not be decoded and went to quarantine."""
 
+    def on_progress(self, pending: set[PartitionKey]) -> None:
+        """Before each batch: the assigned partitions that still have messages to deliver."""
+
 
 class FanOutHandler(Handler):
     """Several handlers on one consumer: each sees every batch; offsets are held for all."""
@@ -110,6 +113,10 @@ class FanOutHandler(Handler):
     def on_rejected(self, row: QuarantinedRow) -> None:
         for handler in self.handlers:
             handler.on_rejected(row)
+
+    def on_progress(self, pending: set[PartitionKey]) -> None:
+        for handler in self.handlers:
+            handler.on_progress(pending)
 
 
 class DeliveryError(RuntimeError):
@@ -151,6 +158,7 @@ class ConsumerLoop:
         self.consumer_overrides = dict(consumer_overrides or {})
         self.metrics = metrics
         self._lag_reported = 0.0
+        self._start_offsets: dict[PartitionKey, int] = {}
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._producer: Producer | None = None
@@ -169,12 +177,7 @@ class ConsumerLoop:
         consumer = make_consumer(
             self.settings, self.settings.group_id(self.group_id), **self.consumer_overrides
         )
-        consumer.subscribe(
-            list(self.topics),
-            on_assign=lambda _c, parts: self.handler.on_assign(
-                [(tp.topic, tp.partition) for tp in parts]
-            ),
-        )
+        consumer.subscribe(list(self.topics), on_assign=self._assigned)
         last_message_at = time.monotonic()
         last_report = last_message_at
         idle_flushed = False
@@ -228,6 +231,38 @@ class ConsumerLoop:
             time.monotonic() - stats.started,
         )
 
+    def _assigned(self, consumer, partitions: list[TopicPartition]) -> None:
+        # Where reading starts on each partition: the committed offset, else the beginning.
+        self._start_offsets = {}
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except KafkaException:
+            committed = []
+        for tp in committed:
+            self._start_offsets[(tp.topic, tp.partition)] = tp.offset
+        self.handler.on_assign([(tp.topic, tp.partition) for tp in partitions])
+
+    def _pending(self, consumer) -> set[PartitionKey]:
+        """Assigned partitions whose fetched high watermark lies beyond what was delivered.
+
+        The high watermark comes from the consumer's own fetch responses (admin queries for end
+        offsets are wrong on the embedded broker); unknown counts as pending.
+        """
+        pending: set[PartitionKey] = set()
+        for tp in consumer.position(consumer.assignment()):
+            key = (tp.topic, tp.partition)
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high is None or high < 0:
+                pending.add(key)
+                continue
+            position = tp.offset
+            if position < 0:
+                start = self._start_offsets.get(key, -1)
+                position = start if start >= 0 else low
+            if high > position:
+                pending.add(key)
+        return pending
+
     # --- one batch ---------------------------------------------------------------------------
 
     def _usable(self, message: Message) -> bool:
@@ -249,6 +284,7 @@ class ConsumerLoop:
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
+        self.handler.on_progress(self._pending(consumer))
         outputs = list(self.handler.handle(inbound)) if inbound else []
         self._deliver(rejected + outputs)
         self.stats.consumed += len(records)

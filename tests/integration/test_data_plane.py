@@ -212,3 +212,20 @@ def test_arbitrary_payloads_never_crash_the_scorer_nor_get_lost(settings, valid_
     assert sum(quarantined.values()) + len(scored) == len(batch)
     assert all(count == 1 for event_id, count in quarantined.items() if event_id in ids)
     assert all(q.issues for o in outputs if isinstance(q := o, QuarantinedRow))
+
+
+def test_a_drift_monitor_catching_up_counts_every_quarantined_row(settings):
+    from monitors.app import MonitorKind
+    from monitors.app import build as build_monitor
+    from shared.topics import DRIFT_SIGNALS
+
+    ensure_topics(settings)
+    stream_plan = plan(days=6, rows=300)
+    result = produce(settings, stream_plan)
+    build_scorer(settings).run(idle_timeout=4)
+    # the monitor starts only now, with the whole backlog of both topics waiting
+    build_monitor(settings, MonitorKind.DRIFT).run(idle_timeout=4)
+    signals = read_all(settings, DRIFT_SIGNALS)
+    assert len(signals) == 6
+    assert sum(s.quarantined_rows for s in signals) == sum(result.faults.values()) > 0
+    assert sum(s.late_rows for s in signals) == 0

@@ -75,3 +75,19 @@ def test_held_offsets_are_the_first_offsets_of_open_windows():
 def test_window_size_must_be_positive():
     with pytest.raises(ValueError):
         TumblingWindows(ORIGIN, timedelta(0), timedelta(0), list)
+
+
+def test_a_secondary_partition_with_pending_rows_holds_the_watermark():
+    windows = new_windows()
+    windows.expect_partitions({"scored"})
+    windows.hold_for({"quarantine"})  # it has rows the consumer has not delivered yet
+    windows.add(at(0, 1), "scored", 0).append("row")
+    windows.add(at(3, 1), "scored", 1)
+    assert windows.advance() == []  # the quarantine partition has said nothing yet
+    windows.add(at(0, 5), "quarantine", 0, advances_watermark=False).append("broken")
+    windows.add(at(2, 2), "quarantine", 1, advances_watermark=False)
+    closed = windows.advance()
+    # day 0 closes with the broken row in it; day 2 waits for the quarantine partition
+    assert [(c.start, sorted(c.state)) for c in closed] == [(at(0), ["broken", "row"])]
+    windows.hold_for(set())  # caught up: it no longer holds anything
+    assert [c.start for c in windows.advance()] == [at(2)]
