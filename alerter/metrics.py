@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alerter.rules import WindowSignals
 from shared.schemas import Alert, AlertStatus, Decision, DriftSeverity
@@ -74,9 +76,27 @@ class AlerterMetrics:
             "trustwatch_last_window_end_timestamp_seconds",
             "Event time at which the last decided window ended.", registry=registry,
         )  # fmt: skip
+        self.end_to_end_lag = Gauge(
+            "trustwatch_end_to_end_lag_seconds",
+            "Wall-clock time from the publication of a window's newest row to the alerter's "
+            "judgement of that window's signal.",
+            ["source"], registry=registry,
+        )  # fmt: skip
+        self.signal_latency = Histogram(
+            "trustwatch_window_close_to_alert_seconds",
+            "Wall-clock time from a monitor closing a window to the alerter judging its signal.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=registry,
+        )  # fmt: skip
         self.windows_rows = Gauge(
             "trustwatch_window_rows", "Rows in the last closed window.", registry=registry
         )
+
+    def observe_latency(self, signal, source: str) -> None:
+        now = datetime.now(tz=UTC)
+        if signal.closed_at is not None:
+            self.signal_latency.observe(max(0.0, (now - signal.closed_at).total_seconds()))
+        if signal.last_row_at is not None:
+            self.end_to_end_lag.labels(source).set((now - signal.last_row_at).total_seconds())
 
     def observe_signal(self, signal) -> None:
         """Gauges of one monitor's signal, as it arrives."""

@@ -101,6 +101,7 @@ class AlerterHandler(Handler):
             window.streaks = dict(self.streaks.update(window.signals).streaks)
         self.pending[start] = window
         self.metrics.observe_signal(signal)
+        self.metrics.observe_latency(signal, source)
         self.metrics.observe_alerts(published, self.book.active)
         self.record(signal)
         for alert in published:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -27,7 +27,7 @@ from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow, merge_all
 from monitors.performance import PerformanceWindow, calibrate, estimate_performance
-from monitors.windowing import ClosedWindow, TumblingWindows
+from monitors.windowing import ClosedWindow, TumblingWindows, window_start
 from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
 from shared.features import NUMERIC_FEATURES
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
@@ -350,6 +350,9 @@ class MonitorHandler(Handler, Generic[S]):
     def __init__(self, calculator: WindowCalculator[S], settings: Settings, primary: Topic):
         self.calculator = calculator
         self.primary_name = settings.topic_name(primary)
+        self.size = timedelta(seconds=settings.window_seconds)
+        self.origin = settings.simulation_start
+        self.newest_row_ms: dict[datetime, int] = {}
         self.windows: TumblingWindows[S] = TumblingWindows(
             origin=settings.simulation_start,
             size=timedelta(seconds=settings.window_seconds),
@@ -370,6 +373,8 @@ class MonitorHandler(Handler, Generic[S]):
             )
             if state is not None:
                 self.calculator.update(state, row)
+                start = window_start(row.event_time, self.origin, self.size)  # type: ignore[attr-defined]
+                self.newest_row_ms[start] = max(self.newest_row_ms.get(start, 0), item.timestamp_ms)
         return self._signals(self.windows.advance())
 
     def on_idle(self) -> list[Outbound]:
@@ -385,4 +390,17 @@ class MonitorHandler(Handler, Generic[S]):
         self.windows.hold_for({p for p in pending if p[0] != self.primary_name})
 
     def _signals(self, closed: list[ClosedWindow[S]]) -> list[Outbound]:
-        return [Outbound(self.calculator.signal_topic, self.calculator.signal(c)) for c in closed]
+        outputs = []
+        now = datetime.now(tz=UTC)
+        for window in closed:
+            newest = self.newest_row_ms.pop(window.start, 0)
+            signal = self.calculator.signal(window).model_copy(
+                update={
+                    "closed_at": now,
+                    "last_row_at": datetime.fromtimestamp(newest / 1000, tz=UTC)
+                    if newest
+                    else None,
+                }
+            )
+            outputs.append(Outbound(self.calculator.signal_topic, signal))
+        return outputs

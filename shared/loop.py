@@ -48,6 +48,7 @@ class Inbound:
     partition: int
     offset: int
     source: str  # the topic's name on the broker (namespace included)
+    timestamp_ms: int = 0  # broker timestamp: when the message was produced (wall clock)
 
     @property
     def partition_key(self) -> PartitionKey:
@@ -352,9 +353,11 @@ class ConsumerLoop:
             except ValidationError as exc:
                 issues = issues_from_validation_error(exc)
             else:
+                _, timestamp_ms = record.timestamp()
                 return Inbound(
-                    topic, value, record.key(), record.partition(), record.offset(), record.topic()
-                )
+                    topic, value, record.key(), record.partition(), record.offset(),
+                    record.topic(), max(0, timestamp_ms or 0),
+                )  # fmt: skip
         return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
 
     # --- delivery ------------------------------------------------------------------------------

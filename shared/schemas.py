@@ -179,6 +179,9 @@ class WindowSignal(Message):
     window_end: AwareDatetime
     rows: int = Field(ge=0)
     late_rows: int = Field(default=0, ge=0)
+    # wall clock: when the window's newest row was published, and when the monitor closed it
+    last_row_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
 
 
 class ChangePoint(_Frozen):
