@@ -320,6 +320,34 @@ def demo(
     console.print(f"report written to [bold]{page}[/]")
 
 
+def alert_episodes(alerts) -> list[tuple[str, str, str, str, str]]:
+    """Each alert from its first firing to its resolution, escalations folded in.
+
+    >>> from types import SimpleNamespace as A
+    >>> alert_episodes([A(type="DRIFT", subject="x", status="FIRING", severity="WARNING",
+    ...                   window_start="2026-03-05T00:00"),
+    ...                 A(type="DRIFT", subject="x", status="FIRING", severity="CRITICAL",
+    ...                   window_start="2026-03-06T00:00"),
+    ...                 A(type="DRIFT", subject="x", status="RESOLVED", severity="CRITICAL",
+    ...                   window_start="2026-03-09T00:00")])
+    [('2026-03-05', '2026-03-09', 'DRIFT', 'x', 'CRITICAL')]
+    """
+    rank = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
+    open_: dict[tuple[str, str], list[str]] = {}
+    episodes = []
+    for alert in sorted(alerts, key=lambda a: a.window_start):
+        key = (alert.type, alert.subject)
+        if alert.status == "FIRING":
+            current = open_.setdefault(key, [alert.window_start[:10], alert.severity])
+            if rank[alert.severity] > rank[current[1]]:
+                current[1] = alert.severity
+        elif key in open_:
+            started, worst = open_.pop(key)
+            episodes.append((started, alert.window_start[:10], *key, worst))
+    episodes += [(started, "open", *key, worst) for key, (started, worst) in open_.items()]
+    return sorted(episodes)
+
+
 def _print_summary(summary) -> None:
     console.rule("summary")
     rows = summary.rows
@@ -343,11 +371,10 @@ def _print_summary(summary) -> None:
     for decision in summary.decisions:
         actions[decision.action] = actions.get(decision.action, 0) + 1
     console.print("decisions: " + json.dumps(actions))
-    fired = Table(title="alerts fired")
-    for column in ("window", "type", "severity", "subject"):
+    fired = Table(title="alerts (one row per alert from firing to resolution)")
+    for column in ("fired", "resolved", "type", "subject", "worst severity"):
         fired.add_column(column)
-    for alert in summary.alerts:
-        if alert.status == "FIRING":
-            fired.add_row(alert.window_start[:10], alert.type, alert.severity, alert.subject)
+    for episode in alert_episodes(summary.alerts):
+        fired.add_row(*episode)
     console.print(fired)
     console.print(f"service logs: {summary.logs_dir}")
