@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +37,24 @@ IdleTimeout = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic names the bad TRUSTWATCH_* variable
+        console.print(f"[red]error:[/] invalid settings: {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _user_errors():
+    """Problems a user can fix (no broker, no model, a bad policy) as one line, not a traceback."""
+    from shared.artifact import ArtifactError
+    from shared.policy import PolicyError
+
+    try:
+        yield
+    except (ArtifactError, PolicyError, TimeoutError, RuntimeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _train(settings: Settings, seed: int) -> None:
@@ -68,7 +86,8 @@ def _train(settings: Settings, seed: int) -> None:
 @app.command()
 def train(seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 42) -> None:
     """Fit the churn model and write a versioned artifact with its baselines."""
-    _train(_settings(), seed)
+    with _user_errors():
+        _train(_settings(), seed)
 
 
 @app.command()
@@ -158,7 +177,7 @@ def produce_command(
 
     settings = _settings()
     plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
-    with _progress_bar() as bar:
+    with _user_errors(), _progress_bar() as bar:
         task = bar.add_task("rows", total=plan.total_rows)
         result = produce(
             settings, plan, rate or None, progress=lambda n: bar.update(task, completed=n)
@@ -177,7 +196,8 @@ def score(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) ->
     from scorer.app import run
 
     configure_logging()
-    run(_settings(), max_messages, idle_timeout)
+    with _user_errors():
+        run(_settings(), max_messages, idle_timeout)
 
 
 @app.command()
@@ -190,7 +210,8 @@ def monitor(
     from monitors.app import run
 
     configure_logging()
-    run(_settings(), kind, max_messages, idle_timeout)
+    with _user_errors():
+        run(_settings(), kind, max_messages, idle_timeout)
 
 
 @app.command()
@@ -199,7 +220,8 @@ def alert(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) ->
     from alerter.app import run
 
     configure_logging()
-    run(_settings(), max_messages, idle_timeout)
+    with _user_errors():
+        run(_settings(), max_messages, idle_timeout)
 
 
 class WatchTarget(StrEnum):
@@ -294,7 +316,7 @@ def demo(
     plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
     options = DemoOptions(plan=plan, rate=rate or None, split_seed=42)
     console.rule(f"trustwatch demo: {plan.scenario.description}")
-    with _progress_bar() as bar:
+    with _user_errors(), _progress_bar() as bar:
         task = bar.add_task("rows", total=plan.total_rows)
         summary = run_demo(
             settings,
