@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from alerter.rules import WindowSignals
+from alerter.rules import SOURCES, WindowSignals
 from shared.schemas import Alert, AlertStatus, Decision, DriftSeverity
 
 SEVERITY_LEVEL = {
@@ -106,10 +106,10 @@ class AlerterMetrics:
                 if value is not None:
                     self.estimated_performance.labels(name).set(value)
             return
-        field = {"PerformanceSignal": "performance", "DriftSignal": "drift",
-                 "FairnessSignal": "fairness"}[type(signal).__name__]  # fmt: skip
         self.observe_window(
-            WindowSignals(signal.window_start, signal.window_end, **{field: signal}),
+            WindowSignals(
+                signal.window_start, signal.window_end, **{SOURCES[type(signal)]: signal}
+            ),
             stamp=False,
         )
 

@@ -138,18 +138,18 @@ class PerformanceMonitor:
     @classmethod
     def fit(cls, y_true, y_score, threshold: float = 0.5,
             policy: Policy | None = None) -> PerformanceMonitor:  # fmt: skip
-        policy = policy or load_policy()
-        monitor = cls(PerformanceResult.empty(), threshold, policy.performance.confidence)
-        return cls(monitor._evaluate(y_true, y_score), threshold, policy.performance.confidence)
+        confidence = (policy or load_policy()).performance.confidence
+        return cls(_evaluate(y_true, y_score, threshold, confidence), threshold, confidence)
 
     def check(self, y_true, y_score) -> PerformanceResult:
-        return self._evaluate(y_true, y_score)
+        return _evaluate(y_true, y_score, self.threshold, self.confidence)
 
-    def _evaluate(self, y_true, y_score) -> PerformanceResult:
-        window = PerformanceWindow()
-        for truth, score in zip(np.asarray(y_true), np.asarray(y_score, dtype=float), strict=True):
-            window.update(int(truth), int(score >= self.threshold), float(score))
-        return window.result(self.confidence)
+
+def _evaluate(y_true, y_score, threshold: float, confidence: float) -> PerformanceResult:
+    window = PerformanceWindow()
+    for truth, score in zip(np.asarray(y_true), np.asarray(y_score, dtype=float), strict=True):
+        window.update(int(truth), int(score >= threshold), float(score))
+    return window.result(confidence)
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,6 @@ class PerformanceResult:
     brier: float | None = None
     label_coverage: float | None = None
 
-    @classmethod
-    def empty(cls) -> PerformanceResult:
-        return PerformanceWindow().result()
-
 
 @dataclass
 class PerformanceWindow:

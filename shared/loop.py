@@ -243,26 +243,26 @@ class ConsumerLoop:
             self._start_offsets[(tp.topic, tp.partition)] = tp.offset
         self.handler.on_assign([(tp.topic, tp.partition) for tp in partitions])
 
-    def _pending(self, consumer) -> set[PartitionKey]:
-        """Assigned partitions whose fetched high watermark lies beyond what was delivered.
+    def _behind(self, consumer) -> dict[PartitionKey, int | None]:
+        """Messages not yet delivered per assigned partition (None: not known yet).
 
         The high watermark comes from the consumer's own fetch responses (admin queries for end
-        offsets are wrong on the embedded broker); unknown counts as pending.
+        offsets are wrong on the embedded broker). Before a partition's first message is
+        delivered, reading starts at its committed offset, else at its low watermark.
         """
-        pending: set[PartitionKey] = set()
+        behind: dict[PartitionKey, int | None] = {}
         for tp in consumer.position(consumer.assignment()):
             key = (tp.topic, tp.partition)
             low, high = consumer.get_watermark_offsets(tp, cached=True)
             if high is None or high < 0:
-                pending.add(key)
+                behind[key] = None
                 continue
             position = tp.offset
             if position < 0:
                 start = self._start_offsets.get(key, -1)
                 position = start if start >= 0 else low
-            if high > position:
-                pending.add(key)
-        return pending
+            behind[key] = max(0, high - position)
+        return behind
 
     # --- one batch ---------------------------------------------------------------------------
 
@@ -285,7 +285,9 @@ class ConsumerLoop:
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
-        self.handler.on_progress(self._pending(consumer))
+        behind = self._behind(consumer)
+        # unknown counts as pending: such a partition may still hold rows of open windows
+        self.handler.on_progress({key for key, count in behind.items() if count != 0})
         outputs = list(self.handler.handle(inbound)) if inbound else []
         self._deliver(rejected + outputs)
         self.stats.consumed += len(records)
@@ -295,7 +297,7 @@ class ConsumerLoop:
             for record in records:
                 topic = self.topics[record.topic()].name
                 self.metrics.consumed.labels(self.metrics.service, topic).inc()
-            self._report_lag(consumer)
+            self._report_lag(behind)
             self.metrics.batch_seconds.labels(self.metrics.service).observe(
                 time.perf_counter() - started
             )
@@ -308,22 +310,19 @@ class ConsumerLoop:
         if self.on_batch is not None:
             self.on_batch(self.stats)
 
-    def _report_lag(self, consumer) -> None:
+    def _report_lag(self, behind: Mapping[PartitionKey, int | None]) -> None:
         metrics = self.metrics
         now = time.monotonic()
         if metrics is None or now - self._lag_reported < LAG_REPORT_SECONDS:
             return
         self._lag_reported = now
         lag: dict[str, int] = {}
-        assigned = consumer.assignment()
-        for position in consumer.position(assigned):
-            _, high = consumer.get_watermark_offsets(position, cached=True)
-            if high is None or high < 0 or position.offset < 0:
-                continue
-            topic = self.topics[position.topic].name
-            lag[topic] = lag.get(topic, 0) + max(0, high - position.offset)
-        for topic, behind in lag.items():
-            metrics.lag.labels(metrics.service, topic).set(behind)
+        for (topic_name, _), count in behind.items():
+            if count is not None:
+                topic = self.topics[topic_name].name
+                lag[topic] = lag.get(topic, 0) + count
+        for topic, count in lag.items():
+            metrics.lag.labels(metrics.service, topic).set(count)
 
     def _store(self, consumer, next_offsets: Mapping[PartitionKey, int]) -> None:
         held = self.handler.held_offsets()
