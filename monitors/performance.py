@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from shared.stats import wilson_interval
+
 
 def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
     """Area under the ROC curve by the rank-sum (Mann-Whitney) identity; None with one class.
@@ -23,24 +25,6 @@ def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
     ranks = rankdata(y_score)  # ties share the average rank, as the ROC curve's diagonal steps do
     rank_sum = float(ranks[y_true == 1].sum())
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion.
-
-    Examples
-    --------
-    >>> low, high = wilson_interval(8, 10, 0.95)
-    >>> round(low, 3), round(high, 3)
-    (0.49, 0.943)
-    """
-    if trials == 0:
-        return 0.0, 1.0
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def auc_interval(
