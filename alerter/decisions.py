@@ -2,7 +2,9 @@
 
 Precedence when several actions apply: ESCALATE_FAIRNESS, then RETRAIN, then NO_ACTION. A group
 served worse needs a person to look before anything is retrained: retraining on the same data can
-keep or deepen the gap. The decision lists the other applicable actions in ``also``.
+keep or deepen the gap. The decision lists the other applicable actions in ``also``. A recall gap
+escalates only when it is a problem of its own (the headline of its alert, see
+:mod:`alerter.lifecycle`), not when it is a symptom of a model worse for everyone.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def _estimated(alert: Alert | Condition) -> bool:
     return source == ESTIMATE
 
 
+def _own_problem(alert: Alert | Condition) -> bool:
+    """A recall gap escalates when it is the problem, or part of a fairness problem; a gap that
+    is one symptom of a model worse for everyone (or of a shifted churn rate) goes away with its
+    cause, and its alert says so."""
+    symptom_of = alert.symptom_of if isinstance(alert, Condition) else None
+    return symptom_of is None or symptom_of.startswith(f"{AlertType.BIAS.value}:")
+
+
 def decide(
     window: WindowSignals,
     open_alerts: Sequence[Alert | Condition],
@@ -58,7 +68,7 @@ def decide(
         if alert.type == AlertType.PERFORMANCE and matured:
             reasons[Action.RETRAIN].append(f"PERFORMANCE_DEGRADED:{alert.subject}")
             sentences.append(alert.explanation)
-        elif alert.type == AlertType.BIAS:
+        elif alert.type == AlertType.BIAS and _own_problem(alert):
             reasons[Action.ESCALATE_FAIRNESS].append(f"RECALL_GAP:{alert.subject}")
             sentences.append(alert.explanation)
 

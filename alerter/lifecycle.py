@@ -1,105 +1,359 @@
-"""Alert lifecycle (pure): fire once, update on escalation, resolve after clear windows."""
+"""Alert lifecycle (pure): one alert per problem, from firing through updates to resolution.
+
+One problem shows on several monitors at once: a concept shift lowers recall and ROC-AUC, raises
+the churn rate, trips the change detector and widens recall gaps, all in the same window. So the
+conditions that begin within ``group_within_windows`` windows of each other form one problem and
+one alert. Its headline is the condition that best explains the others (:func:`cause_rank`); the
+rest are listed as its members. Broken data is never grouped with anything else: it asks for a
+different fix.
+
+The alert fires once, is UPDATED when the problem gets worse, shows a new symptom or is better
+explained (a recall gap shown to be confined to one group), and resolves once every member has
+been clear for ``resolve_after_clear_windows`` windows of its own monitor.
+
+Monitors report at their own pace (labels come late; a consumer catching up reads one topic ahead
+of another), so grouping and resolution go by window time, not by arrival: a problem resolves
+only once every monitor has judged the window it became clear in. Until then a monitor that is
+behind can still add what it saw to the problem.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import cast
 
-from alerter.rules import Condition, WindowSignals, source_of
-from shared.schemas import Alert, AlertSeverity, AlertStatus
+from alerter.rules import (
+    SOURCES,
+    Condition,
+    OpenCondition,
+    WindowSignals,
+    cause_rank,
+    source_of,
+)
+from shared.schemas import Alert, AlertMember, AlertSeverity, AlertStatus, AlertType
 
 _RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
+_UNRANKED = 99  # a member not seen yet as of a window
+_CLOSED_KEPT = 64  # resolved problems kept to weigh the conditions of windows not yet decided
+
+
+def _family(condition: Condition) -> str:
+    return "data" if condition.type == AlertType.DATA_QUALITY else "model"
+
+
+@dataclass
+class _Member:
+    condition: Condition
+    since: datetime
+    clear_windows: int = 0
+    cleared: tuple[datetime, datetime] | None = None  # the window its clearing completed in
+    # the cause rank it showed in each window; its best so far counts (once shown, it stays)
+    ranks: dict[datetime, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ranks.setdefault(self.since, cause_rank(self.condition))
+
+    def rank(self, as_of: datetime | None = None) -> int:
+        shown = [r for w, r in self.ranks.items() if as_of is None or w <= as_of]
+        return min(shown, default=_UNRANKED)
+
+
+@dataclass
+class Problem:
+    """An open alert: its members by key, its headline, and the last message published."""
+
+    key: str
+    opened: datetime
+    family: str
+    headline: str
+    members: dict[str, _Member]
+    alert: Alert | None = None
+
+    def headline_as_of(self, start: datetime) -> str:
+        """The headline as the windows up to ``start`` show it, whatever arrived since: the
+        decision of a window must not depend on which monitor's signal came first."""
+        return min(self.members, key=lambda k: (self.members[k].rank(start),
+                                                self.members[k].since, k))  # fmt: skip
+
+    def holding(self) -> dict[str, _Member]:
+        """Members not yet cleared (all of them, once every one has cleared)."""
+        live = {k: m for k, m in self.members.items() if m.cleared is None}
+        return live or self.members
+
+    def severity(self) -> AlertSeverity:
+        return max((m.condition.severity for m in self.holding().values()), key=_RANK.__getitem__)
+
+    def cleared(self) -> tuple[datetime, datetime] | None:
+        """The window the last member cleared in, once every member has."""
+        windows = [m.cleared for m in self.members.values()]
+        if any(w is None for w in windows):
+            return None
+        return max(windows)  # type: ignore[type-var]
+
+    def headline_condition(self) -> Condition:
+        return self.members[self.headline].condition
 
 
 @dataclass
 class AlertBook:
-    """The open alerts by key, the monitor each came from, and how many windows each has been
-    clear on that monitor."""
+    """The open problems by alert key."""
 
     resolve_after_clear_windows: int
-    active: dict[str, Alert] = field(default_factory=dict)
-    clear_windows: dict[str, int] = field(default_factory=dict)
-    source_of: dict[str, str] = field(default_factory=dict)
+    group_within_windows: int = 1
+    # the monitors whose windows must all be judged before a problem resolves
+    sources: tuple[str, ...] = tuple(SOURCES.values())
+    problems: dict[str, Problem] = field(default_factory=dict)
+    closed: deque[Problem] = field(default_factory=lambda: deque(maxlen=_CLOSED_KEPT))
+    judged: dict[str, datetime] = field(default_factory=dict)  # latest window start per source
+
+    @property
+    def active(self) -> dict[str, Alert]:
+        return {key: p.alert for key, p in self.problems.items() if p.alert is not None}
+
+    def open_conditions(self) -> dict[str, OpenCondition]:
+        """Every member of every open problem, by condition key."""
+        return {
+            key: OpenCondition(member.condition, member.since)
+            for problem in self.problems.values()
+            for key, member in problem.members.items()
+            if member.cleared is None
+        }
+
+    def with_roles(self, holding: list[Condition], start: datetime) -> list[Condition]:
+        """``holding`` (in the window at ``start``) with each condition's part in its problem:
+        the headline of another condition's alert is named in ``symptom_of``."""
+        marked = []
+        for condition in holding:
+            problem = self._problem_with(condition.key, start, [*self.closed])
+            headline = problem.headline_as_of(start) if problem is not None else None
+            if headline is not None and headline != condition.key:
+                condition = replace(condition, symptom_of=headline)
+            marked.append(condition)
+        return marked
+
+    def restore(self, alerts: list[Alert]) -> None:
+        """Rebuild the open problems from the alerts topic (oldest first), after a restart."""
+        for alert in alerts:
+            if alert.status == AlertStatus.RESOLVED:
+                self.problems.pop(alert.key, None)
+                continue
+            members = alert.members or (_member_of(alert),)
+            self.problems[alert.key] = Problem(
+                key=alert.key,
+                opened=alert.opened or alert.window_start,
+                family="data" if alert.type == AlertType.DATA_QUALITY else "model",
+                headline=f"{alert.type.value}:{alert.subject}",
+                members={m.key: _Member(_condition_of(m), m.since) for m in members},
+                alert=alert,
+            )
 
     def apply(self, window: WindowSignals, holding: list[Condition]) -> list[Alert]:
-        """All three monitors' conditions of one window at once (see :meth:`apply_source`)."""
-        published: list[Alert] = []
+        """All monitors' conditions of one window at once (see :meth:`apply_source`), with one
+        message per alert: a problem that opens and gains members in the window fires once."""
+        published: dict[str, Alert] = {}
         for signal in (window.performance, window.drift, window.fairness, window.estimate):
             if signal is None:
                 continue
             source = source_of(signal)
             own = [c for c in holding if c.source == source]
-            published += self.apply_source(source, window.start, window.end, own)
-        return published
-
-    def restore(self, alerts: list[Alert]) -> None:
-        """Rebuild the open alerts from the alerts topic (oldest first), after a restart."""
-        for alert in alerts:
-            if alert.status == AlertStatus.FIRING:
-                self.active[alert.key] = alert
-                self.source_of[alert.key] = str(alert.evidence.get("source", ""))
-            else:
-                self.active.pop(alert.key, None)
-                self.clear_windows.pop(alert.key, None)
+            for alert in self.apply_source(source, window.start, window.end, own):
+                earlier = published.get(alert.key)
+                opened = earlier is not None and earlier.status == AlertStatus.FIRING
+                if opened and alert.status == AlertStatus.UPDATED:
+                    alert = alert.model_copy(update={"status": AlertStatus.FIRING})
+                published[alert.key] = alert
+        return list(published.values())
 
     def apply_source(
         self, source: str, start: datetime, end: datetime, holding: list[Condition]
     ) -> list[Alert]:
-        """Alerts to publish for one monitor's window: new firings, escalations, resolutions.
+        """Alerts to publish after one monitor's window: new problems, updates, resolutions.
 
-        Only alerts that came from ``source`` can be cleared by it.
+        Only members that came from ``source`` can be cleared by it.
         """
-        window = _Window(start, end)
-        published: list[Alert] = []
-        holding_keys = set()
-        for condition in holding:
-            holding_keys.add(condition.key)
-            self.clear_windows.pop(condition.key, None)
-            current = self.active.get(condition.key)
-            if current is not None and _RANK[condition.severity] <= _RANK[current.severity]:
-                continue  # still holding, already announced at this severity or higher
-            self.source_of[condition.key] = source
-            alert = Alert(
-                event_time=window.end,
-                key=condition.key,
-                status=AlertStatus.FIRING,
-                type=condition.type,
-                severity=condition.severity,
-                subject=condition.subject,
-                explanation=condition.explanation,
-                window_start=window.start,
-                window_end=window.end,
-                evidence={**condition.evidence, "source": source},
+        span = (end - start) * self.group_within_windows
+        opened: set[str] = set()
+        changed: set[str] = set()
+        # the best explanation first, so that it opens the problem the others join
+        for condition in sorted(holding, key=cause_rank):
+            problem = self._problem_with(condition.key, start) or self._joinable(
+                condition, start, span
             )
-            self.active[condition.key] = alert
-            published.append(alert)
-        mine = {key for key in self.active if self.source_of.get(key) in (source, "")}
-        for key in sorted(mine - holding_keys):
-            cleared = self.clear_windows.get(key, 0) + 1
-            self.clear_windows[key] = cleared
-            if cleared < self.resolve_after_clear_windows:
-                continue
-            fired = self.active.pop(key)
-            self.clear_windows.pop(key)
-            self.source_of.pop(key, None)
-            published.append(
-                fired.model_copy(
-                    update={
-                        "event_time": window.end,
-                        "status": AlertStatus.RESOLVED,
-                        "window_start": window.start,
-                        "window_end": window.end,
-                        "explanation": (
-                            f"Resolved: {fired.subject} has been clear for {cleared} window(s) "
-                            f"since the window of {fired.window_start:%Y-%m-%d}."
-                        ),
-                    }
+            if problem is None:
+                key = condition.key
+                if key in self.problems:  # the last one is still waiting to resolve
+                    key = f"{key}@{start:%Y-%m-%d}"
+                problem = Problem(
+                    key=key,
+                    opened=start,
+                    family=_family(condition),
+                    headline=condition.key,
+                    members={condition.key: _Member(condition, start)},
                 )
-            )
+                self.problems[problem.key] = problem
+                opened.add(problem.key)
+                continue
+            severity = problem.severity()
+            member = problem.members.get(condition.key)
+            if member is None:
+                problem.members[condition.key] = _Member(condition, start)
+                changed.add(problem.key)
+            else:
+                member.condition, member.clear_windows, member.cleared = condition, 0, None
+                member.since = min(member.since, start)
+                member.ranks[start] = min(cause_rank(condition), member.ranks.get(start, _UNRANKED))
+            member = problem.members[condition.key]
+            if member.rank() < problem.members[problem.headline].rank():
+                problem.headline = condition.key
+                changed.add(problem.key)
+            if _RANK[problem.severity()] > _RANK[severity]:
+                changed.add(problem.key)
+        holding_keys = {c.key for c in holding}
+        published = [
+            self._publish(self.problems[k], AlertStatus.FIRING, start, end) for k in sorted(opened)
+        ]
+        published += [
+            self._publish(self.problems[k], AlertStatus.UPDATED, start, end)
+            for k in sorted(changed - opened)
+        ]
+        published += self._clear(source, holding_keys, start, end)
         return published
 
+    def _clear(self, source: str, holding: set[str], start: datetime, end: datetime) -> list[Alert]:
+        self.judged[source] = max(start, self.judged.get(source, start))
+        for problem in self.problems.values():
+            for key, member in problem.members.items():
+                if key in holding or member.condition.source not in (source, ""):
+                    continue
+                if member.since > start or member.cleared is not None:
+                    continue  # a window from before it began, or already cleared
+                member.clear_windows += 1
+                if member.clear_windows >= self.resolve_after_clear_windows:
+                    member.cleared = (start, end)
+        judged = [self.judged.get(s) for s in self.sources]
+        if any(w is None for w in judged):
+            return []
+        watermark = min(judged)  # type: ignore[type-var]
+        published = []
+        for problem in list(self.problems.values()):
+            cleared = problem.cleared()
+            if cleared is not None and cleared[0] <= watermark:
+                published.append(self._resolve(problem, *cleared))
+        return published
 
-@dataclass(frozen=True)
-class _Window:
-    start: datetime
-    end: datetime
+    def _problem_with(
+        self, condition_key: str, start: datetime, closed: list[Problem] | None = None
+    ) -> Problem | None:
+        """The open problem (or one of the ``closed``) that ``condition_key`` is part of as of
+        the window at ``start``: a member that cleared before that window begins a new problem if
+        it comes back."""
+        for problem in [*self.problems.values(), *(closed or [])]:
+            member = problem.members.get(condition_key)
+            if member is None or start < member.since - self._late_span(problem):
+                continue
+            if member.cleared is None or start <= member.cleared[0]:
+                return problem
+        return None
+
+    def _late_span(self, problem: Problem) -> timedelta:
+        """How far before a member's first window a monitor that is behind may still report it
+        as part of the same problem: the grouping span, in the problem's window length."""
+        if problem.alert is None:
+            return timedelta(0)
+        return (problem.alert.window_end - problem.alert.window_start) * self.group_within_windows
+
+    def _joinable(self, condition: Condition, start: datetime, span: timedelta) -> Problem | None:
+        """The latest problem of the same family opened within the grouping span of ``start``."""
+        near = [
+            p
+            for p in self.problems.values()
+            if p.family == _family(condition)
+            and abs(start - p.opened) <= span
+            and ((cleared := p.cleared()) is None or start <= cleared[0])
+        ]
+        return max(near, key=lambda p: p.opened) if near else None
+
+    def _publish(
+        self, problem: Problem, status: AlertStatus, start: datetime, end: datetime
+    ) -> Alert:
+        headline = problem.headline_condition()
+        others = [key for key in sorted(problem.holding()) if key != problem.headline]
+        explanation = headline.explanation
+        if others:
+            explanation += f" Seen with it, as part of the same problem: {', '.join(others)}."
+        problem.alert = Alert(
+            event_time=end,
+            key=problem.key,
+            status=status,
+            type=headline.type,
+            severity=problem.severity(),
+            subject=headline.subject,
+            explanation=explanation,
+            window_start=start,
+            window_end=end,
+            opened=problem.opened,
+            members=tuple(
+                _message_of(key, member) for key, member in sorted(problem.members.items())
+            ),
+            evidence={**headline.evidence, "source": headline.source},
+        )
+        return problem.alert
+
+    def _resolve(self, problem: Problem, start: datetime, end: datetime) -> Alert:
+        del self.problems[problem.key]
+        self.closed.append(problem)
+        fired = cast(Alert, problem.alert)  # a problem is published as soon as it opens
+        return fired.model_copy(
+            update={
+                "event_time": end,
+                "status": AlertStatus.RESOLVED,
+                "window_start": start,
+                "window_end": end,
+                "explanation": (
+                    f"Resolved: {fired.type.value} {fired.subject} and everything seen with it "
+                    f"have been clear for {self.resolve_after_clear_windows} window(s); the "
+                    f"problem began in the window of {problem.opened:%Y-%m-%d}."
+                ),
+            }
+        )
+
+
+def _message_of(key: str, member: _Member) -> AlertMember:
+    condition = member.condition
+    return AlertMember(
+        key=key,
+        type=condition.type,
+        subject=condition.subject,
+        severity=condition.severity,
+        source=condition.source,
+        since=member.since,
+        explanation=condition.explanation,
+        evidence=condition.evidence,
+    )
+
+
+def _condition_of(member: AlertMember) -> Condition:
+    return Condition(
+        type=member.type,
+        subject=member.subject,
+        severity=member.severity,
+        explanation=member.explanation,
+        evidence=dict(member.evidence),
+        source=member.source,
+    )
+
+
+def _member_of(alert: Alert) -> AlertMember:
+    """An alert published without members stands for its own one condition."""
+    return AlertMember(
+        key=f"{alert.type.value}:{alert.subject}",
+        type=alert.type,
+        subject=alert.subject,
+        severity=alert.severity,
+        source=str(alert.evidence.get("source", "")),
+        since=alert.opened or alert.window_start,
+        explanation=alert.explanation,
+        evidence=alert.evidence,
+    )

@@ -59,7 +59,7 @@ class AlerterMetrics:
             ["attribute"], registry=registry,
         )  # fmt: skip
         self.alerts_fired = Counter(
-            "trustwatch_alerts_fired", "Alerts fired (or escalated).",
+            "trustwatch_alerts_fired", "Alerts fired: one per problem (updates are not counted).",
             ["type", "severity"], registry=registry,
         )  # fmt: skip
         self.alerts_resolved = Counter(
@@ -143,7 +143,7 @@ class AlerterMetrics:
         for alert in published:
             if alert.status == AlertStatus.FIRING:
                 self.alerts_fired.labels(alert.type.value, alert.severity.value).inc()
-            else:
+            elif alert.status == AlertStatus.RESOLVED:
                 self.alerts_resolved.labels(alert.type.value).inc()
         counts: dict[tuple[str, str], int] = {}
         for alert in active.values():

@@ -8,7 +8,6 @@ from datetime import datetime
 
 from shared.policy import Policy
 from shared.schemas import (
-    Alert,
     AlertSeverity,
     AlertType,
     DriftSeverity,
@@ -18,6 +17,7 @@ from shared.schemas import (
     PerformanceSignal,
     RecallGap,
 )
+from shared.stats import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Condition:
     explanation: str
     evidence: Evidence = field(default_factory=dict)
     source: str = ""  # the monitor whose signal showed it
+    symptom_of: str | None = None  # the headline of its alert, when that is another condition
 
     @property
     def key(self) -> str:
@@ -67,8 +68,10 @@ def graded(value: float, warning: float, critical: float) -> AlertSeverity | Non
 def drift_conditions(signal: DriftSignal) -> list[Condition]:
     """MEDIUM (WARNING) and HIGH (CRITICAL) drift, as confirmed over the last windows."""
     found = []
-    drifts = [*signal.features, *([signal.prediction] if signal.prediction else [])]
-    for feature in drifts:
+    drifts = [(f, "input") for f in signal.features]
+    if signal.prediction is not None:
+        drifts.append((signal.prediction, "prediction"))
+    for feature, drift_of in drifts:
         level = feature.confirmed or feature.severity
         if level not in (DriftSeverity.MEDIUM, DriftSeverity.HIGH):
             continue
@@ -85,6 +88,7 @@ def drift_conditions(signal: DriftSignal) -> list[Condition]:
                     f"{feature.importance_share:.0%} of the model's SHAP importance."
                 ),
                 evidence={
+                    "drift_of": drift_of,
                     "drift_severity": level.value,
                     "window_severity": feature.severity.value,
                     "js_distance": feature.js_distance,
@@ -116,7 +120,7 @@ def attribution_conditions(signal: DriftSignal, policy: Policy) -> list[Conditio
                 f"(below {policy.drift.attribution_ndcg_min:.2f}); it now leans most on "
                 f"{', '.join(signal.attribution_top[:3])}."
             ),
-            evidence={"ndcg": signal.attribution_ndcg},
+            evidence={"ndcg": signal.attribution_ndcg, "drift_of": "attribution"},
         )
     ]
 
@@ -183,7 +187,13 @@ def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Con
                     f"{policy.performance.confidence:.0%} CI {low:.0%} to {high:.0%}) in the "
                     f"window of {_day(signal.window_start)} (n = {signal.labelled})."
                 ),
-                evidence={"rate": value, "rate_low": low, "rate_high": high, "baseline": baseline},
+                evidence={
+                    "rate": value,
+                    "rate_low": low,
+                    "rate_high": high,
+                    "baseline": baseline,
+                    "drift_of": "label" if subject == "Churn" else "prediction",
+                },
             )
         )
     return found
@@ -267,9 +277,40 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
     return found
 
 
-def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Condition]:
+GroupBaseline = Mapping[str, Mapping[str, float]]  # attribute -> group -> held-out recall
+
+
+def confined_to_worst_group(
+    signal: FairnessSignal, gap: RecallGap, baseline: GroupBaseline, policy: Policy
+) -> bool:
+    """Whether the model fell for the worst group while still serving the best one as in
+    training: the worst group's recall interval lies wholly below its held-out recall, and the
+    best group's lies wholly above the tolerated drop from its own.
+
+    Then the gap is the problem itself (a fairness problem), not one symptom of a model that got
+    worse for everyone. Both must be shown: a best group too small to show that it is served
+    as before does not count.
+    """
+    groups = {g.group: g for g in signal.groups if g.attribute == gap.attribute}
+    held_out = baseline.get(gap.attribute, {})
+    worst, best = groups.get(gap.worst_group or ""), groups.get(gap.best_group or "")
+    if worst is None or best is None or worst.group not in held_out or best.group not in held_out:
+        return False
+    confidence = policy.fairness.gap_confidence
+    _, worst_high = wilson_interval(worst.true_positives, worst.positives, confidence)
+    best_low, _ = wilson_interval(best.true_positives, best.positives, confidence)
+    tolerated = (1 - policy.performance.recall_drop_warning) * held_out[best.group]
+    return worst_high < held_out[worst.group] and best_low >= tolerated
+
+
+def fairness_conditions(
+    signal: FairnessSignal, policy: Policy, baseline: GroupBaseline | None = None
+) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
-    sudden gap) or over the rolling span (a small persistent one), whichever is stronger."""
+    sudden gap) or over the rolling span (a small persistent one), whichever is stronger.
+
+    With the held-out recall of each group (``baseline``), the evidence says whether the gap is
+    confined to the worst group (see :func:`confined_to_worst_group`)."""
     rules = policy.fairness
     found = []
     candidates: dict[str, list[tuple[RecallGap, str]]] = {}
@@ -291,6 +332,7 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
         severity = graded(gap.gap_low, rules.recall_gap_warning, rules.recall_gap_critical)  # type: ignore[arg-type]
         if severity is None:
             continue
+        confined = baseline is not None and confined_to_worst_group(signal, gap, baseline, policy)
         found.append(
             Condition(
                 type=AlertType.BIAS,
@@ -303,6 +345,11 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
                     f"tolerance {rules.recall_gap_warning:.2f}) {where} ending "
                     f"{_day(signal.window_start)} ({gap.worst_positives} and "
                     f"{gap.best_positives} churners)."
+                    + (
+                        f" Only {attribute}={gap.worst_group} is served worse than in training."
+                        if confined
+                        else ""
+                    )
                 ),
                 evidence={
                     "gap": gap.gap,
@@ -313,6 +360,7 @@ def fairness_conditions(signal: FairnessSignal, policy: Policy) -> list[Conditio
                     "worst_recall": gap.worst_recall,
                     "best_group": gap.best_group,
                     "best_recall": gap.best_recall,
+                    "confined": confined,
                 },
             )
         )
@@ -359,7 +407,9 @@ def estimated_performance_conditions(signal: PerformanceSignal, policy: Policy) 
     ]
 
 
-def conditions_of(signal: Signal, policy: Policy) -> list[Condition]:
+def conditions_of(
+    signal: Signal, policy: Policy, group_baseline: GroupBaseline | None = None
+) -> list[Condition]:
     """The alert conditions one monitor's signal shows. Each alert key comes from one source,
     so an alert is judged (fired, kept, resolved) on its own monitor's windows only."""
     if isinstance(signal, PerformanceSignal) and signal.provisional:
@@ -377,44 +427,89 @@ def conditions_of(signal: Signal, policy: Policy) -> list[Condition]:
             + attribution_conditions(signal, policy)
         )
     else:
-        found = fairness_conditions(signal, policy)
+        found = fairness_conditions(signal, policy, group_baseline)
     source = source_of(signal)
     return [replace(condition, source=source) for condition in found]
 
 
-def conditions(window: WindowSignals, policy: Policy) -> list[Condition]:
+def conditions(
+    window: WindowSignals, policy: Policy, group_baseline: GroupBaseline | None = None
+) -> list[Condition]:
     """Every alert condition that holds in ``window``."""
     found: list[Condition] = []
     for signal in (window.performance, window.drift, window.fairness, window.estimate):
         if signal is not None:
-            found += conditions_of(signal, policy)
+            found += conditions_of(signal, policy, group_baseline)
     return found
 
 
-def with_likely_cause(condition: Condition, open_alerts: Mapping[str, Alert]) -> Condition:
+@dataclass(frozen=True)
+class OpenCondition:
+    """A condition that holds (or has not yet been clear long enough), and since when."""
+
+    condition: Condition
+    since: datetime  # start of the first window it held in
+
+    @property
+    def key(self) -> str:
+        return self.condition.key
+
+
+def is_input_drift(condition: Condition) -> bool:
+    return condition.type == AlertType.DRIFT and condition.evidence.get("drift_of") == "input"
+
+
+def cause_rank(condition: Condition) -> int:
+    """How well a condition explains the others it appears with (0 best).
+
+    When several conditions begin together they are one problem, named after the best-ranked:
+    broken data and drifted inputs explain what the model does with them; a recall gap confined
+    to one group is a fairness problem that also lowers overall recall; a model worse for everyone
+    shows in performance, then in change points, then in the churn and prediction rates and the
+    model's reasons; a recall gap that is not confined to one group is a symptom of the others.
+    """
+    if condition.type == AlertType.DATA_QUALITY or is_input_drift(condition):
+        return 0
+    if condition.type == AlertType.BIAS:
+        return 1 if condition.evidence.get("confined") else 6
+    if condition.type == AlertType.PERFORMANCE:
+        # an estimate without labels is weaker evidence than measured performance
+        return 3 if condition.source == ESTIMATE else 2
+    if condition.type == AlertType.CHANGE_POINT:
+        return 3
+    return 5 if condition.evidence.get("drift_of") == "attribution" else 4
+
+
+def with_likely_cause(
+    condition: Condition, open_conditions: Mapping[str, OpenCondition]
+) -> Condition:
     """A performance, change-point or bias condition, with what most likely caused it.
 
     The cause is the open input problem with the largest impact: broken data first (it is not
-    drift), then the drifted feature with the largest PSI x SHAP share. With none open, the inputs
-    look as before, which points at the relationship between inputs and churn (concept drift).
+    drift), then the drifted input feature with the largest PSI x SHAP share. With none open, the
+    inputs look as before, which points at the relationship between inputs and churn (concept
+    drift).
     """
     if condition.type not in (AlertType.PERFORMANCE, AlertType.CHANGE_POINT, AlertType.BIAS):
         return condition
-    quality = [a for a in open_alerts.values() if a.type == AlertType.DATA_QUALITY]
-    drifted = [
-        a for a in open_alerts.values()
-        if a.type == AlertType.DRIFT and a.evidence.get("psi") is not None
-    ]  # fmt: skip
+    quality = [o for o in open_conditions.values() if o.condition.type == AlertType.DATA_QUALITY]
+    drifted = [o for o in open_conditions.values() if is_input_drift(o.condition)]
     if quality:
         cause = quality[0]
-        sentence = f" Likely cause: broken input data since {_day(cause.window_start)}."
+        sentence = f" Likely cause: broken input data since {_day(cause.since)}."
     elif drifted:
-        cause = max(drifted, key=lambda a: float(a.evidence.get("psi") or 0.0)
-                    * float(a.evidence.get("importance_share") or 0.0))  # fmt: skip
+        cause = max(
+            drifted,
+            key=lambda o: (
+                float(o.condition.evidence.get("psi") or 0.0)
+                * float(o.condition.evidence.get("importance_share") or 0.0)
+            ),
+        )
+        evidence = cause.condition.evidence
         sentence = (
-            f" Likely cause: {cause.subject} drifted {cause.evidence.get('drift_severity')} "
-            f"(PSI {float(cause.evidence['psi']):.2f}) since {_day(cause.window_start)}, the "
-            "drifted input with the largest impact."
+            f" Likely cause: {cause.condition.subject} drifted {evidence.get('drift_severity')} "
+            f"(PSI {float(evidence['psi'] or 0.0):.2f}) since {_day(cause.since)}, the drifted "
+            "input with the largest impact."
         )
     else:
         return replace(

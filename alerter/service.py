@@ -46,8 +46,11 @@ class AlerterHandler(Handler):
         # where every signal, alert and decision is kept (the history store), if anywhere
         self.record = record or (lambda _message: None)
         self.importance = metadata.importance_share()
+        self.group_baseline = metadata.group_baseline_recall
         self.metrics = metrics
-        self.book = AlertBook(policy.decision.resolve_after_clear_windows)
+        self.book = AlertBook(
+            policy.decision.resolve_after_clear_windows, policy.decision.group_within_windows
+        )
         self.streaks = DriftStreaks()
         self.pending: dict[datetime, PendingWindow] = {}
         self.judged_through: dict[str, datetime] = {}
@@ -88,9 +91,10 @@ class AlerterHandler(Handler):
         if source in self.judged_through and start <= self.judged_through[source]:
             return []  # replayed within this run
         self.judged_through[source] = start
+        causes = self.book.open_conditions()
         holding = [
-            with_likely_cause(condition, self.book.active)
-            for condition in conditions_of(signal, self.policy)  # type: ignore[arg-type]
+            with_likely_cause(condition, causes)
+            for condition in conditions_of(signal, self.policy, self.group_baseline)  # type: ignore[arg-type]
         ]
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
@@ -112,9 +116,10 @@ class AlerterHandler(Handler):
         outputs: list[Outbound] = []
         for start in sorted(s for s in self.pending if s <= last):
             window = self.pending.pop(start)
-            decision = decide(
-                window.signals, window.holding, window.streaks, self.importance, self.policy
-            )
+            # each condition weighs by its part in its problem as the windows up to this one
+            # show it, whichever monitor's signal arrived first
+            holding = self.book.with_roles(window.holding, start)
+            decision = decide(window.signals, holding, window.streaks, self.importance, self.policy)
             self.metrics.observe_decision(decision, window.signals.end)
             self.record(decision)
             outputs.append(Outbound(DECISIONS, decision))

@@ -71,6 +71,7 @@ class DecisionPolicy(_Section):
     drift_persistence_windows: int = Field(ge=1)
     drift_min_importance_share: float = Field(ge=0, le=1)
     resolve_after_clear_windows: int = Field(ge=1)
+    group_within_windows: int = Field(ge=0)
 
 
 class Policy(_Section):

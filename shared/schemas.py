@@ -349,15 +349,36 @@ class AlertSeverity(StrEnum):
 
 
 class AlertStatus(StrEnum):
-    FIRING = "FIRING"
+    FIRING = "FIRING"  # a new problem: published once
+    UPDATED = "UPDATED"  # the same problem: worse, with more symptoms, or a better explanation
     RESOLVED = "RESOLVED"
 
 
 Evidence = dict[str, float | int | str | None]
 
 
+class AlertMember(_Frozen):
+    """One condition an alert groups: the headline's own, or a symptom that began with it."""
+
+    key: str  # type + subject, e.g. "BIAS:gender"
+    type: AlertType
+    subject: str
+    severity: AlertSeverity
+    source: str  # the monitor whose signal shows it
+    since: AwareDatetime  # start of the first window it held in
+    explanation: str
+    evidence: Evidence = Field(default_factory=dict)
+
+
 class Alert(Message):
-    """A problem people should know about. ``key`` (type + subject) is stable across updates."""
+    """One problem people should know about, from firing to resolution.
+
+    Conditions that begin together (one problem shows on several monitors) are grouped into one
+    alert: ``type``, ``subject`` and ``explanation`` are its headline, the condition that best
+    explains the others; ``members`` lists every condition, the headline included. ``key`` names
+    the problem (headline type + subject at opening) and stays the same through every update,
+    even when the headline is revised as evidence accumulates.
+    """
 
     key: str
     status: AlertStatus
@@ -367,6 +388,8 @@ class Alert(Message):
     explanation: str
     window_start: AwareDatetime
     window_end: AwareDatetime
+    opened: AwareDatetime | None = None  # start of the window the problem was first seen in
+    members: tuple[AlertMember, ...] = ()
     evidence: Evidence = Field(default_factory=dict)
 
 

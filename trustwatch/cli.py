@@ -342,31 +342,41 @@ def demo(
     console.print(f"report written to [bold]{page}[/]")
 
 
-def alert_episodes(alerts) -> list[tuple[str, str, str, str, str]]:
-    """Each alert from its first firing to its resolution, escalations folded in.
+def alert_episodes(alerts) -> list[tuple[str, ...]]:
+    """Each alert from its firing to its resolution, updates folded in: its headline as last
+    published, its worst severity and the conditions seen with it.
 
     >>> from types import SimpleNamespace as A
-    >>> alert_episodes([A(type="DRIFT", subject="x", status="FIRING", severity="WARNING",
-    ...                   window_start="2026-03-05T00:00"),
-    ...                 A(type="DRIFT", subject="x", status="FIRING", severity="CRITICAL",
-    ...                   window_start="2026-03-06T00:00"),
-    ...                 A(type="DRIFT", subject="x", status="RESOLVED", severity="CRITICAL",
-    ...                   window_start="2026-03-09T00:00")])
-    [('2026-03-05', '2026-03-09', 'DRIFT', 'x', 'CRITICAL')]
+    >>> alert_episodes([A(key="DRIFT:x", type="DRIFT", subject="x", status="FIRING",
+    ...                   severity="WARNING", window_start="2026-03-05T00:00", members=["DRIFT:x"]),
+    ...                 A(key="DRIFT:x", type="BIAS", subject="y", status="UPDATED",
+    ...                   severity="CRITICAL", window_start="2026-03-06T00:00",
+    ...                   members=["DRIFT:x", "BIAS:y"]),
+    ...                 A(key="DRIFT:x", type="BIAS", subject="y", status="RESOLVED",
+    ...                   severity="CRITICAL", window_start="2026-03-09T00:00", members=[])])
+    [('2026-03-05', '2026-03-09', 'BIAS', 'y', 'CRITICAL', 'DRIFT:x')]
     """
     rank = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
-    open_: dict[tuple[str, str], list[str]] = {}
+    open_: dict[str, dict] = {}
     episodes = []
+
+    def row(episode: dict, resolved: str) -> tuple[str, ...]:
+        headline = f"{episode['type']}:{episode['subject']}"
+        others = ", ".join(sorted(episode["members"] - {headline}))
+        return (episode["fired"], resolved, episode["type"], episode["subject"],
+                episode["worst"], others)  # fmt: skip
+
     for alert in sorted(alerts, key=lambda a: a.window_start):
-        key = (alert.type, alert.subject)
-        if alert.status == "FIRING":
-            current = open_.setdefault(key, [alert.window_start[:10], alert.severity])
-            if rank[alert.severity] > rank[current[1]]:
-                current[1] = alert.severity
-        elif key in open_:
-            started, worst = open_.pop(key)
-            episodes.append((started, alert.window_start[:10], *key, worst))
-    episodes += [(started, "open", *key, worst) for key, (started, worst) in open_.items()]
+        if alert.status != "RESOLVED":
+            fresh = {"fired": alert.window_start[:10], "worst": alert.severity, "members": set()}
+            episode = open_.setdefault(alert.key, fresh)
+            episode.update(type=alert.type, subject=alert.subject)
+            episode["members"] |= set(alert.members)
+            if rank[alert.severity] > rank[episode["worst"]]:
+                episode["worst"] = alert.severity
+        elif alert.key in open_:
+            episodes.append(row(open_.pop(alert.key), alert.window_start[:10]))
+    episodes += [row(episode, "open") for episode in open_.values()]
     return sorted(episodes)
 
 
@@ -393,8 +403,8 @@ def _print_summary(summary) -> None:
     for decision in summary.decisions:
         actions[decision.action] = actions.get(decision.action, 0) + 1
     console.print("decisions: " + json.dumps(actions))
-    fired = Table(title="alerts (one row per alert from firing to resolution)")
-    for column in ("fired", "resolved", "type", "subject", "worst severity"):
+    fired = Table(title="alerts (one row per problem, from firing to resolution)")
+    for column in ("fired", "resolved", "type", "subject", "worst severity", "seen with it"):
         fired.add_column(column)
     for episode in alert_episodes(summary.alerts):
         fired.add_row(*episode)

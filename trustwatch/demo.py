@@ -45,6 +45,8 @@ class RowCounts(BaseModel):
 
 class SummaryAlert(BaseModel):
     model_config = ConfigDict(frozen=True)
+    key: str
+    members: list[str]
     type: str
     severity: str
     subject: str
@@ -245,7 +247,7 @@ def run_demo(
         steps = list(observed.steps.values())
         scored = len(observed.scored)
         quarantined = len(observed.quarantined) + observed.quarantined_unidentified
-    firing = [a for a in alerts if a.status == AlertStatus.FIRING]
+    firing = [a for a in alerts if a.status != AlertStatus.RESOLVED]
     return DemoSummary(
         scenario=options.plan.scenario.name,
         seed=options.plan.seed,
@@ -253,6 +255,8 @@ def run_demo(
         rows=RowCounts(produced=result.produced, scored=scored, quarantined=quarantined),
         alerts=[
             SummaryAlert(
+                key=a.key,
+                members=[m.key for m in a.members],
                 type=a.type.value,
                 severity=a.severity.value,
                 subject=a.subject,

@@ -32,8 +32,8 @@ class InjectedOutcome(BaseModel):
 
 
 def catches(alert: Alert, step: ScenarioEvent) -> bool:
-    if alert.status != AlertStatus.FIRING:
-        return False
+    if alert.status == AlertStatus.RESOLVED:
+        return False  # a firing or an update (whose headline may be better explained) catches
     if alert.window_end <= step.start or (step.end is not None and alert.window_start >= step.end):
         return False
     for alert_type, same_subject in CATCHERS[step.kind]:

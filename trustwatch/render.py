@@ -34,6 +34,8 @@ def alert_text(alert: Alert) -> Text:
     text.append(f"{alert.window_start:%Y-%m-%d} ", style="dim")
     if alert.status == AlertStatus.RESOLVED:
         text.append("RESOLVED ", style="green")
+    elif alert.status == AlertStatus.UPDATED:
+        text.append("UPDATED  ", style=SEVERITY_STYLE[alert.severity])
     else:
         text.append(f"{alert.severity.value:<8} ", style=SEVERITY_STYLE[alert.severity])
     text.append(f"{alert.type.value:<12} {alert.subject:<16} ", style="bold")

@@ -16,7 +16,8 @@ SEVERITY_CODE = {DriftSeverity.NONE: 0, DriftSeverity.LOW: 1, DriftSeverity.MEDI
                  DriftSeverity.HIGH: 3}  # fmt: skip
 ALERT_COLOURS = {AlertSeverity.INFO: "#4c72b0", AlertSeverity.WARNING: "#dd8452",
                  AlertSeverity.CRITICAL: "#c44e52"}  # fmt: skip
-ACTION_COLOURS = {"NO_ACTION": "#55a868", "RETRAIN": "#8172b3", "ESCALATE_FAIRNESS": "#c44e52"}
+# actions apart from severities: ESCALATE_FAIRNESS must not read as one more CRITICAL bar
+ACTION_COLOURS = {"NO_ACTION": "#55a868", "RETRAIN": "#8172b3", "ESCALATE_FAIRNESS": "#2f2f2f"}
 
 
 def _pyplot():
@@ -172,7 +173,7 @@ def plot_timeline(history: History, path: Path) -> bool:
     for row, key in enumerate(keys):
         open_since, severity = None, AlertSeverity.INFO
         for alert in sorted(spans[key], key=lambda a: a.window_start):
-            if alert.status == AlertStatus.FIRING:
+            if alert.status != AlertStatus.RESOLVED:
                 if open_since is None:
                     open_since = alert.window_start
                 severity = max(severity, alert.severity, key=list(AlertSeverity).index)
@@ -185,7 +186,13 @@ def plot_timeline(history: History, path: Path) -> bool:
     for decision in decisions:
         axis.barh(-1.2, decision.window_end - decision.window_start, left=decision.window_start,
                   color=ACTION_COLOURS[decision.action.value], height=0.8)  # fmt: skip
-    axis.set_yticks([*range(len(keys)), -1.2], [*keys, "decision"])
+    labels = []
+    for key in keys:
+        last = max(spans[key], key=lambda a: a.event_time)
+        symptoms = len(last.members) - 1
+        more = f" +{symptoms} seen with it" if symptoms > 0 else ""
+        labels.append(f"{last.type.value} {last.subject}{more}")
+    axis.set_yticks([*range(len(keys)), -1.2], [*labels, "decision"])
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=s.value) for s, c in ALERT_COLOURS.items()]

@@ -92,3 +92,40 @@ def test_decisions_one_per_window_with_retrain_and_no_action_before_trouble(demo
         if _day(schema["start"]) <= _day(d["window_start"]) < _day(schema["end"])
     ]
     assert during_schema and all(d["action"] != "RETRAIN" for d in during_schema)
+
+
+def _during(step, moment: datetime) -> bool:
+    if step["end"] is None:
+        return _day(step["start"]) <= moment
+    return _day(step["start"]) <= moment < _day(step["end"]) + timedelta(days=1)
+
+
+def test_one_alert_per_injected_problem(demo_summary):
+    """Every problem shows on several monitors at once; each is still one alert, fired within
+    its step (or the window after), with its symptoms listed as members."""
+    fired = [a for a in demo_summary["alerts"] if a["status"] == "FIRING"]
+    steps = demo_summary["injected"]
+    assert len(fired) == len(steps), [(a["key"], a["window_start"]) for a in fired]
+    for step in steps:
+        (alert,) = [a for a in fired if _during(step, _day(a["window_start"]))]
+        assert alert["key"] in alert["members"] or "@" in alert["key"]
+    concept = next(s for s in steps if s["kind"] == "concept")
+    (problem,) = [a for a in fired if _during(concept, _day(a["window_start"]))]
+    headline_and_symptoms = {
+        m for a in demo_summary["alerts"] if a["key"] == problem["key"] for m in a["members"]
+    }
+    assert {"PERFORMANCE:recall", "CHANGE_POINT:error_rate"} <= headline_and_symptoms
+
+
+def test_decisions_follow_the_problem(demo_summary):
+    """Concept drift retrains; group bias escalates once the gap is shown to be confined to one
+    group; broken data never retrains."""
+    steps = {s["kind"]: s for s in demo_summary["injected"]}
+
+    def actions(kind):
+        return [d["action"] for d in demo_summary["decisions"]
+                if _during(steps[kind], _day(d["window_start"]))]  # fmt: skip
+
+    assert "RETRAIN" in actions("concept") and "ESCALATE_FAIRNESS" not in actions("concept")
+    assert "ESCALATE_FAIRNESS" in actions("group_bias")
+    assert "RETRAIN" not in actions("schema")

@@ -58,18 +58,25 @@ def drift(day, severities=None, quarantined=None):
     )  # fmt: skip
 
 
-def fairness(day, gap=None):
+# held-out recall of each group, as the model's metadata gives it
+GROUP_BASELINE = {"gender": {"Female": 0.8, "Male": 0.8}}
+
+
+def fairness(day, gap=None, best_positives=70):
+    """A recall gap on gender: Male at 0.8 (its held-out recall), Female lower by the gap."""
     start, end = bounds(day)
     low, high = (None, None) if gap is None else gap
     worst = 0.8 - ((low + high) / 2 if gap else 0.0)
     groups = (
-        GroupRecall(attribute="gender", group="Female", positives=70, recall=worst, eligible=True),
-        GroupRecall(attribute="gender", group="Male", positives=70, recall=0.8, eligible=True),
-    )
+        GroupRecall(attribute="gender", group="Female", positives=70,
+                    true_positives=round(worst * 70), recall=worst, eligible=True),
+        GroupRecall(attribute="gender", group="Male", positives=best_positives,
+                    true_positives=round(0.8 * best_positives), recall=0.8, eligible=True),
+    )  # fmt: skip
     gaps = (
         RecallGap(attribute="gender", gap=0.8 - worst, gap_low=low, gap_high=high,
                   best_group="Male", worst_group="Female", best_recall=0.8, worst_recall=worst,
-                  best_positives=70, worst_positives=70),
+                  best_positives=best_positives, worst_positives=70),
     )  # fmt: skip
     return FairnessSignal(
         event_time=end, window_start=start, window_end=end, rows=500, groups=groups, gaps=gaps

@@ -4,9 +4,17 @@ from prometheus_client import CollectorRegistry
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import conditions
+from alerter.rules import conditions, conditions_of
 from shared.schemas import Action, AlertSeverity, AlertStatus, AlertType, DriftSeverity
-from tests.unit.signals import change_point, drift, fairness, performance, window
+from tests.unit.signals import (
+    GROUP_BASELINE,
+    bounds,
+    change_point,
+    drift,
+    fairness,
+    performance,
+    window,
+)
 
 HIGH, MEDIUM, LOW = DriftSeverity.HIGH, DriftSeverity.MEDIUM, DriftSeverity.LOW
 
@@ -65,8 +73,8 @@ def test_alert_fires_once_escalates_and_resolves(policy):
     assert book.apply(again, conditions(again, policy)) == []
     high = window(2, drift_signal=drift(2, {"tenure": HIGH}))
     escalated = book.apply(high, conditions(high, policy))
-    assert [(a.severity, a.status) for a in escalated] == [
-        (AlertSeverity.CRITICAL, AlertStatus.FIRING)
+    assert [(a.key, a.severity, a.status) for a in escalated] == [
+        ("DRIFT:tenure", AlertSeverity.CRITICAL, AlertStatus.UPDATED)
     ]
     assert book.apply(window(3), []) == []  # clear for one window: not yet resolved
     resolved = book.apply(window(4), [])
@@ -77,10 +85,11 @@ def test_alert_fires_once_escalates_and_resolves(policy):
 def run_decisions(policy, windows):
     book, streaks, decisions = AlertBook(1), DriftStreaks(), []
     for signals in windows:
-        book.apply(signals, conditions(signals, policy))
+        holding = conditions(signals, policy, GROUP_BASELINE)
+        book.apply(signals, holding)
         streaks.update(signals)
         decisions.append(
-            decide(signals, list(book.active.values()), streaks.streaks,
+            decide(signals, book.with_roles(holding, signals.start), streaks.streaks,
                    {"MonthlyCharges": 0.05, "gender": 0.01}, policy)
         )  # fmt: skip
     return decisions
@@ -124,7 +133,8 @@ def test_fairness_takes_precedence_and_the_rest_is_listed(policy):
             window(
                 0,
                 perf=performance(0, recall=0.5, recall_ci=(0.44, 0.56)),
-                fair=fairness(0, gap=(0.35, 0.55)),
+                # Male (200 churners) served as in training: the gap is the problem
+                fair=fairness(0, gap=(0.35, 0.55), best_positives=200),
             )
         ],
     )
@@ -191,10 +201,165 @@ def test_likely_cause_names_the_open_drift_or_points_at_concept(policy):
     book.apply(drifting, conditions(drifting, policy))
     degraded = window(1, perf=performance(1, recall=0.5, recall_ci=(0.44, 0.56)))
     (recall,) = [c for c in conditions(degraded, policy) if c.subject == "recall"]
-    explained = with_likely_cause(recall, book.active)
+    explained = with_likely_cause(recall, book.open_conditions())
     assert "Likely cause: MonthlyCharges drifted HIGH (PSI 0.50)" in explained.explanation
     assert explained.evidence["likely_cause"] == "DRIFT:MonthlyCharges"
     alone = with_likely_cause(recall, {})
     assert "concept drift" in alone.explanation and alone.evidence["likely_cause"] == "concept"
     quiet = [c for c in conditions(drifting, policy) if c.type == AlertType.DRIFT][0]
-    assert with_likely_cause(quiet, book.active) == quiet  # drift is a cause, not an effect
+    # drift is a cause, not an effect
+    assert with_likely_cause(quiet, book.open_conditions()) == quiet
+
+
+def test_a_gap_that_is_a_symptom_of_a_worse_model_retrains_without_escalating(policy):
+    # Male's 70 churners cannot show that Male is served as in training (Wilson lower bound
+    # 0.69 < 0.9 x 0.8): the gap is one symptom of the recall drop, not a problem of its own
+    decisions = run_decisions(
+        policy,
+        [
+            window(
+                0,
+                perf=performance(0, recall=0.5, recall_ci=(0.44, 0.56)),
+                fair=fairness(0, gap=(0.35, 0.55), best_positives=70),
+            )
+        ],
+    )
+    assert decisions[0].action == Action.RETRAIN and decisions[0].also == ()
+    assert decisions[0].reasons == ("PERFORMANCE_DEGRADED:recall",)
+
+
+def concept_shift(day, **fair):
+    """What a concept shift looks like to every monitor at once."""
+    return window(
+        day,
+        perf=performance(day, recall=0.5, recall_ci=(0.44, 0.56), auc=0.7, auc_ci=(0.66, 0.74),
+                         change_points=[change_point(day)], churn=(0.45, 0.41, 0.49)),
+        fair=fairness(day, gap=(0.35, 0.55), **fair),
+    )  # fmt: skip
+
+
+def test_conditions_that_begin_together_are_one_alert_named_after_the_best_explanation(policy):
+    book = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    signals = concept_shift(0)
+    published = book.apply(signals, conditions(signals, policy, GROUP_BASELINE))
+    (alert,) = published
+    assert (alert.status, alert.type, alert.subject) == (
+        AlertStatus.FIRING, AlertType.PERFORMANCE, "recall")  # fmt: skip
+    assert alert.key == "PERFORMANCE:recall" and alert.severity == AlertSeverity.CRITICAL
+    assert {m.key for m in alert.members} == {
+        "PERFORMANCE:recall", "PERFORMANCE:roc_auc", "CHANGE_POINT:error_rate", "DRIFT:Churn",
+        "BIAS:gender"}  # fmt: skip
+    assert "Seen with it, as part of the same problem: BIAS:gender" in alert.explanation
+    # the same conditions next window: nothing new to say
+    follow = concept_shift(1)
+    assert book.apply(follow, conditions(follow, policy, GROUP_BASELINE)) == []
+    # then the gap shows to be confined to Female: the same alert, better explained
+    confined = concept_shift(2, best_positives=200)
+    (update,) = book.apply(confined, conditions(confined, policy, GROUP_BASELINE))
+    assert (update.key, update.status, update.type, update.subject) == (
+        "PERFORMANCE:recall", AlertStatus.UPDATED, AlertType.BIAS, "gender")  # fmt: skip
+    assert "Only gender=Female is served worse than in training" in update.explanation
+    # everything clear for two windows: one resolution
+    assert book.apply(window(3), []) == []
+    (resolved,) = book.apply(window(4), [])
+    assert (resolved.key, resolved.status) == ("PERFORMANCE:recall", AlertStatus.RESOLVED)
+    assert book.active == {}
+
+
+def test_a_problem_that_begins_later_or_broken_data_is_an_alert_of_its_own(policy):
+    book = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    drifting = window(0, drift_signal=drift(0, {"MonthlyCharges": HIGH}))
+    assert [a.key for a in book.apply(drifting, conditions(drifting, policy))] == [
+        "DRIFT:MonthlyCharges"]  # fmt: skip
+    # one window later, with the drift still open: recall falls (likely the same problem)
+    worse = window(1, drift_signal=drift(1, {"MonthlyCharges": HIGH}),
+                   perf=performance(1, recall=0.5, recall_ci=(0.44, 0.56)))  # fmt: skip
+    (update,) = book.apply(worse, conditions(worse, policy))
+    assert (update.key, update.status, update.type) == (
+        "DRIFT:MonthlyCharges", AlertStatus.UPDATED, AlertType.DRIFT)  # fmt: skip
+    # broken data in the same window is not grouped with drift; a gap two windows on is new
+    later = window(2, drift_signal=drift(2, {"MonthlyCharges": HIGH}, quarantined={"NULL": 40}),
+                   perf=performance(2, recall=0.5, recall_ci=(0.44, 0.56)),
+                   fair=fairness(2, gap=(0.35, 0.55)))  # fmt: skip
+    fired = [a for a in book.apply(later, conditions(later, policy)) if a.status == "FIRING"]
+    assert sorted(a.key for a in fired) == ["BIAS:gender", "DATA_QUALITY:quarantine"]
+
+
+def test_a_restarted_book_neither_fires_again_nor_loses_the_resolution(policy):
+    first = AlertBook(resolve_after_clear_windows=2)
+    published = []
+    for day in range(2):
+        signals = concept_shift(day)
+        published += first.apply(signals, conditions(signals, policy, GROUP_BASELINE))
+    restarted = AlertBook(resolve_after_clear_windows=2)
+    restarted.restore(published)
+    assert restarted.active.keys() == first.active.keys()
+    again = concept_shift(2)
+    assert restarted.apply(again, conditions(again, policy, GROUP_BASELINE)) == []
+    restarted.apply(window(3), [])
+    (resolved,) = restarted.apply(window(4), [])
+    assert (resolved.key, resolved.status) == ("PERFORMANCE:recall", AlertStatus.RESOLVED)
+
+
+def test_confinement_follows_the_wilson_intervals_of_both_groups(policy):
+    from alerter.rules import confined_to_worst_group
+    from shared.stats import wilson_interval
+
+    for best_positives in (40, 70, 120, 200, 400):
+        signal = fairness(0, gap=(0.35, 0.55), best_positives=best_positives)
+        best = round(0.8 * best_positives)
+        low, _ = wilson_interval(best, best_positives, policy.fairness.gap_confidence)
+        expected = low >= (1 - policy.performance.recall_drop_warning) * 0.8
+        assert confined_to_worst_group(signal, signal.gaps[0], GROUP_BASELINE, policy) == expected
+    assert not confined_to_worst_group(signal, signal.gaps[0], {}, policy)
+
+
+def test_grouping_and_resolution_go_by_window_time_not_by_arrival(policy):
+    """A monitor that is behind (late labels, a consumer catching up) still adds to the problem
+    of its window, and nothing resolves before every monitor has judged the window."""
+    book = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    shifted = concept_shift(0)
+    judged = {"performance": [], "drift": [], "fairness": []}
+    for day in range(5):  # the performance monitor reports five windows first
+        signal = (shifted if day == 0 else window(day)).performance
+        found = conditions_of(signal, policy, GROUP_BASELINE)
+        judged["performance"] += book.apply_source("performance", *bounds(day), found)
+    assert [(a.status, a.key) for a in judged["performance"]] == [
+        (AlertStatus.FIRING, "PERFORMANCE:recall")]  # fmt: skip
+    late = conditions_of(shifted.fairness, policy, GROUP_BASELINE)
+    (update,) = book.apply_source("fairness", *bounds(0), late)
+    assert (update.status, update.key) == (AlertStatus.UPDATED, "PERFORMANCE:recall")
+    assert "BIAS:gender" in {m.key for m in update.members}
+    for day in range(1, 5):
+        judged["fairness"] += book.apply_source("fairness", *bounds(day), [])
+    assert judged["fairness"] == []  # the drift monitor has not judged a window yet
+    for day in range(5):
+        judged["drift"] += book.apply_source("drift", *bounds(day), [])
+    (resolved,) = judged["drift"]
+    # resolved as of the window the last member (the gap) cleared in: its second clear window
+    assert (resolved.status, resolved.window_start) == (AlertStatus.RESOLVED, bounds(2)[0])
+
+
+@pytest.mark.parametrize("order", [("performance", "fairness", "drift"),
+                                   ("fairness", "drift", "performance"),
+                                   ("drift", "fairness", "performance")])  # fmt: skip
+def test_alerts_and_decisions_do_not_depend_on_which_monitor_reports_first(policy, order):
+    """Each monitor's whole stream arrives before the next one's (a consumer catching up): the
+    same problems, headlines and decisions as when the monitors take turns."""
+    windows = [concept_shift(0), concept_shift(1), window(2), window(3), window(4)]
+    book, fired, holding = AlertBook(2, 1), [], {d: [] for d in range(len(windows))}
+    for source in order:
+        for day, signals in enumerate(windows):
+            found = conditions_of(getattr(signals, source), policy, GROUP_BASELINE)
+            holding[day] += found
+            fired += book.apply_source(source, signals.start, signals.end, found)
+    decisions = [
+        decide(signals, book.with_roles(holding[day], signals.start), {}, {}, policy).action
+        for day, signals in enumerate(windows)
+    ]
+    assert decisions == [Action.RETRAIN, Action.RETRAIN] + [Action.NO_ACTION] * 3
+    # one alert, keyed by whichever condition opened it, named after the recall drop
+    assert [a.status for a in fired if a.status != AlertStatus.UPDATED] == [
+        AlertStatus.FIRING, AlertStatus.RESOLVED]  # fmt: skip
+    assert {a.key for a in fired} == {fired[0].key} and fired[-1].status == AlertStatus.RESOLVED
+    assert (fired[-1].type, fired[-1].subject) == (AlertType.PERFORMANCE, "recall")
