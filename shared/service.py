@@ -18,10 +18,11 @@ def configure_logging(level: int = logging.INFO) -> None:
     )
 
 
-def prepare_broker(settings: Settings, timeout: float = 60.0) -> None:
-    """Wait for the broker (it may still be starting) and create missing topics."""
+def prepare_broker(settings: Settings, timeout: float = 60.0) -> list[str]:
+    """Wait for the broker (it may still be starting) and create missing topics; return the
+    names created."""
     wait_for_broker(settings, timeout=timeout)
-    ensure_topics(settings)
+    return ensure_topics(settings)
 
 
 def serve_metrics(settings: Settings, registry: CollectorRegistry) -> int | None:

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -171,23 +172,52 @@ def produce_command(
     rate: Rate = 0.0,
     seed: Seed = 7,
     label_delay_days: LabelDelay = 0.0,
-) -> None:
+    loop: Annotated[
+        bool,
+        typer.Option(help="When the scenario ends, stream it again from where it ended in event "
+                     "time, with the next seed, until stopped (a long-running demo)."),
+    ] = False,
+) -> None:  # fmt: skip
     """Stream production rows with the scenario's drift, and publish its ground truth."""
     from producer.app import produce
+    from shared.kafka import wait_for_broker
 
     settings = _settings()
     plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
-    with _user_errors(), _progress_bar() as bar:
-        task = bar.add_task("rows", total=plan.total_rows)
-        result = produce(
-            settings, plan, rate or None, progress=lambda n: bar.update(task, completed=n)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failed = 0
+    with _user_errors():
+        wait_for_broker(settings)
+    while True:
+        with _user_errors(), _progress_bar() as bar:
+            task = bar.add_task("rows", total=plan.total_rows)
+            result = produce(
+                settings, plan, rate or None, should_stop=stop.is_set,
+                progress=lambda n, task=task: bar.update(task, completed=n),
+            )  # fmt: skip
+        console.print(
+            f"produced {result.produced} rows and {result.labels} late labels in "
+            f"{result.seconds:.1f}s ({result.failed} failed) from {plan.origin:%Y-%m-%d}; "
+            f"faults injected: {result.faults or 0}"
         )
-    console.print(
-        f"produced {result.produced} rows and {result.labels} late labels in "
-        f"{result.seconds:.1f}s ({result.failed} failed); faults injected: {result.faults or 0}"
-    )
-    if result.failed:
+        failed += result.failed
+        if not loop or stop.is_set():
+            break
+        plan = replace(plan, origin=plan.origin + plan.days * plan.day_length, seed=plan.seed + 1)
+    if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def topics() -> None:
+    """Wait for the broker and create every trustwatch topic that does not exist yet."""
+    from shared.service import prepare_broker
+
+    settings = _settings()
+    with _user_errors():
+        created = prepare_broker(settings)
+    console.print(f"topics created: {', '.join(created) or 'none (all exist)'}")
 
 
 @app.command()
@@ -307,14 +337,27 @@ def demo(
     report_dir: Annotated[
         Path, typer.Option(help="Where the visual report is written at the end.")
     ] = Path("trustwatch-report"),
-) -> None:
+    hold: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to keep the services and their /metrics up after the "
+                     "stream has settled (for Prometheus and Grafana)."),
+    ] = 0.0,
+    prometheus_targets: Annotated[
+        Path | None,
+        typer.Option(help="Write the services' /metrics addresses here as a Prometheus file_sd "
+                     "document (see deploy/prometheus/prometheus-demo.yml)."),
+    ] = None,
+) -> None:  # fmt: skip
     """Run the whole pipeline on a scenario and summarise what was caught."""
     from trustwatch.demo import DemoOptions, run_demo, write_summary
     from trustwatch.render import alert_text, decision_text
 
     settings = _settings()
     plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
-    options = DemoOptions(plan=plan, rate=rate or None, split_seed=42)
+    options = DemoOptions(
+        plan=plan, rate=rate or None, split_seed=42, hold_seconds=hold,
+        prometheus_targets=prometheus_targets,
+    )  # fmt: skip
     console.rule(f"trustwatch demo: {plan.scenario.description}")
     with _user_errors(), _progress_bar() as bar:
         task = bar.add_task("rows", total=plan.total_rows)

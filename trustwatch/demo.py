@@ -155,6 +155,10 @@ class DemoOptions:
     rate: float | None
     split_seed: int
     settle_timeout: float = 90.0
+    # keep the services (and their /metrics) up this long after the stream has settled
+    hold_seconds: float = 0.0
+    # where to write the services' /metrics addresses for Prometheus (file-based discovery)
+    prometheus_targets: Path | None = None
 
 
 def run_demo(
@@ -198,6 +202,8 @@ def run_demo(
         logs_dir,
         {name: {"TRUSTWATCH_METRICS_PORT": str(port)} for name, port in ports.items()},
     )
+    if options.prometheus_targets is not None:
+        write_prometheus_targets(options.prometheus_targets, settings.metrics_host, ports)
     observed = Observed()
     stop_tail = threading.Event()
     since_ms = int(time.time() * 1000) - 1000
@@ -233,6 +239,11 @@ def run_demo(
             time.sleep(0.2)
         else:
             on_status("timed out waiting for every row and window; the summary is partial")
+        if options.hold_seconds > 0:
+            on_status(f"every window decided; services stay up {options.hold_seconds:g}s more")
+            deadline = time.monotonic() + options.hold_seconds
+            while time.monotonic() < deadline and not services.dead():
+                time.sleep(0.2)
     finally:
         services.stop()
         stop_tail.set()
@@ -279,6 +290,18 @@ def run_demo(
         metrics=metrics,
         logs_dir=str(logs_dir),
     )
+
+
+def write_prometheus_targets(path: Path, host: str, ports: dict[str, int]) -> None:
+    """The services' /metrics as a Prometheus file_sd document, one job per service (the job
+    names of the compose deployment, so dashboards and rules read the same either way)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    targets = [
+        {"targets": [f"{host}:{port}"], "labels": {"job": name}} for name, port in ports.items()
+    ]
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(targets, indent=2) + "\n")
+    partial.replace(path)  # Prometheus watches the file: it must never read half of it
 
 
 def write_summary(summary: DemoSummary, path: Path) -> None:
