@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alerter.rules import SOURCES, WindowSignals
-from shared.schemas import Alert, AlertStatus, Decision, DriftSeverity
+from shared.schemas import (
+    Action,
+    Alert,
+    AlertSeverity,
+    AlertStatus,
+    AlertType,
+    Decision,
+    DriftSeverity,
+)
 
 SEVERITY_LEVEL = {
     DriftSeverity.NONE: 0,
@@ -90,6 +98,14 @@ class AlerterMetrics:
         self.windows_rows = Gauge(
             "trustwatch_window_rows", "Rows in the last closed window.", registry=registry
         )
+        # Every counter series exists from the start at 0: a series first scraped at 1 would hide
+        # its first increase from rate() and increase(), and from the rules built on them.
+        for action in Action:
+            self.decisions.labels(action.value)
+        for alert_type in AlertType:
+            self.alerts_resolved.labels(alert_type.value)
+            for severity in AlertSeverity:
+                self.alerts_fired.labels(alert_type.value, severity.value)
 
     def observe_latency(self, signal, source: str) -> None:
         now = datetime.now(tz=UTC)

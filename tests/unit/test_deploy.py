@@ -1,0 +1,128 @@
+"""The deployment files, checked without Docker: the compose file against the compose spec, the
+compose services against the embedded demo's, Prometheus's config and rules with promtool, the
+Grafana provisioning, and the package data the image installs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.settings import Settings
+from trustwatch.demo import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _promtool() -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus); CI installs it")
+    return promtool
+
+
+def test_compose_file_follows_the_compose_spec():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_the_demos_services_with_the_same_commands_and_known_settings():
+    services = _compose()["services"]
+    for name, command in SERVICES.items():
+        assert services[name]["command"] == command, name
+    known = {f"TRUSTWATCH_{name.upper()}" for name in Settings.model_fields}
+    for name, service in services.items():
+        variables = {k for k in service.get("environment", {}) if k.startswith("TRUSTWATCH_")}
+        assert variables <= known, (name, variables - known)
+    # the broker is the only difference: a healthcheck gates the one-shot topic creation
+    assert "healthcheck" in services["kafka"]
+    assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["scorer"]["depends_on"]["topics"]["condition"] == (
+        "service_completed_successfully")  # fmt: skip
+    assert "ports" not in services["scorer"] and "container_name" not in services["scorer"]
+
+
+def test_prometheus_scrapes_every_service_under_the_demos_job_names():
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert {job["job_name"] for job in config["scrape_configs"]} == set(SERVICES)
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-demo.yml"])
+def test_promtool_accepts_the_configs(config):
+    result = subprocess.run([_promtool(), "check", "config", config], cwd=DEPLOY / "prometheus",
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_rule_unit_tests_pass():
+    promtool = _promtool()
+    prometheus_dir = DEPLOY / "prometheus"
+    checked = subprocess.run([promtool, "check", "rules", "rules.yml"], cwd=prometheus_dir,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run([promtool, "test", "rules", "rules-test.yml"], cwd=prometheus_dir,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    rules = yaml.safe_load((prometheus_dir / "rules.yml").read_text())
+    names = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    tested_names = set()
+    for case in yaml.safe_load((prometheus_dir / "rules-test.yml").read_text())["tests"]:
+        tested_names |= {t["alertname"] for t in case["alert_rule_test"] if t["exp_alerts"]}
+    # every rule has a case where it fires, except the ones only the live run can show
+    assert names - tested_names <= {"TrustwatchRecallGapWide", "TrustwatchFairnessEscalation",
+                                    "TrustwatchConsumerLagHigh"}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboards_name_the_provisioned_datasource(path):
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+    board = json.loads(path.read_text())
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids)) and board["uid"].startswith("trustwatch-")
+    for panel in board["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == datasource["uid"]
+            assert target["expr"].strip()
+
+
+def test_dashboard_provider_loads_the_directory_compose_mounts():
+    provider = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "dashboards" / "trustwatch.yml").read_text()
+    )["providers"][0]
+    mounts = _compose()["services"]["grafana"]["volumes"]
+    assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    assert len(DASHBOARDS) == 2
+
+
+def test_the_wheel_the_image_installs_carries_the_data_policy_and_scenarios(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("trustwatch-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "shared/data/telco-customer-churn.csv" in names
+    assert "shared/policy.yaml" in names
+    scenarios = {p.name for p in (ROOT / "producer" / "scenarios").glob("*.yaml")}
+    assert {f"producer/scenarios/{name}" for name in scenarios} <= names
