@@ -5,6 +5,7 @@ Grafana provisioning, and the package data the image installs."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -126,3 +127,20 @@ def test_the_wheel_the_image_installs_carries_the_data_policy_and_scenarios(tmp_
     assert "shared/policy.yaml" in names
     scenarios = {p.name for p in (ROOT / "producer" / "scenarios").glob("*.yaml")}
     assert {f"producer/scenarios/{name}" for name in scenarios} <= names
+    # what the image's build step runs, from the installed files alone (not this checkout)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    env = {**os.environ, "PYTHONPATH": str(site), "TRUSTWATCH_ARTIFACTS_DIR": str(tmp_path / "a")}
+    check = (
+        "import shared, producer.scenario as s; "
+        f"assert shared.__file__.startswith({str(site)!r}), shared.__file__; "
+        "print(sorted(s.builtin_names())); s.get_scenario('full')"
+    )
+    listed = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == str(sorted(p.removesuffix(".yaml") for p in scenarios))
+    trained = subprocess.run([sys.executable, "-m", "trustwatch", "train"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert list((tmp_path / "a").glob("*/model.joblib"))
