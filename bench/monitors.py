@@ -25,12 +25,14 @@ from rich.table import Table
 from scipy import stats
 
 from monitors.changepoint import AdwinDetector, ChangeWatch
-from monitors.drift import DriftWindow, ReferenceProfile
+from monitors.confirm import SeverityConfirmer
+from monitors.drift import SEVERITIES, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow
 from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from shared.data import load_clean, split
 from shared.features import FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.policy import load_policy
+from shared.schemas import DriftSeverity
 
 SIZES = (200, 500, 1000)
 console = Console()
@@ -92,10 +94,18 @@ def scipy_baseline(reference: pd.DataFrame, window: pd.DataFrame) -> set[str]:
 
 def drift_quality(profile, policy, reference, held_out, windows, rng) -> dict:
     codes = profile.encode(held_out)
-    results: dict = {"false_alarm": {}, "false_alarm_scipy": {}, "high": {}, "small_shift": None}
+    results: dict = {"false_alarm": {}, "false_alarm_scipy": {}, "high": {},
+                     "high_confirmed": {}, "small_shift": None}  # fmt: skip
     for size in SIZES:
         ours = theirs = 0
         hits = dict.fromkeys(SHIFTS, 0)
+        # the same windows as one stream under a sustained shift, through the k-of-n confirmation
+        # the drift signal reports (and alerts, decisions and dashboards use)
+        confirmers = {
+            label: SeverityConfirmer(policy.drift.confirm_windows, policy.drift.confirm_min)
+            for label in SHIFTS
+        }
+        confirmed = dict.fromkeys(SHIFTS, 0)
         for _ in track(range(windows), description=f"drift windows of {size}", console=console):
             index = rng.choice(len(held_out), size, replace=False)
             check = DriftWindow(profile).update_codes(codes[index]).check(policy.drift)
@@ -110,7 +120,14 @@ def drift_quality(profile, policy, reference, held_out, windows, rng) -> dict:
                 shifted_codes[:, column] = profile.feature(feature).bins_of(shifted[feature])
                 check = DriftWindow(profile).update_codes(shifted_codes).check(policy.drift)
                 hits[label] += int(check.severity[column]) == 3
+                level = confirmers[label].level(feature, SEVERITIES[int(check.severity[column])])
+                confirmed[label] += level == DriftSeverity.HIGH
         results["false_alarm"][size] = ours / windows
+        # the first confirm_min - 1 windows of a stream cannot be confirmed yet (detection delay)
+        rated = windows - (policy.drift.confirm_min - 1)
+        results["high_confirmed"][size] = {
+            label: min(1.0, count / rated) for label, count in confirmed.items()
+        }
         if size == 500 or windows <= 200:
             results["false_alarm_scipy"][size] = theirs / windows
         results["high"][size] = {label: count / windows for label, count in hits.items()}
@@ -214,12 +231,23 @@ def plot(results: dict, path: Path) -> None:
     left.legend()
     width = 0.25
     for k, label in enumerate(SHIFTS):
-        values = [100 * results["drift"]["high"][s][label] for s in SIZES]
-        right.bar(np.arange(len(SIZES)) + (k - 1) * width, values, width, label=label)
+        values = [100 * results["drift"]["high_confirmed"][s][label] for s in SIZES]
+        alone = [100 * results["drift"]["high"][s][label] for s in SIZES]
+        bars = right.bar(np.arange(len(SIZES)) + (k - 1) * width, values, width, label=label)
+        right.scatter(
+            np.arange(len(SIZES)) + (k - 1) * width,
+            alone,
+            marker="_",
+            s=200,
+            color="black",
+            zorder=3,
+            label="each window alone" if k == 0 else None,
+        )
+        del bars
     right.axhline(99.0, color="crimson", linestyle="--", label="target: 99 %")
     right.set_xticks(range(len(SIZES)), sizes)
     right.set_ylim(80, 101)
-    right.set_title("Shifted feature rated HIGH")
+    right.set_title("Shifted feature rated HIGH, as reported (2 of 3 windows)")
     right.set_xlabel("window rows")
     right.set_ylabel("% of windows")
     right.legend(fontsize=8, loc="lower right")
@@ -282,8 +310,11 @@ def report(results: dict) -> None:
         "",
     )  # fmt: skip
     for label in SHIFTS:
-        table.add_row(f"HIGH on {label}", *[f"{100 * drift['high'][s][label]:.1f} %"
-                                            for s in SIZES], ">= 99 %")  # fmt: skip
+        table.add_row(f"HIGH on {label}, each window alone",
+                      *[f"{100 * drift['high'][s][label]:.1f} %" for s in SIZES], "")  # fmt: skip
+        table.add_row(f"HIGH on {label}, as reported (k of n)",
+                      *[f"{100 * drift['high_confirmed'][s][label]:.1f} %" for s in SIZES],
+                      ">= 99 %")  # fmt: skip
     table.add_row("MonthlyCharges x1.03 flagged", "", "", f"{100 * drift['small_shift']:.1f} %",
                   ">= 90 %")  # fmt: skip
     console.print(table)
