@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared producer scorer monitors alerter trustwatch
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install demo test lint unit integration reliability bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version)'
@@ -31,6 +31,9 @@ unit: install
 
 integration: install
 	$(BIN)/python -m pytest tests/integration
+
+reliability: install
+	$(BIN)/python -m pytest -m reliability tests/integration
 
 # Benchmarks print tables, write JSON and plots under bench/results; never part of `make test`.
 bench: install

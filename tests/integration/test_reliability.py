@@ -1,0 +1,109 @@
+"""Reliability under bad input, on the real broker (marked `reliability`; `make test` runs them,
+`make reliability` runs only them)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from scorer.app import build as build_scorer
+from shared.kafka import ensure_topics, make_producer
+from shared.schemas import QuarantinedRow, ScoredRow
+from shared.topics import EVENT_ID_HEADER, QUARANTINE, RAW_ROWS, SCORED_ROWS
+from tests.integration.helpers import read_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+
+PAYLOADS = 10_000
+
+
+def _value(rng: random.Random, depth: int = 0):
+    """A random JSON value: scalars of every type, and small nested lists and objects."""
+    kind = rng.randrange(8 if depth < 2 else 6)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.randint(-(2**63), 2**63)
+    if kind == 3:
+        return rng.choice([rng.uniform(-1e9, 1e9), 1e308, -0.0, 5e-324])
+    if kind == 4:
+        return "".join(chr(rng.randrange(0x20, 0x2FFF)) for _ in range(rng.randrange(20)))
+    if kind == 5:
+        return rng.choice(["", "Yes", "No", "Month-to-month", "NaN", "1e999", "0"])
+    if kind == 6:
+        return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {str(rng.randrange(100)): _value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def bad_payloads(document: dict, count: int, seed: int) -> list[bytes]:
+    """Random bytes, random text, truncated JSON, oversized JSON, and valid rows with a field
+    removed, retyped or added: every way upstream data breaks."""
+    rng = random.Random(seed)
+    encoded = json.dumps(document).encode()
+    made = []
+    for _ in range(count):
+        kind = rng.randrange(6)
+        if kind == 0:
+            made.append(rng.randbytes(rng.randrange(1, 400)))
+        elif kind == 1:
+            text = "".join(chr(rng.randrange(1, 0xD7FF)) for _ in range(rng.randrange(80)))
+            made.append(text.encode())
+        elif kind == 2:
+            made.append(encoded[: rng.randrange(1, len(encoded))])
+        elif kind == 3:
+            made.append(json.dumps(document | {"padding": "x" * 20_000}).encode())
+        else:
+            mutated = json.loads(encoded)
+            target = mutated if kind == 4 else mutated["features"]
+            key = rng.choice(sorted(target))
+            action = rng.randrange(3)
+            if action == 0:
+                del target[key]
+            elif action == 1:
+                target[key] = _value(rng)
+            else:
+                target[f"extra_{rng.randrange(10)}"] = _value(rng)
+            made.append(json.dumps(mutated).encode())
+    return made
+
+
+@pytest.fixture(scope="module")
+def valid_document(data_split):
+    from datetime import UTC, datetime
+
+    from producer.scenario import Scenario
+    from producer.stream import StreamPlan, generate
+
+    scenario = Scenario.model_validate({"name": "one", "description": "", "days": 1, "steps": []})
+    plan = StreamPlan(scenario, 1, 1, 3, datetime(2026, 3, 1, tzinfo=UTC))
+    return json.loads(next(generate(plan, data_split.production)).payload)
+
+
+def test_ten_thousand_bad_payloads_each_end_quarantined_with_a_reason(settings, valid_document):
+    batch = bad_payloads(valid_document, PAYLOADS, seed=2026)
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for index, payload in enumerate(batch):
+        producer.produce(settings.topic_name(RAW_ROWS), payload, key=str(index % 97),
+                         headers=[(EVENT_ID_HEADER, f"bad{index}".encode())])  # fmt: skip
+        if index % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    stats = build_scorer(settings).run(max_messages=len(batch), idle_timeout=20)
+    assert stats.consumed == len(batch)
+    outputs = read_all(settings, SCORED_ROWS) + read_all(settings, QUARANTINE)
+    quarantined = [o for o in outputs if isinstance(o, QuarantinedRow)]
+    scored = [o for o in outputs if isinstance(o, ScoredRow)]
+    # every payload ends exactly once; a mutation can leave a valid row (a field set to an
+    # allowed value), which is scored; everything else is quarantined with at least one reason
+    ids = Counter(o.event_id for o in [*quarantined, *scored])
+    assert len(ids) == len(batch) and set(ids.values()) == {1}
+    assert all(q.issues and all(issue.code for issue in q.issues) for q in quarantined)
+    assert len(quarantined) > 0.9 * len(batch)
+    reasons = Counter(issue.code.value for q in quarantined for issue in q.issues)
+    assert {"MALFORMED_JSON", "OVERSIZED", "MISSING_FIELD", "WRONG_TYPE"} <= set(reasons)
