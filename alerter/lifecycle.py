@@ -196,6 +196,9 @@ class AlertBook:
                 opened.add(problem.key)
                 continue
             severity = problem.severity()
+            # a monitor that is behind may show the problem in an earlier window than the one
+            # it was opened in: it was first seen then
+            problem.opened = min(problem.opened, start)
             member = problem.members.get(condition.key)
             if member is None:
                 problem.members[condition.key] = _Member(condition, start)

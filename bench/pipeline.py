@@ -1,0 +1,428 @@
+"""Pipeline benchmark on the embedded broker: throughput, latency, memory, detection quality.
+
+    python -m bench.pipeline [--rows 200000] [--memory-rows 1000000] [--quality-sizes 200 500 1000]
+
+Throughput is a ratio against two ceilings measured in the same run on the same rows: a one-hop
+JSON relay (decode, re-publish) and the scorer alone in-process (the scoring relay). End to end is
+every service as its own process, from the first scored row to the last window decided. Latency is
+window close (the monitor's ``closed_at``) to the alert or decision on its topic, on a stream paced
+like the demo. Memory is each service's RSS sampled while it works through ``--memory-rows`` rows.
+Detection quality runs every built-in scenario at several window sizes, next to an always-alarm
+and a never-alarm baseline. Results: bench/results/pipeline.json and pipeline.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from producer.app import produce
+from producer.scenario import builtin_names, get_scenario
+from producer.stream import StreamPlan
+from scorer.app import build as build_scorer
+from shared.broker import EmbeddedBroker
+from shared.kafka import ensure_topics
+from shared.loop import ConsumerLoop, Handler, Inbound, Outbound
+from shared.schemas import Alert, AlertStatus, Decision, RawRow
+from shared.settings import Settings
+from shared.tail import TailedMessage, read_back
+from shared.topics import (
+    ALERTS,
+    DECISIONS,
+    DRIFT_SIGNALS,
+    FAIRNESS_SIGNALS,
+    PERFORMANCE_SIGNALS,
+    RAW_ROWS,
+    SCORED_ROWS,
+    Topic,
+)
+from trustwatch.demo import SERVICES, DemoOptions, ServiceGroup, run_demo
+
+console = Console()
+# the relay's output exists only here: it measures the broker round trip, nothing of ours
+RELAY_ROWS: Topic[RawRow] = Topic("bench.relay", 3, RawRow)
+SIGNALS = (PERFORMANCE_SIGNALS, DRIFT_SIGNALS, FAIRNESS_SIGNALS)
+
+
+class JsonRelay(Handler):
+    """Decode each row and publish it again: the least any one-hop service does."""
+
+    def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        return [Outbound(RELAY_ROWS, item.value, key=(item.key or b"").decode()) for item in batch]
+
+
+def _settings(base: Settings, namespace: str) -> Settings:
+    return base.model_copy(update={"namespace": namespace})
+
+
+def _plan(rows: int, rows_per_day: int, scenario: str = "full", seed: int = 7) -> StreamPlan:
+    days = max(1, rows // rows_per_day)
+    return StreamPlan(get_scenario(scenario), days, rows_per_day, seed,
+                      Settings().simulation_start)  # fmt: skip
+
+
+def _timed_loop(loop: ConsumerLoop, rows: int) -> float:
+    """Rows per second from the first batch handled to the last (the group join excluded)."""
+    marks: list[float] = []
+    loop.on_batch = lambda _stats: marks.append(time.monotonic())
+    stats = loop.run(max_messages=rows, idle_timeout=15)
+    if stats.consumed < rows or len(marks) < 2:
+        raise RuntimeError(f"only {stats.consumed} of {rows} rows went through")
+    return rows / (marks[-1] - marks[0])
+
+
+def throughput(base: Settings, rows: int) -> dict:
+    settings = _settings(base, "bench-throughput")
+    ensure_topics(settings, [*_all_topics(), RELAY_ROWS])
+    plan = _plan(rows, 5000)
+    with console.status(f"producing {plan.total_rows} rows"):
+        produced = produce(settings, plan, None)
+    total = produced.produced
+    with console.status("JSON relay"):
+        relay = _timed_loop(ConsumerLoop(settings, "bench-relay", [RAW_ROWS], JsonRelay()), total)
+    with console.status("scoring relay (the scorer alone, in-process)"):
+        scoring = _timed_loop(build_scorer(settings), total)
+    # end to end on the same rows in a namespace of its own: the scoring relay above already
+    # committed its group's offsets and wrote scored rows
+    whole = _settings(base, "bench-end-to-end")
+    ensure_topics(whole)
+    with console.status(f"producing {plan.total_rows} rows again"):
+        produce(whole, plan, None)
+    with console.status("end to end: every service as its own process"):
+        end_to_end = _end_to_end(whole, plan, total)
+    return {
+        "rows": total,
+        "producer_rows_per_s": total / produced.seconds,
+        "json_relay_rows_per_s": relay,
+        "scoring_relay_rows_per_s": scoring,
+        **end_to_end,
+        "end_to_end_over_scoring_relay": end_to_end["end_to_end_rows_per_s"] / scoring,
+    }
+
+
+def _all_topics() -> list[Topic]:
+    from shared.topics import ALL_TOPICS
+
+    return list(ALL_TOPICS)
+
+
+def _service_env(settings: Settings, plan: StreamPlan, logs: Path) -> dict[str, str]:
+    return os.environ | {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
+        "TRUSTWATCH_NAMESPACE": settings.namespace,
+        "TRUSTWATCH_ARTIFACTS_DIR": str(Path(settings.artifacts_dir).resolve()),
+        "TRUSTWATCH_SIMULATION_START": plan.origin.isoformat(),
+        "TRUSTWATCH_WINDOW_SECONDS": str(int(plan.day_length.total_seconds())),
+        "TRUSTWATCH_HISTORY_PATH": str(logs / "history.sqlite"),
+        "TRUSTWATCH_SESSION_TIMEOUT_MS": "2000",
+        "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": "500",
+    }
+
+
+def _wait_for_decisions(settings: Settings, windows: int, timeout: float, services=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        decided = {m.value.window_start for m in read_back(settings, [DECISIONS], quiet=0.5)}
+        if len(decided) >= windows:
+            return
+        if services is not None and services.dead():
+            raise RuntimeError(f"services died: {services.dead()}")
+        time.sleep(2)
+    raise TimeoutError(f"fewer than {windows} windows decided in {timeout}s")
+
+
+def _end_to_end(settings: Settings, plan: StreamPlan, rows: int) -> dict:
+    logs = Path(tempfile.mkdtemp(prefix="trustwatch-bench-e2e-"))
+    services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
+    services.start()
+    try:
+        _wait_for_decisions(settings, plan.days, timeout=1800, services=services)
+    finally:
+        services.stop()
+    scored = read_back(settings, [SCORED_ROWS], quiet=1.0)
+    decisions = read_back(settings, [DECISIONS], quiet=1.0)
+    first = min(m.timestamp_ms for m in scored) / 1000
+    last = max(m.timestamp_ms for m in decisions) / 1000
+    stages = {"scorer": _span(scored)}
+    for topic in SIGNALS:
+        stages[topic.name] = _span(read_back(settings, [topic], quiet=1.0))
+    return {
+        "end_to_end_rows_per_s": rows / (last - first),
+        "end_to_end_seconds": last - first,
+        "stage_rows_per_s": {
+            name: rows / seconds if seconds > 0 else None for name, seconds in stages.items()
+        },
+    }
+
+
+def _span(messages: list[TailedMessage]) -> float:
+    stamps = [m.timestamp_ms for m in messages]
+    return (max(stamps) - min(stamps)) / 1000 if stamps else 0.0
+
+
+def latency(base: Settings, rate: float) -> dict:
+    """Window close to alert and to decision, on the `full` scenario streamed at ``rate``."""
+    settings = _settings(base, "bench-latency")
+    ensure_topics(settings)
+    plan = _plan(15_000, 500)
+    logs = Path(tempfile.mkdtemp(prefix="trustwatch-bench-latency-"))
+    services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
+    services.start()
+    try:
+        time.sleep(5)  # the groups form before the first row, as in a running deployment
+        with console.status(f"streaming the full scenario at {rate:g} rows/s"):
+            produce(settings, plan, rate)
+        _wait_for_decisions(settings, plan.days, timeout=300, services=services)
+    finally:
+        services.stop()
+    closed: dict[tuple[str, object], float] = {}
+    for message in read_back(settings, list(SIGNALS), quiet=1.0):
+        signal = message.value
+        if signal.closed_at is not None:  # type: ignore[attr-defined]
+            source = message.topic.name.removeprefix("signals.")
+            if getattr(signal, "provisional", False):
+                source = "estimate"
+            closed[(source, signal.window_start)] = signal.closed_at.timestamp()  # type: ignore[attr-defined]
+    to_alert, to_decision = [], []
+    for message in read_back(settings, [ALERTS, DECISIONS], quiet=1.0):
+        value = message.value
+        published = message.timestamp_ms / 1000
+        if isinstance(value, Alert) and value.status != AlertStatus.RESOLVED:
+            key = (str(value.evidence.get("source", "")), value.window_start)
+            if key in closed:
+                to_alert.append(published - closed[key])
+        elif isinstance(value, Decision):
+            sources = [closed[(s, value.window_start)] for s in ("performance", "drift", "fairness")
+                       if (s, value.window_start) in closed]  # fmt: skip
+            if sources:
+                to_decision.append(published - max(sources))
+    return {
+        "rate_rows_per_s": rate,
+        "alerts": len(to_alert),
+        "close_to_alert_p50_s": _quantile(to_alert, 0.5),
+        "close_to_alert_p99_s": _quantile(to_alert, 0.99),
+        "close_to_decision_p50_s": _quantile(to_decision, 0.5),
+        "close_to_decision_p99_s": _quantile(to_decision, 0.99),
+    }
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return float(np.quantile(values, q)) if values else None
+
+
+def memory(base: Settings, rows: int) -> dict:
+    """Each service's RSS while it works through ``rows`` rows, sampled every second."""
+    settings = _settings(base, "bench-memory")
+    ensure_topics(settings)
+    plan = _plan(rows, 5000)
+    logs = Path(tempfile.mkdtemp(prefix="trustwatch-bench-memory-"))
+    services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVICES}
+    stop = threading.Event()
+
+    def sample() -> None:
+        started = time.monotonic()
+        while not stop.is_set():
+            for name, process in services.processes.items():
+                rss = _rss_mib(process.pid)
+                if rss is not None:
+                    samples[name].append((time.monotonic() - started, rss))
+            stop.wait(1.0)
+
+    services.start()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with console.status(f"streaming {plan.total_rows} rows through every service"):
+            produce(settings, plan, None)
+            _wait_for_decisions(settings, plan.days, timeout=3600, services=services)
+    finally:
+        stop.set()
+        sampler.join()
+        services.stop()
+    result = {"rows": plan.total_rows, "services": {}}
+    for name, series in samples.items():
+        values = [rss for _, rss in series]
+        warm = values[max(1, len(values) // 10)] if len(values) > 2 else values[-1]
+        result["services"][name] = {
+            "after_warm_up_mib": warm,
+            "peak_mib": max(values),
+            "end_mib": values[-1],
+            "growth_after_warm_up": max(values) / warm - 1,
+            "series": series[:: max(1, len(series) // 200)],
+        }
+    return result
+
+
+def _rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def detection_quality(base: Settings, sizes: Sequence[int]) -> dict:
+    """Every built-in scenario at several window sizes: delay per injected step, missed steps,
+    and false alarms per 100 windows on `baseline`; beside an always-alarm and a never-alarm
+    monitor, whose figures follow from the scenario alone."""
+    results: dict = {"runs": [], "baselines": {}}
+    for size in sizes:
+        for name in builtin_names():
+            settings = _settings(base, f"bench-quality-{name}-{size}")
+            plan = _plan(get_scenario(name).days * size, size, name)
+            with console.status(f"scenario {name}, {size} rows per window"):
+                summary = run_demo(settings, DemoOptions(plan=plan, rate=None, split_seed=42),
+                                   train=lambda: None, on_progress=lambda _n: None,
+                                   on_alert=lambda _a: None, on_decision=lambda _d: None,
+                                   on_status=lambda _s: None)  # fmt: skip
+            fired = [a for a in summary.alerts if a.status == "FIRING"]
+            delays = [s.delay_windows for s in summary.injected]
+            results["runs"].append({
+                "scenario": name, "window_rows": size, "windows": plan.days,
+                "alerts_fired": len(fired),
+                "false_alarms_per_100_windows": 100 * len(fired) / plan.days
+                if name == "baseline" else None,
+                "injected": [s.model_dump(mode="json") for s in summary.injected],
+                "missed": sum(d is None for d in delays),
+                "median_delay_windows": statistics.median([d for d in delays if d is not None])
+                if any(d is not None for d in delays) else None,
+            })  # fmt: skip
+    results["baselines"] = {
+        "always_alarm": {"false_alarms_per_100_windows": 100.0, "median_delay_windows": 0,
+                         "missed": 0},
+        "never_alarm": {"false_alarms_per_100_windows": 0.0, "median_delay_windows": None,
+                        "missed": "every step"},
+    }  # fmt: skip
+    return results
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    speed = results["throughput"]
+    labels = ["JSON relay", "scoring relay", "end to end"]
+    values = [speed["json_relay_rows_per_s"], speed["scoring_relay_rows_per_s"],
+              speed["end_to_end_rows_per_s"]]  # fmt: skip
+    left.bar(labels, values, color=["#8c8c8c", "#4c72b0", "#55a868"])
+    left.axhline(0.5 * speed["scoring_relay_rows_per_s"], color="crimson", linestyle="--",
+                 label="goal: half the scoring relay")  # fmt: skip
+    left.set_ylabel("rows per second")
+    left.set_title(f"Throughput on the embedded broker ({speed['rows']:,} rows)")
+    left.legend(fontsize=8)
+    if "memory" in results:
+        for name, service in results["memory"]["services"].items():
+            series = np.array(service["series"])
+            if len(series):
+                right.plot(series[:, 0], series[:, 1], label=name)
+        right.set_xlabel("seconds")
+        right.set_ylabel("RSS (MiB)")
+        right.set_title(f"Memory per service over {results['memory']['rows']:,} rows")
+        right.legend(fontsize=8)
+    else:
+        right.set_axis_off()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def report(results: dict) -> None:
+    speed = results["throughput"]
+    table = Table(title=f"throughput, {speed['rows']:,} rows, same run")
+    table.add_column("stage")
+    table.add_column("rows/s", justify="right")
+    table.add_row("producer (flat out)", f"{speed['producer_rows_per_s']:,.0f}")
+    table.add_row("JSON relay (one hop)", f"{speed['json_relay_rows_per_s']:,.0f}")
+    table.add_row("scoring relay (scorer alone)", f"{speed['scoring_relay_rows_per_s']:,.0f}")
+    for name, value in speed["stage_rows_per_s"].items():
+        table.add_row(f"  stage {name}", "-" if value is None else f"{value:,.0f}")
+    table.add_row("end to end (every service)", f"{speed['end_to_end_rows_per_s']:,.0f}")
+    table.add_row("end to end / scoring relay",
+                  f"{speed['end_to_end_over_scoring_relay']:.2f} (goal >= 0.5)")  # fmt: skip
+    console.print(table)
+    if "latency" in results:
+        lat = results["latency"]
+        console.print(
+            f"latency at {lat['rate_rows_per_s']:g} rows/s: window close -> alert p50 "
+            f"{lat['close_to_alert_p50_s']} s, p99 {lat['close_to_alert_p99_s']} s "
+            f"({lat['alerts']} alerts); -> decision p50 {lat['close_to_decision_p50_s']} s, "
+            f"p99 {lat['close_to_decision_p99_s']} s (goal p99 <= 1 s)"
+        )
+    if "memory" in results:
+        mem = Table(title=f"memory over {results['memory']['rows']:,} rows")
+        for column in ("service", "after warm-up MiB", "peak MiB", "growth"):
+            mem.add_column(column, justify="right")
+        for name, service in results["memory"]["services"].items():
+            growth = f"{100 * service['growth_after_warm_up']:.1f} % (goal <= 10 %)"
+            mem.add_row(name, f"{service['after_warm_up_mib']:.0f}",
+                        f"{service['peak_mib']:.0f}", growth)  # fmt: skip
+        console.print(mem)
+    if "quality" in results:
+        quality = Table(title="detection quality (delays in windows after onset)")
+        for column in ("scenario", "window rows", "alerts", "delays", "missed",
+                       "false alarms / 100 windows"):  # fmt: skip
+            quality.add_column(column)
+        for run in results["quality"]["runs"]:
+            delays = ", ".join(f"{s['kind']} {s['delay_windows']}" for s in run["injected"])
+            quality.add_row(run["scenario"], str(run["window_rows"]), str(run["alerts_fired"]),
+                            delays or "-", str(run["missed"]),
+                            "" if run["false_alarms_per_100_windows"] is None
+                            else f"{run['false_alarms_per_100_windows']:.1f}")  # fmt: skip
+        quality.add_row("always alarm", "any", "every window", "0 for every step", "0", "100")
+        quality.add_row("never alarm", "any", "0", "-", "every step", "0")
+        console.print(quality)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--memory-rows", type=int, default=1_000_000, help="0 skips it")
+    parser.add_argument("--latency-rate", type=float, default=1000.0, help="0 skips it")
+    parser.add_argument("--quality-sizes", type=int, nargs="*", default=[200, 500, 1000])
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    artifacts = Path(tempfile.mkdtemp(prefix="trustwatch-bench-"))
+    subprocess.run([sys.executable, "-m", "trustwatch", "train"], check=True, capture_output=True,
+                   env=os.environ | {"TRUSTWATCH_ARTIFACTS_DIR": str(artifacts)})  # fmt: skip
+    results: dict = {}
+    with EmbeddedBroker() as broker:
+        base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
+                        session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
+        results["throughput"] = throughput(base, args.rows)
+        if args.latency_rate:
+            results["latency"] = latency(base, args.latency_rate)
+        if args.quality_sizes:
+            results["quality"] = detection_quality(base, args.quality_sizes)
+    if args.memory_rows:
+        # a broker of its own: a million rows on each topic, in memory
+        with EmbeddedBroker() as broker:
+            base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
+                            session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
+            results["memory"] = memory(base, args.memory_rows)
+    report(results)
+    (args.out / "pipeline.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    plot(results, args.out / "pipeline.png")
+    console.print(f"results written to {args.out / 'pipeline.json'} and pipeline.png")
+
+
+if __name__ == "__main__":
+    main()
