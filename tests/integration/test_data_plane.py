@@ -113,14 +113,16 @@ def test_a_second_scorer_joining_and_leaving_loses_nothing(settings, tmp_path):
     ensure_topics(settings)
     collector = Collector(settings, [SCORED_ROWS, QUARANTINE])
     first = start_service(settings, "score", log_path=tmp_path / "first.log")
-    producing = threading.Thread(target=produce, args=(settings, stream_plan, 600.0))
+    # slow enough that a second scorer, which takes seconds to start on a busy machine, joins
+    # while rows still flow
+    producing = threading.Thread(target=produce, args=(settings, stream_plan, 300.0))
     producing.start()
     assert collector.wait_for(lambda values: len(values) >= 300)
     port = free_port()
     second = start_service(settings, "score", log_path=tmp_path / "second.log",
                            TRUSTWATCH_METRICS_PORT=str(port))  # fmt: skip
     # the group rebalances and the second scorer takes its share before it leaves
-    assert collector.wait_for(lambda _: consumed_by(port) >= 300, timeout=40)
+    assert collector.wait_for(lambda _: consumed_by(port) >= 300, timeout=60)
     assert producing.is_alive(), "the stream ended before the second scorer left"
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=20) == 0
