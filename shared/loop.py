@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
 from shared.schemas import QuarantinedRow
 from shared.settings import Settings
@@ -35,6 +35,10 @@ PartitionKey = tuple[str, int]
 # Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
 FLUSH_TIMEOUT_SECONDS = 30.0
 PROGRESS_LOG_SECONDS = 10.0
+# A broker that lost its topics (the embedded one keeps them in memory only) is asked to create
+# them again at most this often.
+RECREATE_TOPICS_SECONDS = 2.0
+MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
 
 
@@ -164,6 +168,8 @@ class ConsumerLoop:
         self._stop = threading.Event()
         self._producer: Producer | None = None
         self._producer_fatal = False
+        self._topics_missing_since: float | None = None
+        self._topics_recreated_at = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -206,6 +212,8 @@ class ConsumerLoop:
                     self._process(consumer, records)
                     continue
                 idle_for = now - last_message_at
+                if idle_for >= RECREATE_TOPICS_SECONDS:
+                    self._recreate_missing_topics(consumer)
                 if not idle_flushed and idle_for >= self.settings.idle_flush_seconds:
                     idle_flushed = True
                     self._deliver(list(self.handler.on_idle()))
@@ -270,9 +278,36 @@ class ConsumerLoop:
         error = message.error()
         if error is None:
             return True
+        if error.code() in MISSING_TOPIC_ERRORS:
+            if self._topics_missing_since is None:
+                self._topics_missing_since = time.monotonic()
+            return False
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", error)
         return False
+
+    def _recreate_missing_topics(self, consumer) -> None:
+        """After a broker lost its topics (a restart of the in-memory embedded broker), create
+        them again so that every service resumes without manual action. Kafka keeps its topics
+        across restarts and never gets here. Checked while idle, at most every
+        RECREATE_TOPICS_SECONDS: the client does not always report a subscribed topic that
+        vanished."""
+        now = time.monotonic()
+        if now - self._topics_recreated_at < RECREATE_TOPICS_SECONDS:
+            return
+        self._topics_recreated_at = now
+        try:
+            if self._topics_missing_since is None:
+                known = consumer.list_topics(timeout=2.0).topics
+                if all(name in known and known[name].error is None for name in self.topics):
+                    return
+            created = ensure_topics(self.settings, timeout=5.0)
+        except Exception as exc:  # noqa: BLE001 - the broker may still be coming back
+            log.warning("could not check or create the topics: %s", exc)
+            return
+        self._topics_missing_since = None
+        if created:
+            log.warning("topics were missing on the broker; created %s", ", ".join(created))
 
     def _process(self, consumer, records: list[Message]) -> None:
         started = time.perf_counter()

@@ -110,3 +110,82 @@ def test_ten_thousand_bad_payloads_each_end_quarantined_with_a_reason(settings, 
     assert len(quarantined) > 0.9 * len(batch)
     reasons = Counter(issue.code.value for q in quarantined for issue in q.issues)
     assert {"MALFORMED_JSON", "OVERSIZED", "MISSING_FIELD", "WRONG_TYPE"} <= set(reasons)
+
+
+def test_every_service_resumes_on_its_own_after_the_embedded_broker_restarts(
+    bootstrap_servers, artifacts_dir, tmp_path
+):
+    """The embedded broker is killed and started again on the same port. It keeps everything in
+    memory, so its topics, messages and committed offsets are gone (Apache Kafka keeps all three
+    on disk). Every service reconnects, creates the topics again, rejoins its group and carries
+    on with the rows produced after the restart: nobody runs anything by hand."""
+    import os
+    import signal
+    import time
+    from datetime import timedelta
+
+    from confluent_kafka.admin import AdminClient
+
+    from producer.app import produce
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+    from shared.broker import EmbeddedBroker
+    from shared.kafka import broker_answers
+    from shared.settings import Settings
+    from shared.topics import ALL_TOPICS, DECISIONS
+    from trustwatch.demo import ServiceGroup
+
+    if os.environ.get("TRUSTWATCH_BOOTSTRAP_SERVERS"):
+        pytest.skip("restarts the embedded broker; an external one is not ours to kill")
+    broker = EmbeddedBroker().start()
+    settings = Settings(bootstrap_servers=broker.bootstrap_servers, namespace="restart",
+                        artifacts_dir=artifacts_dir, session_timeout_ms=2000,
+                        heartbeat_interval_ms=500)  # fmt: skip
+    baseline = get_scenario("baseline")
+    before = StreamPlan(baseline, 2, 300, 1, settings.simulation_start)
+    after = StreamPlan(baseline, 2, 300, 2, settings.simulation_start + timedelta(days=5))
+    env = os.environ | {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
+        "TRUSTWATCH_NAMESPACE": settings.namespace,
+        "TRUSTWATCH_ARTIFACTS_DIR": str(artifacts_dir),
+        "TRUSTWATCH_SESSION_TIMEOUT_MS": "2000",
+        "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": "500",
+        "TRUSTWATCH_HISTORY_PATH": str(tmp_path / "history.sqlite"),
+    }
+    services = ServiceGroup(env, tmp_path, {})
+    ensure_topics(settings)
+    services.start()
+    restarted = None
+    try:
+        produce(settings, before, None)
+        assert _wait(lambda: len(read_all(settings, DECISIONS)) >= 1, 90), "no decision before"
+        os.kill(broker.pid, signal.SIGKILL)
+        assert _wait(lambda: not broker_answers(settings.bootstrap_servers or ""), 10)
+        restarted = EmbeddedBroker(port=broker.port).start()
+        back = time.monotonic()
+        wanted = {settings.topic_name(t) for t in ALL_TOPICS}
+        admin = AdminClient(settings.kafka_config())
+        # the services, not this test, create the topics again
+        assert _wait(lambda: wanted <= set(admin.list_topics(timeout=5).topics), 30)
+        recreated_after = time.monotonic() - back
+        produce(settings, after, None)
+        assert _wait(lambda: len(read_all(settings, SCORED_ROWS)) >= after.total_rows, 60)
+        scoring_after = time.monotonic() - back
+        assert _wait(lambda: len(read_all(settings, DECISIONS)) >= 1, 90), "no decision after"
+        assert not services.dead(), services.dead()
+        assert recreated_after <= 10, recreated_after
+        print(f"topics back {recreated_after:.1f}s, rows scored {scoring_after:.1f}s after restart")
+    finally:
+        services.stop()
+        (restarted or broker).stop()
+
+
+def _wait(condition, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
