@@ -38,6 +38,7 @@ reliability: install
 # Benchmarks print tables, write JSON and plots under bench/results; never part of `make test`.
 bench: install
 	$(BIN)/python -m bench.monitors $(ARGS)
+	$(BIN)/python -m bench.pipeline $(PIPELINE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache .hypothesis

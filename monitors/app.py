@@ -20,7 +20,8 @@ from shared.metrics import LoopMetrics
 from shared.policy import load_policy
 from shared.service import run_service
 from shared.settings import Settings
-from shared.topics import QUARANTINE, SCORED_ROWS
+from shared.tail import read_back
+from shared.topics import DRIFT_SIGNALS, QUARANTINE, SCORED_ROWS
 
 
 class MonitorKind(StrEnum):
@@ -50,6 +51,11 @@ def build(
             reference.sample(min(len(reference), 1000), random_state=metadata.seed),
         )
         calculator = DriftCalculator(reference, metadata, policy, attribution)
+        # a restarted drift monitor confirms severities as an uninterrupted one would
+        calculator.restore(
+            m.value  # type: ignore[misc]
+            for m in read_back(settings, [DRIFT_SIGNALS], quiet=0.5, first_wait=1.0)
+        )
     else:
         calculator = FairnessCalculator(policy)
     handler: Handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)

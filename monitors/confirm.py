@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from shared.schemas import DriftSeverity, FeatureDrift
 
@@ -21,6 +20,9 @@ class SeverityConfirmer:
     A level clears the same way: only when fewer than ``needed`` of the last windows reached it.
     Below MEDIUM the window's own severity is reported, so a one-window spike shows as LOW.
 
+    The memory is keyed by window, so telling it a window twice (a replay after a crash) changes
+    nothing, and a restarted monitor rebuilds it from the signals it already published.
+
     Examples
     --------
     >>> confirm = SeverityConfirmer(windows=3, needed=2)
@@ -32,18 +34,38 @@ class SeverityConfirmer:
     def __init__(self, windows: int, needed: int):
         self.windows = windows
         self.needed = needed
-        self.history: dict[str, deque[int]] = {}
+        self.history: dict[str, dict[Hashable, int]] = {}
+        self._told = 0
 
-    def level(self, feature: str, raw: DriftSeverity) -> DriftSeverity:
-        history = self.history.setdefault(feature, deque(maxlen=self.windows))
-        history.append(_RANK[raw])
+    def level(
+        self, feature: str, raw: DriftSeverity, window: Hashable | None = None
+    ) -> DriftSeverity:
+        """The reported level of ``feature`` in ``window`` (windows must sort in time order;
+        None: the window after the last one told)."""
+        if window is None:
+            self._told += 1
+            window = self._told
+        history = self.history.setdefault(feature, {})
+        history[window] = _RANK[raw]
+        recent = sorted(w for w in history if w <= window)[-self.windows :]  # type: ignore[operator]
+        for old in sorted(history)[: -self.windows]:  # type: ignore[type-var]
+            del history[old]  # only the last windows count
+        ranks = [history[w] for w in recent if w in history]
         for candidate in (DriftSeverity.HIGH, DriftSeverity.MEDIUM):
-            if sum(rank >= _RANK[candidate] for rank in history) >= self.needed:
+            if sum(rank >= _RANK[candidate] for rank in ranks) >= self.needed:
                 return candidate
         # a significant change not yet confirmed as MEDIUM or HIGH shows as LOW
         return DriftSeverity.LOW if _RANK[raw] >= 1 else DriftSeverity.NONE
 
-    def confirm(self, drifts: Iterable[FeatureDrift]) -> tuple[FeatureDrift, ...]:
+    def confirm(
+        self, drifts: Iterable[FeatureDrift], window: Hashable | None = None
+    ) -> tuple[FeatureDrift, ...]:
         return tuple(
-            d.model_copy(update={"confirmed": self.level(d.feature, d.severity)}) for d in drifts
+            d.model_copy(update={"confirmed": self.level(d.feature, d.severity, window)})
+            for d in drifts
         )
+
+    def restore(self, window: Hashable, drifts: Iterable[FeatureDrift]) -> None:
+        """Remember the window severities of a published signal (after a restart)."""
+        for drift in drifts:
+            self.level(drift.feature, drift.severity, window)

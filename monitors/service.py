@@ -12,7 +12,7 @@ with the rows it reads.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -251,6 +251,12 @@ class DriftCalculator:
             for name in WATCHED_STREAMS
         }
 
+    def restore(self, published: Iterable[DriftSignal]) -> None:
+        """Rebuild the k-of-n confirmation from the signals published before a restart."""
+        for signal in sorted(published, key=lambda s: s.window_start):
+            drifts = [*signal.features, *([signal.prediction] if signal.prediction else [])]
+            self.confirmer.restore(signal.window_start, drifts)
+
     def accepts(self, row: BaseModel) -> bool:
         if isinstance(row, QuarantinedRow):
             return True
@@ -281,7 +287,9 @@ class DriftCalculator:
 
     def signal(self, closed: ClosedWindow[DriftState]) -> DriftSignal:
         counts = closed.state.counts
-        drifts = self.confirmer.confirm(counts.result(self.policy.drift, self.importance))
+        drifts = self.confirmer.confirm(
+            counts.result(self.policy.drift, self.importance), closed.start
+        )
         features = tuple(d for d in drifts if d.feature != PREDICTION)
         prediction = next((d for d in drifts if d.feature == PREDICTION), None)
         ranked = sorted((d for d in features if d.significant), key=lambda d: -d.impact)

@@ -127,7 +127,7 @@ def scraped(bootstrap_servers, artifacts_dir, tmp_path_factory):
     finally:
         demo.send_signal(signal.SIGINT)  # the demo stops its services on an interrupt
         try:
-            demo.wait(timeout=30)
+            demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
             demo.kill()
         server.terminate()

@@ -33,3 +33,30 @@ def test_report_without_history_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["report", "--history", str(tmp_path / "none.sqlite")])
     assert result.exit_code == 2
     assert "no history" in result.output
+
+
+def test_demo_services_die_with_the_demo_however_it_dies():
+    """A service started by the demo gets SIGTERM when the demo process is killed outright."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    parent = (
+        "import subprocess, sys, time; from trustwatch.demo import _stop_with_parent; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
+        "preexec_fn=_stop_with_parent); print(child.pid, flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    child = int(process.stdout.readline())
+    process.kill()  # SIGKILL: no cleanup code of the parent runs
+    process.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, 9)
+    raise AssertionError("the child outlived its parent")
