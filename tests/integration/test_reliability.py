@@ -11,7 +11,7 @@ import pytest
 
 from scorer.app import build as build_scorer
 from shared.kafka import ensure_topics, make_producer
-from shared.schemas import QuarantinedRow, ScoredRow
+from shared.schemas import DriftSeverity, QuarantinedRow, ScoredRow
 from shared.topics import EVENT_ID_HEADER, QUARANTINE, RAW_ROWS, SCORED_ROWS
 from tests.integration.helpers import read_all
 
@@ -189,3 +189,37 @@ def _wait(condition, timeout: float) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def test_a_drift_monitor_restarted_mid_stream_rates_every_window_as_an_uninterrupted_one(
+    settings,
+):
+    """The k-of-n confirmation is rebuilt from the signals already published, so a restart
+    (here in the middle of a window, with its rows re-read) changes no reported severity."""
+    from datetime import UTC, datetime
+
+    from monitors.app import MonitorKind
+    from monitors.app import build as build_monitor
+    from producer.app import produce
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+    from shared.topics import DRIFT_SIGNALS
+
+    plan = StreamPlan(get_scenario("covariate"), 10, 300, 4, datetime(2026, 3, 1, tzinfo=UTC))
+    severities = {}
+    for name, stops in (("whole", [None]), ("restarted", [5 * 300 + 150, None])):
+        current = settings.model_copy(update={"namespace": f"{settings.namespace}-{name}"})
+        ensure_topics(current)
+        produce(current, plan, None)
+        build_scorer(current).run(max_messages=plan.total_rows, idle_timeout=10)
+        for stop in stops:  # a new monitor process each time, as after a restart
+            build_monitor(current, MonitorKind.DRIFT).run(max_messages=stop, idle_timeout=8)
+        signals = sorted(read_all(current, DRIFT_SIGNALS), key=lambda s: s.window_start)
+        severities[name] = {
+            (s.window_start.day, f.feature): (f.severity, f.confirmed)
+            for s in signals for f in s.features
+        }  # fmt: skip
+    assert severities["restarted"] == severities["whole"]
+    monthly = {day: level for (day, f), (_, level) in severities["whole"].items()
+               if f == "MonthlyCharges"}  # fmt: skip
+    assert monthly[8] == DriftSeverity.LOW and monthly[9] == DriftSeverity.HIGH  # k of n
