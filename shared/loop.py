@@ -168,6 +168,7 @@ class ConsumerLoop:
         self._stop = threading.Event()
         self._producer: Producer | None = None
         self._producer_fatal = False
+        self._read_to: dict[PartitionKey, int] = {}  # next offset to read, per partition read
         self._topics_missing_since: float | None = None
         self._topics_recreated_at = 0.0
 
@@ -243,6 +244,8 @@ class ConsumerLoop:
     def _assigned(self, consumer, partitions: list[TopicPartition]) -> None:
         # Where reading starts on each partition: the committed offset, else the beginning.
         self._start_offsets = {}
+        # positions read under an earlier assignment may be stale or no longer ours
+        self._read_to = {}
         try:
             committed = consumer.committed(partitions, timeout=10)
         except KafkaException:
@@ -337,11 +340,12 @@ class ConsumerLoop:
                 time.perf_counter() - started
             )
 
-        next_offsets: dict[PartitionKey, int] = {}
         for record in records:
             key = (record.topic(), record.partition())
-            next_offsets[key] = max(next_offsets.get(key, 0), record.offset() + 1)
-        self._store(consumer, next_offsets)
+            self._read_to[key] = max(self._read_to.get(key, 0), record.offset() + 1)
+        # every partition read so far, not only this batch's: a window that closed now may
+        # release the hold on a partition that delivered nothing in this batch
+        self._store(consumer, self._read_to)
         if self.on_batch is not None:
             self.on_batch(self.stats)
 

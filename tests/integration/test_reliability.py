@@ -207,7 +207,8 @@ def test_a_drift_monitor_restarted_mid_stream_rates_every_window_as_an_uninterru
 
     plan = StreamPlan(get_scenario("covariate"), 10, 300, 4, datetime(2026, 3, 1, tzinfo=UTC))
     severities = {}
-    for name, stops in (("whole", [None]), ("restarted", [5 * 300 + 150, None])):
+    # stopped inside the second drifted window (03-09): without 03-08 remembered it would read LOW
+    for name, stops in (("whole", [None]), ("restarted", [9 * 300 + 150, None])):
         current = settings.model_copy(update={"namespace": f"{settings.namespace}-{name}"})
         ensure_topics(current)
         produce(current, plan, None)
@@ -215,6 +216,8 @@ def test_a_drift_monitor_restarted_mid_stream_rates_every_window_as_an_uninterru
         for stop in stops:  # a new monitor process each time, as after a restart
             build_monitor(current, MonitorKind.DRIFT).run(max_messages=stop, idle_timeout=8)
         signals = sorted(read_all(current, DRIFT_SIGNALS), key=lambda s: s.window_start)
+        # committed offsets follow every closed window: a restart re-reads only the open one
+        assert [s.window_start.day for s in signals] == list(range(1, 11)), name
         severities[name] = {
             (s.window_start.day, f.feature): (f.severity, f.confirmed)
             for s in signals for f in s.features
