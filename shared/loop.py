@@ -213,6 +213,8 @@ class ConsumerLoop:
                     self._process(consumer, records)
                     continue
                 idle_for = now - last_message_at
+                if self.metrics is not None:  # caught up: the lag gauge must come down too
+                    self._report_lag(self._behind(consumer))
                 if idle_for >= RECREATE_TOPICS_SECONDS:
                     self._recreate_missing_topics(consumer)
                 if not idle_flushed and idle_for >= self.settings.idle_flush_seconds:

@@ -226,3 +226,67 @@ def test_a_drift_monitor_restarted_mid_stream_rates_every_window_as_an_uninterru
     monthly = {day: level for (day, f), (_, level) in severities["whole"].items()
                if f == "MonthlyCharges"}  # fmt: skip
     assert monthly[8] == DriftSeverity.LOW and monthly[9] == DriftSeverity.HIGH  # k of n
+
+
+def test_overload_lag_grows_and_drains_nothing_dropped_memory_bounded(settings, tmp_path):
+    """A producer several times faster than the scorer: the scorer's own lag metric rises, then
+    drains to zero; every row ends scored or quarantined; its memory stays bounded."""
+    import threading
+    import urllib.request
+    from datetime import UTC, datetime
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from producer.app import produce
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+    from shared.broker import free_port
+    from tests.integration.helpers import start_service
+
+    plan = StreamPlan(get_scenario("schema"), 10, 3000, 6, datetime(2026, 3, 1, tzinfo=UTC))
+    ensure_topics(settings)
+    port = free_port()
+    scorer = start_service(settings, "score", log_path=tmp_path / "scorer.log",
+                           TRUSTWATCH_METRICS_PORT=str(port))  # fmt: skip
+    samples: list[tuple[float, float]] = []  # (lag, RSS MiB)
+    done = threading.Event()
+
+    def lag() -> float | None:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+        except OSError:
+            return None
+        return sum(s.value for f in text_string_to_metric_families(body.decode())
+                   for s in f.samples if s.name == "trustwatch_consumer_lag_messages"
+                   and s.labels.get("topic") == "rows.raw")  # fmt: skip
+
+    def rss() -> float:
+        status = open(f"/proc/{scorer.pid}/status").read()  # noqa: SIM115
+        return int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
+
+    def sample() -> None:
+        while not done.is_set():
+            value = lag()
+            if value is not None:
+                samples.append((value, rss()))
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        assert _wait(lambda: lag() is not None, 60), "the scorer never served /metrics"
+        sampler.start()
+        result = produce(settings, plan, None)  # flat out
+        assert _wait(lambda: samples and samples[-1][0] == 0 and len(samples) > 4, 120)
+    finally:
+        done.set()
+        scorer.terminate()
+        scorer.wait(timeout=30)
+    outputs = read_all(settings, SCORED_ROWS) + read_all(settings, QUARANTINE)
+    assert len({o.event_id for o in outputs}) == result.produced == plan.total_rows
+    peak_lag = max(value for value, _ in samples)
+    assert peak_lag > 5_000, peak_lag  # the producer really ran ahead
+    memory = [mib for _, mib in samples]
+    warm = memory[len(memory) // 5]
+    # bounded: no growth with the backlog (the scorer holds a batch, not the lag)
+    assert max(memory) <= 1.25 * warm, (warm, max(memory))
+    print(f"peak lag {peak_lag:.0f} rows, scorer RSS {warm:.0f} -> peak {max(memory):.0f} MiB")
