@@ -13,11 +13,11 @@ from shared.artifact import load_metadata, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
-from shared.schemas import Alert, Decision
+from shared.schemas import Alert, Decision, DriftSignal
 from shared.service import run_service
 from shared.settings import Settings
 from shared.tail import read_back
-from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
+from shared.topics import ALERTS, DECISIONS, DRIFT_SIGNALS, SIGNAL_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,15 @@ def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
 
 
 def restore(settings: Settings, handler: AlerterHandler) -> None:
-    """Rebuild the open alerts and the last decided window from the topics after a restart, so
-    a restarted alerter neither fires an open alert again nor loses its resolution."""
-    history = read_back(settings, [ALERTS, DECISIONS])
+    """Rebuild the open alerts, the last decided window and the drift streaks from the topics
+    after a restart, so a restarted alerter neither fires an open alert again, nor loses its
+    resolution, nor restarts a streak of drifted windows."""
+    history = read_back(settings, [ALERTS, DECISIONS, DRIFT_SIGNALS])
     alerts = [m.value for m in history if isinstance(m.value, Alert)]
     decided = [m.value.window_start for m in history if isinstance(m.value, Decision)]
     decided_through = max(decided) if decided else None
-    handler.restore(alerts, decided_through)
+    drifts = [m.value for m in history if isinstance(m.value, DriftSignal)]
+    handler.restore(alerts, decided_through, drifts)
     if history:
         log.info("restored %d alerts; decisions made through %s", len(alerts), decided_through)
 

@@ -22,7 +22,7 @@ from alerter.rules import Condition, WindowSignals, conditions_of, source_of, wi
 from shared.artifact import ModelMetadata
 from shared.loop import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
-from shared.schemas import Alert
+from shared.schemas import Alert, DriftSignal
 from shared.topics import ALERTS, DECISIONS
 
 
@@ -56,10 +56,23 @@ class AlerterHandler(Handler):
         self.judged_through: dict[str, datetime] = {}
         self.decided_through: datetime | None = None
 
-    def restore(self, alerts: Sequence[Alert], decided_through: datetime | None) -> None:
-        """State after a restart, read back from the alerts and decisions topics."""
+    def restore(
+        self,
+        alerts: Sequence[Alert],
+        decided_through: datetime | None,
+        drift_signals: Sequence[DriftSignal] = (),
+    ) -> None:
+        """State after a restart, read back from the alerts, decisions and drift topics. The
+        drift streaks replay the windows already decided; later ones are re-read and judged."""
         self.book.restore(list(alerts))
         self.decided_through = decided_through
+        if decided_through is None:
+            return
+        for signal in sorted(drift_signals, key=lambda s: s.window_start):
+            if signal.window_start <= decided_through:
+                self.streaks.update(
+                    WindowSignals(signal.window_start, signal.window_end, drift=signal)
+                )
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         outputs: list[Outbound] = []

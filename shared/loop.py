@@ -188,7 +188,7 @@ class ConsumerLoop:
         consumer.subscribe(list(self.topics), on_assign=self._assigned)
         last_message_at = time.monotonic()
         last_report = last_message_at
-        idle_flushed = False
+        idle_flushed = idle_lag_reported = False
         log.info(
             "consuming %s as group %s from %s",
             ", ".join(self.topics),
@@ -209,12 +209,14 @@ class ConsumerLoop:
                     last_report = now
                     self._report("running")
                 if records:
-                    last_message_at, idle_flushed = now, False
+                    last_message_at, idle_flushed, idle_lag_reported = now, False, False
                     self._process(consumer, records)
                     continue
                 idle_for = now - last_message_at
-                if self.metrics is not None:  # caught up: the lag gauge must come down too
-                    self._report_lag(self._behind(consumer))
+                if self.metrics is not None and not idle_lag_reported and idle_for >= 1.0:
+                    # caught up: the lag gauge must come down too (once per quiet spell)
+                    idle_lag_reported = True
+                    self._set_lag(self._behind(consumer))
                 if idle_for >= RECREATE_TOPICS_SECONDS:
                     self._recreate_missing_topics(consumer)
                 if not idle_flushed and idle_for >= self.settings.idle_flush_seconds:
@@ -352,11 +354,16 @@ class ConsumerLoop:
             self.on_batch(self.stats)
 
     def _report_lag(self, behind: Mapping[PartitionKey, int | None]) -> None:
-        metrics = self.metrics
         now = time.monotonic()
-        if metrics is None or now - self._lag_reported < LAG_REPORT_SECONDS:
+        if self.metrics is None or now - self._lag_reported < LAG_REPORT_SECONDS:
             return
         self._lag_reported = now
+        self._set_lag(behind)
+
+    def _set_lag(self, behind: Mapping[PartitionKey, int | None]) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
         lag: dict[str, int] = {}
         for (topic_name, _), count in behind.items():
             if count is not None:

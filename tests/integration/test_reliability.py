@@ -290,3 +290,76 @@ def test_overload_lag_grows_and_drains_nothing_dropped_memory_bounded(settings, 
     # bounded: no growth with the backlog (the scorer holds a batch, not the lag)
     assert max(memory) <= 1.25 * warm, (warm, max(memory))
     print(f"peak lag {peak_lag:.0f} rows, scorer RSS {warm:.0f} -> peak {max(memory):.0f} MiB")
+
+
+def _pipeline_run(settings, tmp_path, kills: dict[int, str]):
+    """The `full` scenario through every service as its own process; at each row count in
+    ``kills`` that service is SIGKILLed and started again at once. Returns the decision of each
+    window, the alerts, and the ids of the rows that ended scored or quarantined."""
+    import signal
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from producer.app import produce
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+    from shared.topics import ALERTS, DECISIONS
+    from tests.integration.helpers import start_service
+    from trustwatch.demo import SERVICES
+
+    plan = StreamPlan(get_scenario("full"), 30, 300, 7, datetime(2026, 3, 1, tzinfo=UTC))
+    ensure_topics(settings)
+    extra = {"TRUSTWATCH_HISTORY_PATH": str(tmp_path / f"{settings.namespace}.sqlite")}
+    processes = {name: start_service(settings, *command, **extra)
+                 for name, command in SERVICES.items()}  # fmt: skip
+    pending = dict(sorted(kills.items()))
+    lock = threading.Lock()
+
+    def on_progress(rows: int) -> None:
+        with lock:
+            for at in [at for at in pending if rows >= at]:
+                name = pending.pop(at)
+                processes[name].send_signal(signal.SIGKILL)
+                processes[name].wait(timeout=10)
+                processes[name] = start_service(settings, *SERVICES[name], **extra)
+
+    try:
+        time.sleep(6)  # the groups form, as in a running deployment
+        result = produce(settings, plan, 1500.0, progress=on_progress)
+        assert not pending, pending
+        assert _wait(lambda: len({d.window_start for d in read_all(settings, DECISIONS)})
+                     >= plan.days, 180), "not every window was decided"  # fmt: skip
+        dead = [name for name, p in processes.items() if p.poll() is not None]
+        assert not dead, dead
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+    decisions = {d.window_start: d.action for d in read_all(settings, DECISIONS)}
+    rows = read_all(settings, SCORED_ROWS) + read_all(settings, QUARANTINE)
+    return decisions, read_all(settings, ALERTS), {r.event_id for r in rows}, result.produced
+
+
+def test_killing_the_drift_monitor_and_the_alerter_mid_stream_changes_no_decision(
+    settings, tmp_path
+):
+    """SIGKILL at two points of a seeded run (the drift monitor during the price rise, the
+    alerter during the concept shift), each restarted at once: every row is accounted for once,
+    every window gets the decision of an uninterrupted run, and no problem fires twice."""
+    from collections import Counter
+
+    from shared.schemas import AlertStatus
+
+    whole = settings.model_copy(update={"namespace": f"{settings.namespace}-whole"})
+    killed = settings.model_copy(update={"namespace": f"{settings.namespace}-killed"})
+    expected, _, rows, produced = _pipeline_run(whole, tmp_path, {})
+    assert len(rows) == produced == 30 * 300
+    got, alerts, rows, produced = _pipeline_run(
+        killed, tmp_path, {6 * 300 + 100: "monitor-drift", 15 * 300 + 50: "alerter"}
+    )
+    assert len(rows) == produced == 30 * 300
+    assert got == expected
+    fired = Counter(a.key for a in alerts if a.status == AlertStatus.FIRING)
+    assert fired and set(fired.values()) == {1}, fired

@@ -363,3 +363,16 @@ def test_alerts_and_decisions_do_not_depend_on_which_monitor_reports_first(polic
         AlertStatus.FIRING, AlertStatus.RESOLVED]  # fmt: skip
     assert {a.key for a in fired} == {fired[0].key} and fired[-1].status == AlertStatus.RESOLVED
     assert (fired[-1].type, fired[-1].subject) == (AlertType.PERFORMANCE, "recall")
+
+
+def test_a_restarted_alerter_resumes_the_drift_streaks_of_the_windows_it_decided(policy, metadata):
+    from alerter.service import AlerterHandler
+    from tests.unit.signals import bounds
+
+    handler = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
+    published = [drift(day, {"MonthlyCharges": HIGH}) for day in range(4)]
+    handler.restore([], bounds(2)[0], published)  # windows 0-2 decided; 3 will be re-read
+    assert handler.streaks.streaks == {"MonthlyCharges": 3}
+    fresh = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
+    fresh.restore([], None, published)  # nothing decided yet: everything will be re-read
+    assert fresh.streaks.streaks == {}
