@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shared.kafka import broker_answers
+from shared.process import stop_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,8 +73,9 @@ class EmbeddedBroker:
         ]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=stop_with_parent,  # a killed test run or demo leaves no broker behind
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -21,6 +21,7 @@ from producer.stream import StreamPlan
 from shared.artifact import has_artifact
 from shared.broker import EmbeddedBroker, free_port
 from shared.kafka import ensure_topics
+from shared.process import stop_with_parent
 from shared.schemas import Alert, AlertStatus, Decision, QuarantinedRow, ScenarioEvent, ScoredRow
 from shared.settings import Settings
 from shared.tail import tail
@@ -110,25 +111,6 @@ class Observed:
             return len(self.scored | self.quarantined) + self.quarantined_unidentified
 
 
-def _libc_prctl():
-    if sys.platform != "linux":
-        return None
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True).prctl
-
-
-_PRCTL = _libc_prctl()  # looked up here: the child, between fork and exec, only calls it
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_parent() -> None:
-    """In the child, before it runs: ask Linux to send SIGTERM when the demo dies, however it
-    dies, so that no service outlives it. Elsewhere the demo's own cleanup is all there is."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
 class ServiceGroup:
     """The services as child processes, each logging to its own file."""
 
@@ -148,7 +130,7 @@ class ServiceGroup:
                     env=self.env | self.env_overrides.get(name, {}),
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_stop_with_parent,
+                    preexec_fn=stop_with_parent,
                 )
 
     def dead(self) -> list[str]:

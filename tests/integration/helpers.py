@@ -69,7 +69,7 @@ def start_service(settings: Settings, *arguments: str, log_path=None, **extra: s
     import subprocess
     import sys
 
-    from trustwatch.demo import _stop_with_parent
+    from shared.process import stop_with_parent
 
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
@@ -77,7 +77,7 @@ def start_service(settings: Settings, *arguments: str, log_path=None, **extra: s
         env=service_env(settings, **extra),
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=_stop_with_parent,  # a failed test leaves no service running
+        preexec_fn=stop_with_parent,  # a failed test leaves no service running
     )
 
 

@@ -43,9 +43,9 @@ def test_demo_services_die_with_the_demo_however_it_dies():
     import time
 
     parent = (
-        "import subprocess, sys, time; from trustwatch.demo import _stop_with_parent; "
+        "import subprocess, sys, time; from shared.process import stop_with_parent; "
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
-        "preexec_fn=_stop_with_parent); print(child.pid, flush=True); time.sleep(60)"
+        "preexec_fn=stop_with_parent); print(child.pid, flush=True); time.sleep(60)"
     )
     process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     child = int(process.stdout.readline())
