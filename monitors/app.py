@@ -21,7 +21,7 @@ from shared.policy import load_policy
 from shared.service import run_service
 from shared.settings import Settings
 from shared.tail import read_back
-from shared.topics import DRIFT_SIGNALS, QUARANTINE, SCORED_ROWS
+from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, QUARANTINE, SCORED_ROWS
 
 
 class MonitorKind(StrEnum):
@@ -58,6 +58,11 @@ def build(
         )
     else:
         calculator = FairnessCalculator(policy)
+        # a restarted fairness monitor judges gaps over the same rolling span
+        calculator.restore(
+            m.value  # type: ignore[misc]
+            for m in read_back(settings, [FAIRNESS_SIGNALS], quiet=0.5, first_wait=1.0)
+        )
     handler: Handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)
     if estimate is not None:
         handler = FanOutHandler(handler, estimate)

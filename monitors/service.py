@@ -322,7 +322,20 @@ class FairnessCalculator:
 
     def __init__(self, policy: Policy):
         self.policy = policy
-        self.recent: deque[GroupWindow] = deque(maxlen=policy.fairness.span_windows)
+        # the last span_windows windows by start: a replayed window replaces itself
+        self.recent: dict[datetime, GroupWindow] = {}
+
+    def restore(self, published: Iterable[FairnessSignal]) -> None:
+        """Rebuild the rolling span from the signals published before a restart."""
+        attributes = self.policy.fairness.attributes
+        for signal in published:
+            window = GroupWindow.from_groups(attributes, signal.groups, signal.rows)
+            self._remember(signal.window_start, window)
+
+    def _remember(self, start: datetime, window: GroupWindow) -> None:
+        self.recent[start] = window
+        for old in sorted(self.recent)[: -self.policy.fairness.span_windows]:
+            del self.recent[old]
 
     def accepts(self, row: BaseModel) -> bool:
         return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
@@ -337,14 +350,15 @@ class FairnessCalculator:
         rules = self.policy.fairness
         limits = (rules.min_group_positives, rules.min_group_negatives, rules.gap_confidence)
         groups, gaps = closed.state.result(*limits)
-        self.recent.append(closed.state)
-        _, rolling = merge_all(self.recent, rules.attributes).result(*limits)
+        self._remember(closed.start, closed.state)
+        span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]
+        _, rolling = merge_all(span, rules.attributes).result(*limits)
         return FairnessSignal(
             **_window_fields(closed, closed.state.rows),
             groups=tuple(g.message() for g in groups),
             gaps=tuple(g.message() for g in gaps),
             rolling_gaps=tuple(g.message() for g in rolling),
-            span_windows=len(self.recent),
+            span_windows=len(span),
         )
 
 

@@ -342,12 +342,11 @@ def _pipeline_run(settings, tmp_path, kills: dict[int, str]):
     return decisions, read_all(settings, ALERTS), {r.event_id for r in rows}, result.produced
 
 
-def test_killing_the_drift_monitor_and_the_alerter_mid_stream_changes_no_decision(
-    settings, tmp_path
-):
-    """SIGKILL at two points of a seeded run (the drift monitor during the price rise, the
-    alerter during the concept shift), each restarted at once: every row is accounted for once,
-    every window gets the decision of an uninterrupted run, and no problem fires twice."""
+def test_killing_monitors_and_the_alerter_mid_stream_changes_no_decision(settings, tmp_path):
+    """SIGKILL at three points of a seeded run (the drift monitor during the price rise, the
+    alerter during the concept shift, the fairness monitor during the group bias), each restarted
+    at once: every row is accounted for once, every window gets the decision of an uninterrupted
+    run, and no problem fires twice."""
     from collections import Counter
 
     from shared.schemas import AlertStatus
@@ -356,9 +355,9 @@ def test_killing_the_drift_monitor_and_the_alerter_mid_stream_changes_no_decisio
     killed = settings.model_copy(update={"namespace": f"{settings.namespace}-killed"})
     expected, _, rows, produced = _pipeline_run(whole, tmp_path, {})
     assert len(rows) == produced == 30 * 300
-    got, alerts, rows, produced = _pipeline_run(
-        killed, tmp_path, {6 * 300 + 100: "monitor-drift", 15 * 300 + 50: "alerter"}
-    )
+    kills = {6 * 300 + 100: "monitor-drift", 15 * 300 + 50: "alerter",
+             22 * 300 + 20: "monitor-fairness"}  # fmt: skip
+    got, alerts, rows, produced = _pipeline_run(killed, tmp_path, kills)
     assert len(rows) == produced == 30 * 300
     assert got == expected
     fired = Counter(a.key for a in alerts if a.status == AlertStatus.FIRING)
