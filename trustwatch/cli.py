@@ -447,9 +447,13 @@ def _print_summary(summary) -> None:
         actions[decision.action] = actions.get(decision.action, 0) + 1
     console.print("decisions: " + json.dumps(actions))
     fired = Table(title="alerts (one row per problem, from firing to resolution)")
-    for column in ("fired", "resolved", "type", "subject", "worst severity", "seen with it"):
-        fired.add_column(column)
-    for episode in alert_episodes(summary.alerts):
-        fired.add_row(*episode)
+    fired.add_column("fired")
+    fired.add_column("resolved")
+    fired.add_column("problem", overflow="fold", max_width=20)
+    fired.add_column("worst")
+    fired.add_column("seen with it", overflow="fold")
+    for started, resolved, kind, subject, worst, others in alert_episodes(summary.alerts):
+        fired.add_row(started[5:], resolved[5:] if resolved != "open" else resolved,
+                      f"{kind} {subject}", worst, others.replace(", ", "\n"))  # fmt: skip
     console.print(fired)
     console.print(f"service logs: {summary.logs_dir}")
