@@ -41,6 +41,7 @@ from shared.settings import Settings
 from shared.tail import TailedMessage, read_back
 from shared.topics import (
     ALERTS,
+    ALL_TOPICS,
     DECISIONS,
     DRIFT_SIGNALS,
     FAIRNESS_SIGNALS,
@@ -86,7 +87,7 @@ def _timed_loop(loop: ConsumerLoop, rows: int) -> float:
 
 def throughput(base: Settings, rows: int) -> dict:
     settings = _settings(base, "bench-throughput")
-    ensure_topics(settings, [*_all_topics(), RELAY_ROWS])
+    ensure_topics(settings, [*ALL_TOPICS, RELAY_ROWS])
     plan = _plan(rows, 5000)
     with console.status(f"producing {plan.total_rows} rows"):
         produced = produce(settings, plan, None)
@@ -111,12 +112,6 @@ def throughput(base: Settings, rows: int) -> dict:
         **end_to_end,
         "end_to_end_over_scoring_relay": end_to_end["end_to_end_rows_per_s"] / scoring,
     }
-
-
-def _all_topics() -> list[Topic]:
-    from shared.topics import ALL_TOPICS
-
-    return list(ALL_TOPICS)
 
 
 def _service_env(settings: Settings, plan: StreamPlan, logs: Path) -> dict[str, str]:

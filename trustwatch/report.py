@@ -33,6 +33,15 @@ def _day(moment: datetime) -> str:
     return moment.strftime("%m-%d")
 
 
+def _save(plt, figure, path: Path, dates: bool) -> None:
+    """Lay the figure out, write it as a PNG and free it (plots of time series tilt their dates)."""
+    if dates:
+        figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def plot_performance(history: History, policy: Policy, path: Path) -> bool:
     plt = _pyplot()
     matured = history.signals("performance")
@@ -77,10 +86,7 @@ def plot_performance(history: History, policy: Policy, path: Path) -> bool:
                              linestyle=":", alpha=0.8)  # fmt: skip
     top.set_title("Model performance per window against the held-out baseline "
                   "(dotted lines: performance and change-point alerts)")  # fmt: skip
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path, dates=True)
     return True
 
 
@@ -120,9 +126,7 @@ def plot_drift(history: History, path: Path) -> bool:
     bar = figure.colorbar(image, ticks=[0, 1, 2, 3])
     bar.ax.set_yticklabels(["NONE", "LOW", "MEDIUM", "HIGH"])
     axis.set_title("Drift severity per feature and window (numbers: PSI of MEDIUM and HIGH)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path, dates=False)
     return True
 
 
@@ -152,10 +156,7 @@ def plot_fairness(history: History, policy: Policy, path: Path) -> bool:
         axis.set_ylabel("recall")
         axis.legend(fontsize=7, loc="lower left", ncol=4)
     axes[0, 0].set_title("Recall per group (eligible groups only) and the gap between them")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path, dates=True)
     return True
 
 
@@ -199,10 +200,7 @@ def plot_timeline(history: History, path: Path) -> bool:
     handles += [Patch(color=c, label=a) for a, c in ACTION_COLOURS.items()]
     axis.legend(handles=handles, fontsize=7, loc="upper left", ncol=6)
     axis.set_title("Alerts from firing to resolution, and the decision of each window")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(plt, figure, path, dates=True)
     return True
 
 
