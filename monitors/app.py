@@ -1,33 +1,50 @@
-"""Entrypoint of the monitor services: one process (and consumer group) per monitor kind."""
+"""Entrypoint of the monitor services: one consumer group per monitor kind, of one instance or
+several (each reads its share of the row partitions; one of them combines the partial windows)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from monitors.attribution import LinearAttribution
 from monitors.service import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
     FairnessCalculator,
-    MonitorHandler,
     PerformanceCalculator,
+    WindowCalculator,
+    monitor_handler,
 )
 from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
-from shared.loop import ConsumerLoop, FanOutHandler, Handler, LoopStats
+from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
 from shared.service import run_service
 from shared.settings import Settings
-from shared.tail import read_back
-from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, QUARANTINE, SCORED_ROWS
+from shared.tail import read_until
+from shared.topics import (
+    DRIFT_WINDOWS,
+    FAIRNESS_WINDOWS,
+    PERFORMANCE_WINDOWS,
+    QUARANTINE,
+    SCORED_ROWS,
+    Topic,
+)
 
 
 class MonitorKind(StrEnum):
     PERFORMANCE = "performance"
     DRIFT = "drift"
     FAIRNESS = "fairness"
+
+
+PARTIALS = {
+    MonitorKind.PERFORMANCE: PERFORMANCE_WINDOWS,
+    MonitorKind.DRIFT: DRIFT_WINDOWS,
+    MonitorKind.FAIRNESS: FAIRNESS_WINDOWS,
+}
 
 
 def build(
@@ -37,40 +54,34 @@ def build(
     policy = load_policy(settings.policy_path)
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
-    estimate = None
+    secondary: list[Topic] = []
+    calculators: list[WindowCalculator]
     if kind == MonitorKind.PERFORMANCE:
-        calculator = PerformanceCalculator(metadata, policy)
         # windows whose labels are late get a provisional estimate first
-        estimate = MonitorHandler(
-            EstimatedPerformanceCalculator(metadata), settings, primary=SCORED_ROWS
-        )
+        calculators = [
+            PerformanceCalculator(metadata, policy),
+            EstimatedPerformanceCalculator(metadata),
+        ]
     elif kind == MonitorKind.DRIFT:
         reference = load_reference(version_dir, metadata)
         attribution = LinearAttribution(
             load_model(version_dir, metadata),
             reference.sample(min(len(reference), 1000), random_state=metadata.seed),
         )
-        calculator = DriftCalculator(reference, metadata, policy, attribution)
-        # a restarted drift monitor confirms severities as an uninterrupted one would
-        calculator.restore(
-            m.value  # type: ignore[misc]
-            for m in read_back(settings, [DRIFT_SIGNALS], quiet=0.5, first_wait=1.0)
-        )
+        calculators = [DriftCalculator(reference, metadata, policy, attribution)]
+        secondary = [QUARANTINE]
     else:
-        calculator = FairnessCalculator(policy)
-        # a restarted fairness monitor judges gaps over the same rolling span
-        calculator.restore(
-            m.value  # type: ignore[misc]
-            for m in read_back(settings, [FAIRNESS_SIGNALS], quiet=0.5, first_wait=1.0)
-        )
-    handler: Handler = MonitorHandler(calculator, settings, primary=SCORED_ROWS)
-    if estimate is not None:
-        handler = FanOutHandler(handler, estimate)
-    topics = [SCORED_ROWS, QUARANTINE] if kind == MonitorKind.DRIFT else [SCORED_ROWS]
+        calculators = [FairnessCalculator(policy)]
+    partials = PARTIALS[kind]
+
+    def history(end_offset: int) -> list[tuple[int, BaseModel]]:
+        return read_until(settings, partials, 0, end_offset)
+
+    handler = monitor_handler(calculators, settings, SCORED_ROWS, partials, history, secondary)
     return ConsumerLoop(
         settings,
         f"monitor-{kind.value}",
-        topics,
+        [SCORED_ROWS, *secondary, partials],
         handler,
         metrics=LoopMetrics(registry, f"monitor-{kind.value}"),
     )

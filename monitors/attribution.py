@@ -8,6 +8,8 @@ feature, on a bounded sample of its rows, is ranked against the reference's rank
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from shared.features import FEATURES
+from shared.schemas import PackedArray, RowSampleState
 
 
 def ndcg(reference_importance: Mapping[str, float], ranking: Sequence[str]) -> float:
@@ -73,27 +76,70 @@ def source_feature(transformed_name: str) -> str:
     raise ValueError(f"cannot map {transformed_name!r} to a feature")
 
 
+def sample_key(row_id: str) -> int:
+    """A stable 64-bit hash of a row's id (the same in every process, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(row_id.encode(), digest_size=8).digest(), "big")
+
+
 @dataclass
 class RowSample:
-    """A bounded uniform sample of a window's rows (reservoir sampling, seeded)."""
+    """A bounded uniform sample of a window's rows: the ``capacity`` rows whose ids hash lowest
+    (bottom-k sampling). Unlike a reservoir it merges exactly (the sample of a union is the
+    bottom-k of the two samples), does not depend on arrival order, and a row seen twice (a
+    replay) is kept once.
+
+    Examples
+    --------
+    >>> whole, a, b = RowSample(2), RowSample(2), RowSample(2)
+    >>> for i in range(6):
+    ...     _ = whole.update(f"r{i}", {"i": i})
+    ...     _ = (a if i % 2 else b).update(f"r{i}", {"i": i})
+    >>> a.merge(b).rows == whole.rows
+    True
+    """
 
     capacity: int
-    seed: int = 0
+    keys: list[int] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
-    seen: int = 0
 
-    def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
+    def update(self, row_id: str, row: dict) -> RowSample:
+        key = sample_key(row_id)  # keys are kept sorted: most rows are rejected by one compare
+        if len(self.keys) >= self.capacity and key >= self.keys[-1]:
+            return self
+        index = bisect.bisect_left(self.keys, key)
+        if index < len(self.keys) and self.keys[index] == key:
+            return self  # the same row again
+        self.keys.insert(index, key)
+        self.rows.insert(index, row)
+        if len(self.keys) > self.capacity:
+            self.keys.pop()
+            self.rows.pop()
+        return self
 
-    def update(self, row: dict) -> RowSample:
-        self.seen += 1
-        if len(self.rows) < self.capacity:
-            self.rows.append(row)
-        else:
-            slot = int(self._rng.integers(0, self.seen))
-            if slot < self.capacity:
-                self.rows[slot] = row
+    def merge(self, other: RowSample) -> RowSample:
+        return RowSample(self.capacity)._take(self.keys + other.keys, self.rows + other.rows)
+
+    def _take(self, keys: list[int], rows: list[dict]) -> RowSample:
+        by_key = dict(zip(self.keys, self.rows, strict=True))
+        for key, row in zip(keys, rows, strict=True):
+            by_key.setdefault(key, row)
+        kept = sorted(by_key)[: self.capacity]
+        self.keys = kept
+        self.rows = [by_key[key] for key in kept]
         return self
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=list(FEATURES))
+
+    def message(self) -> RowSampleState:
+        return RowSampleState(
+            capacity=self.capacity,
+            keys=PackedArray.of(self.keys, "<u8"),
+            columns={name: [row[name] for row in self.rows] for name in FEATURES},
+        )
+
+    @classmethod
+    def from_message(cls, state: RowSampleState) -> RowSample:
+        keys = [int(key) for key in state.keys.array()]
+        rows = [{name: state.columns[name][i] for name in FEATURES} for i in range(len(keys))]
+        return cls(state.capacity, keys, rows)

@@ -21,7 +21,7 @@ class SeverityConfirmer:
     Below MEDIUM the window's own severity is reported, so a one-window spike shows as LOW.
 
     The memory is keyed by window, so telling it a window twice (a replay after a crash) changes
-    nothing, and a restarted monitor rebuilds it from the signals it already published.
+    nothing.
 
     Examples
     --------
@@ -64,8 +64,3 @@ class SeverityConfirmer:
             d.model_copy(update={"confirmed": self.level(d.feature, d.severity, window)})
             for d in drifts
         )
-
-    def restore(self, window: Hashable, drifts: Iterable[FeatureDrift]) -> None:
-        """Remember the window severities of a published signal (after a restart)."""
-        for drift in drifts:
-            self.level(drift.feature, drift.severity, window)

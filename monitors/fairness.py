@@ -97,21 +97,6 @@ class GroupWindow:
             counts[cell] += 1
         return self
 
-    @classmethod
-    def from_groups(
-        cls, attributes: tuple[str, ...], groups: Iterable[GroupRecall], rows: int
-    ) -> GroupWindow:
-        """The window's counts again, from the groups its published signal reports (exact: the
-        signal carries positives, negatives, true positives and the false-positive rate)."""
-        cells = {}
-        for group in groups:
-            tp = group.true_positives
-            fp = round((group.false_positive_rate or 0.0) * group.negatives)
-            cells[(group.attribute, group.group)] = [
-                tp, group.positives - tp, fp, group.negatives - fp
-            ]  # fmt: skip
-        return cls(attributes, cells, rows)
-
     def merge(self, other: GroupWindow) -> GroupWindow:
         if other.attributes != self.attributes:
             raise ValueError("cannot merge windows over different attributes")

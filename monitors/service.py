@@ -1,7 +1,21 @@
-"""The three monitors as handlers of the shared consumer loop.
+"""The three monitors as handlers of the shared consumer loop, in two stages.
 
 A calculator knows one statistic: which rows it reads, how to start a window's state, feed it a
-row and turn a closed window into a signal. :class:`MonitorHandler` does the windowing for all.
+row, turn the state into a partial-window message and back, merge two states, and turn a closed
+window into a signal. The stages around it are the same for every monitor:
+
+- :class:`WindowWorker` keeps one set of tumbling windows per source partition it reads and
+  publishes each partition's share of a window (:class:`~shared.schemas.WindowPartial`) once that
+  partition's event time has passed the window's end.
+- :class:`WindowCombiner` merges the partials of a window in partition order and publishes the
+  window's signal once every source partition has passed its end. It reads the single partition of
+  ``windows.<monitor>``, so in a consumer group exactly one instance combines; statistics that
+  span windows (ADWIN, rolling views, severity confirmation) live here, and whoever takes the
+  partition over rebuilds them by replaying that partition up to its committed offset.
+
+So a monitor can run as one process or several in one consumer group, and gives the same signals:
+each partition's rows are counted once, by whichever instance holds the partition, and the
+partials merge exactly.
 
 With late labels a row is scored twice: once PENDING (the prediction) and once JOINED (when its
 label arrives, days later). Input monitors read INLINE and PENDING rows; label monitors read INLINE
@@ -11,8 +25,9 @@ with the rows it reads.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -22,7 +37,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from monitors.attribution import LinearAttribution, RowSample, ndcg
-from monitors.changepoint import AdwinDetector, ChangeWatch
+from monitors.changepoint import AdwinDetector, ChangeWatch, RowStream, detect
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow, merge_all
@@ -30,17 +45,24 @@ from monitors.performance import PerformanceWindow, calibrate, estimate_performa
 from monitors.windowing import ClosedWindow, TumblingWindows, window_start
 from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
 from shared.features import NUMERIC_FEATURES
-from shared.loop import Handler, Inbound, Outbound, PartitionKey
+from shared.loop import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
 from shared.schemas import (
-    ChangePoint,
+    DriftPartial,
     DriftSignal,
+    EstimatePartial,
+    FairnessPartial,
     FairnessSignal,
+    GroupCell,
     LabelState,
+    PackedArray,
+    PartialState,
+    PerformancePartial,
     PerformanceSignal,
     QuarantinedRow,
     RollingPerformance,
     ScoredRow,
+    WindowPartial,
     WindowSignal,
 )
 from shared.settings import Settings
@@ -62,7 +84,17 @@ class WindowCalculator(Protocol[S]):
 
     def update(self, state: S, row: BaseModel) -> None: ...
 
+    def encode(self, state: S) -> PartialState: ...
+
+    def decode(self, partial: PartialState) -> S: ...
+
+    def merge(self, state: S, other: S) -> S: ...
+
     def signal(self, closed: ClosedWindow[S]) -> WindowSignal: ...
+
+    def reset(self) -> None:
+        """Forget what spans windows (before a replay rebuilds it)."""
+        ...
 
 
 def _window_fields(closed: ClosedWindow, rows: int) -> dict:
@@ -78,7 +110,7 @@ def _window_fields(closed: ClosedWindow, rows: int) -> dict:
 @dataclass
 class PerformanceState:
     window: PerformanceWindow = field(default_factory=PerformanceWindow)
-    change_points: list[ChangePoint] = field(default_factory=list)
+    errors: RowStream = field(default_factory=lambda: RowStream(("error_rate",)))
 
 
 class PerformanceCalculator:
@@ -89,9 +121,17 @@ class PerformanceCalculator:
 
     def __init__(self, metadata: ModelMetadata, policy: Policy):
         self.metadata = metadata
+        self.policy = policy
         self.confidence = policy.performance.confidence
-        self.recent: deque[PerformanceWindow] = deque(maxlen=policy.performance.rolling_windows)
-        self.error_watch = ChangeWatch("error_rate", AdwinDetector(delta=policy.drift.adwin_delta))
+        self.reset()
+
+    def reset(self) -> None:
+        self.recent: deque[PerformanceWindow] = deque(
+            maxlen=self.policy.performance.rolling_windows
+        )
+        self.error_watch = ChangeWatch(
+            "error_rate", AdwinDetector(delta=self.policy.drift.adwin_delta)
+        )
 
     def accepts(self, row: BaseModel) -> bool:
         return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
@@ -101,11 +141,33 @@ class PerformanceCalculator:
 
     def update(self, state: PerformanceState, row: ScoredRow) -> None:  # type: ignore[override]
         state.window.update(row.label, row.prediction, row.probability)
-        change = self.error_watch.observe(float(row.prediction != row.label), row.event_time)
-        if change is not None:
-            state.change_points.append(change)
+        if row.label is not None:
+            state.errors.update(row.event_time, {"error_rate": row.prediction != row.label})
+
+    def encode(self, state: PerformanceState) -> PerformancePartial:
+        w = state.window
+        return PerformancePartial(
+            rows=w.rows, tp=w.tp, fp=w.fp, tn=w.tn, fn=w.fn,
+            predicted_positive=w.predicted_positive,
+            scores=PackedArray.of(w.scores, "<f8"),
+            labels=PackedArray.of(w.labels, "<i8"),
+            stream=state.errors.message(),
+        )  # fmt: skip
+
+    def decode(self, partial: PerformancePartial) -> PerformanceState:  # type: ignore[override]
+        window = PerformanceWindow(
+            rows=partial.rows, tp=partial.tp, fp=partial.fp, tn=partial.tn, fn=partial.fn,
+            predicted_positive=partial.predicted_positive,
+            scores=partial.scores.array().tolist(),
+            labels=partial.labels.array().tolist(),
+        )  # fmt: skip
+        return PerformanceState(window, RowStream.from_message(("error_rate",), partial.stream))
+
+    def merge(self, state: PerformanceState, other: PerformanceState) -> PerformanceState:
+        return PerformanceState(state.window.merge(other.window), state.errors.merge(other.errors))
 
     def signal(self, closed: ClosedWindow[PerformanceState]) -> PerformanceSignal:
+        change_points = detect([self.error_watch], closed.state.errors)
         result = closed.state.window.result(self.confidence)
         self.recent.append(closed.state.window)
         merged = PerformanceWindow()
@@ -141,7 +203,7 @@ class PerformanceCalculator:
             positive_rate_low=positive_low,
             positive_rate_high=positive_high,
             baseline_positive_rate=baseline.positive_rate,
-            change_points=tuple(closed.state.change_points),
+            change_points=tuple(change_points),
             rolling=RollingPerformance(
                 windows=len(self.recent),
                 labelled=span.labelled,
@@ -157,9 +219,8 @@ class PerformanceCalculator:
 
 @dataclass
 class EstimateState:
-    probabilities: list[float] = field(default_factory=list)
-    predictions: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    predictions: list[int] = field(default_factory=list)
 
 
 class EstimatedPerformanceCalculator:
@@ -171,6 +232,9 @@ class EstimatedPerformanceCalculator:
     def __init__(self, metadata: ModelMetadata):
         self.metadata = metadata
 
+    def reset(self) -> None:
+        """Nothing spans windows."""
+
     def accepts(self, row: BaseModel) -> bool:
         return isinstance(row, ScoredRow) and row.label_state == LabelState.PENDING
 
@@ -180,6 +244,18 @@ class EstimatedPerformanceCalculator:
     def update(self, state: EstimateState, row: ScoredRow) -> None:  # type: ignore[override]
         state.scores.append(row.probability)
         state.predictions.append(row.prediction)
+
+    def encode(self, state: EstimateState) -> EstimatePartial:
+        return EstimatePartial(
+            scores=PackedArray.of(state.scores, "<f8"),
+            predictions=PackedArray.of(state.predictions, "<i8"),
+        )
+
+    def decode(self, partial: EstimatePartial) -> EstimateState:  # type: ignore[override]
+        return EstimateState(partial.scores.array().tolist(), partial.predictions.array().tolist())
+
+    def merge(self, state: EstimateState, other: EstimateState) -> EstimateState:
+        return EstimateState(state.scores + other.scores, state.predictions + other.predictions)
 
     def signal(self, closed: ClosedWindow[EstimateState]) -> PerformanceSignal:
         scores = np.asarray(closed.state.scores)
@@ -207,17 +283,17 @@ class EstimatedPerformanceCalculator:
         )
 
 
+# Label-free change detection runs on the model's output and on each numeric input.
+WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
+
+
 @dataclass
 class DriftState:
     counts: DriftWindow
+    stream: RowStream = field(default_factory=lambda: RowStream(WATCHED_STREAMS))
     quarantined: Counter = field(default_factory=Counter)
     quarantined_rows: int = 0
-    change_points: list[ChangePoint] = field(default_factory=list)
     sample: RowSample | None = None
-
-
-# Label-free change detection runs on the model's output and on each numeric input.
-WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
 
 
 class DriftCalculator:
@@ -237,7 +313,6 @@ class DriftCalculator:
         self.policy = policy
         self.metadata = metadata
         self.attribution = attribution
-        self.windows_opened = 0
         self.profile = ReferenceProfile.fit(
             reference,
             policy.drift.bins,
@@ -245,17 +320,14 @@ class DriftCalculator:
             prediction_column=PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
         )
         self.importance = metadata.importance_share()
-        self.confirmer = SeverityConfirmer(policy.drift.confirm_windows, policy.drift.confirm_min)
-        self.watches = {
-            name: ChangeWatch(name, AdwinDetector(delta=policy.drift.adwin_delta))
-            for name in WATCHED_STREAMS
-        }
+        self.reset()
 
-    def restore(self, published: Iterable[DriftSignal]) -> None:
-        """Rebuild the k-of-n confirmation from the signals published before a restart."""
-        for signal in sorted(published, key=lambda s: s.window_start):
-            drifts = [*signal.features, *([signal.prediction] if signal.prediction else [])]
-            self.confirmer.restore(signal.window_start, drifts)
+    def reset(self) -> None:
+        drift = self.policy.drift
+        self.confirmer = SeverityConfirmer(drift.confirm_windows, drift.confirm_min)
+        self.watches = [
+            ChangeWatch(name, AdwinDetector(delta=drift.adwin_delta)) for name in WATCHED_STREAMS
+        ]
 
     def accepts(self, row: BaseModel) -> bool:
         if isinstance(row, QuarantinedRow):
@@ -263,10 +335,9 @@ class DriftCalculator:
         return isinstance(row, ScoredRow) and row.label_state in INPUT_STATES
 
     def new_window(self) -> DriftState:
-        self.windows_opened += 1
         sample = None
         if self.attribution is not None:
-            sample = RowSample(self.policy.drift.attribution_sample_rows, seed=self.windows_opened)
+            sample = RowSample(self.policy.drift.attribution_sample_rows)
         return DriftState(DriftWindow(self.profile), sample=sample)
 
     def update(self, state: DriftState, row: BaseModel) -> None:
@@ -277,16 +348,53 @@ class DriftCalculator:
         scored: ScoredRow = row  # type: ignore[assignment]
         values = scored.features.model_dump()
         if state.sample is not None:
-            state.sample.update(dict(values))
+            state.sample.update(scored.event_id, dict(values))
         values[PREDICTION] = scored.probability
         state.counts.update(values)
-        for name, watch in self.watches.items():
-            change = watch.observe(float(values[name]), scored.event_time)
-            if change is not None:
-                state.change_points.append(change)
+        state.stream.update(scored.event_time, values)
+
+    def encode(self, state: DriftState) -> DriftPartial:
+        return DriftPartial(
+            scored_rows=state.counts.rows,
+            counts=PackedArray.of(state.counts.counts.ravel(), "<i8"),
+            unseen=PackedArray.of(state.counts.unseen, "<i8"),
+            quarantined_rows=state.quarantined_rows,
+            quarantined_by_reason=dict(state.quarantined),
+            stream=state.stream.message(),
+            sample=state.sample.message() if state.sample is not None else None,
+        )
+
+    def decode(self, partial: DriftPartial) -> DriftState:  # type: ignore[override]
+        shape = self.profile.reference.shape
+        counts = DriftWindow(
+            self.profile,
+            partial.scored_rows,
+            partial.counts.array().reshape(shape).astype(float),
+            partial.unseen.array(),
+        )
+        return DriftState(
+            counts,
+            RowStream.from_message(WATCHED_STREAMS, partial.stream),
+            Counter(partial.quarantined_by_reason),
+            partial.quarantined_rows,
+            RowSample.from_message(partial.sample) if partial.sample is not None else None,
+        )
+
+    def merge(self, state: DriftState, other: DriftState) -> DriftState:
+        sample = state.sample
+        if sample is not None and other.sample is not None:
+            sample = sample.merge(other.sample)
+        return DriftState(
+            state.counts.merge(other.counts),
+            state.stream.merge(other.stream),
+            state.quarantined + other.quarantined,
+            state.quarantined_rows + other.quarantined_rows,
+            sample or other.sample,
+        )
 
     def signal(self, closed: ClosedWindow[DriftState]) -> DriftSignal:
         counts = closed.state.counts
+        change_points = detect(self.watches, closed.state.stream)
         drifts = self.confirmer.confirm(
             counts.result(self.policy.drift, self.importance), closed.start
         )
@@ -307,7 +415,7 @@ class DriftCalculator:
             top_impact=tuple(d.feature for d in ranked[:5]),
             attribution_ndcg=attribution_ndcg,
             attribution_top=attribution_top,
-            change_points=tuple(closed.state.change_points),
+            change_points=tuple(change_points),
             quarantined_rows=closed.state.quarantined_rows,
             quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),
             unseen_categories=counts.unseen_by_feature(),
@@ -322,15 +430,11 @@ class FairnessCalculator:
 
     def __init__(self, policy: Policy):
         self.policy = policy
+        self.reset()
+
+    def reset(self) -> None:
         # the last span_windows windows by start: a replayed window replaces itself
         self.recent: dict[datetime, GroupWindow] = {}
-
-    def restore(self, published: Iterable[FairnessSignal]) -> None:
-        """Rebuild the rolling span from the signals published before a restart."""
-        attributes = self.policy.fairness.attributes
-        for signal in published:
-            window = GroupWindow.from_groups(attributes, signal.groups, signal.rows)
-            self._remember(signal.window_start, window)
 
     def _remember(self, start: datetime, window: GroupWindow) -> None:
         self.recent[start] = window
@@ -345,6 +449,20 @@ class FairnessCalculator:
 
     def update(self, state: GroupWindow, row: ScoredRow) -> None:  # type: ignore[override]
         state.update(row.features.model_dump(), row.label, row.prediction)
+
+    def encode(self, state: GroupWindow) -> FairnessPartial:
+        cells = tuple(
+            GroupCell(attribute=attribute, group=group, counts=tuple(counts))  # type: ignore[arg-type]
+            for (attribute, group), counts in sorted(state.cells.items())
+        )
+        return FairnessPartial(rows=state.rows, cells=cells)
+
+    def decode(self, partial: FairnessPartial) -> GroupWindow:  # type: ignore[override]
+        cells = {(c.attribute, c.group): list(c.counts) for c in partial.cells}
+        return GroupWindow(self.policy.fairness.attributes, cells, partial.rows)
+
+    def merge(self, state: GroupWindow, other: GroupWindow) -> GroupWindow:
+        return state.merge(other)
 
     def signal(self, closed: ClosedWindow[GroupWindow]) -> FairnessSignal:
         rules = self.policy.fairness
@@ -362,67 +480,261 @@ class FairnessCalculator:
         )
 
 
-class MonitorHandler(Handler, Generic[S]):
-    """Tumbling event-time windows around one calculator.
+class WindowWorker(Handler, Generic[S]):
+    """Rows to partial windows: tumbling event-time windows per source partition.
 
-    Only the primary topic (scored rows) moves the watermark; rows of other topics (quarantine)
-    join whichever window is open for their time.
+    A primary partition's windows close when that partition's own event time has passed their end
+    (plus the allowed lateness), so a partition never waits for another. Rows of secondary topics
+    (quarantine) join the window open for their time and close with the primary partitions this
+    instance reads. Every assignment starts empty: the consumer re-reads each partition from its
+    committed offset, which is held at the first row of the partition's oldest open window.
     """
 
-    def __init__(self, calculator: WindowCalculator[S], settings: Settings, primary: Topic):
+    def __init__(
+        self,
+        calculator: WindowCalculator[S],
+        settings: Settings,
+        primary: Topic,
+        partials: Topic,
+        secondary: Sequence[Topic] = (),
+    ):
         self.calculator = calculator
+        self.settings = settings
+        self.partials = partials
         self.primary_name = settings.topic_name(primary)
+        self.secondary_names = {settings.topic_name(topic) for topic in secondary}
         self.size = timedelta(seconds=settings.window_seconds)
         self.origin = settings.simulation_start
-        self.newest_row_ms: dict[datetime, int] = {}
-        self.windows: TumblingWindows[S] = TumblingWindows(
-            origin=settings.simulation_start,
-            size=timedelta(seconds=settings.window_seconds),
-            allowed_lateness=timedelta(seconds=settings.allowed_lateness_seconds),
-            new_state=calculator.new_window,
+        self.on_assign({})
+
+    def _windows(self) -> TumblingWindows[S]:
+        return TumblingWindows(
+            origin=self.origin,
+            size=self.size,
+            allowed_lateness=timedelta(seconds=self.settings.allowed_lateness_seconds),
+            new_state=self.calculator.new_window,
         )
+
+    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
+        primary = {p for p in partitions if p[0] == self.primary_name}
+        self.by_partition: dict[PartitionKey, TumblingWindows[S]] = {}
+        for key in primary:
+            self.by_partition[key] = self._windows()
+            self.by_partition[key].expect_partitions({key})
+        self.secondary: dict[PartitionKey, TumblingWindows[S]] = {}
+        for key in (p for p in partitions if p[0] in self.secondary_names):
+            self.secondary[key] = self._windows()
+            self.secondary[key].expect_partitions(primary)
+            self.by_partition[key] = self.secondary[key]
+        self.reported: dict[PartitionKey, datetime] = {}
+        self.newest_row_ms: dict[tuple[PartitionKey, datetime], int] = {}
+
+    def on_progress(self, pending: set[PartitionKey]) -> None:
+        for key, windows in self.secondary.items():
+            windows.hold_for({key} & pending)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         for item in batch:
             row = item.value
-            if not self.calculator.accepts(row):
+            key = item.partition_key
+            windows = self.by_partition.get(key)
+            if windows is None or not self.calculator.accepts(row):
                 continue
-            state = self.windows.add(
-                row.event_time,  # type: ignore[attr-defined]
-                item.partition_key,
-                item.offset,
-                advances_watermark=item.source == self.primary_name,
-            )
+            event_time: datetime = row.event_time  # type: ignore[attr-defined]
+            primary = key[0] == self.primary_name
+            state = windows.add(event_time, key, item.offset, advances_watermark=primary)
+            if primary:
+                for other in self.secondary.values():
+                    other.observe(event_time, key)
             if state is not None:
                 self.calculator.update(state, row)
-                start = window_start(row.event_time, self.origin, self.size)  # type: ignore[attr-defined]
-                self.newest_row_ms[start] = max(self.newest_row_ms.get(start, 0), item.timestamp_ms)
-        return self._signals(self.windows.advance())
+                start = window_start(event_time, self.origin, self.size)
+                newest = self.newest_row_ms.get((key, start), 0)
+                self.newest_row_ms[(key, start)] = max(newest, item.timestamp_ms)
+        return self._partials({key: w.advance() for key, w in self.by_partition.items()})
 
     def on_idle(self) -> list[Outbound]:
-        return self._signals(self.windows.flush())
+        """Input is idle: close every open window, and tell the combiner that every partition read
+        here is complete through the newest window any of them saw."""
+        closed = {key: w.flush() for key, w in self.by_partition.items()}
+        marks = [w.closed_through for w in self.by_partition.values() if w.closed_through]
+        if marks:
+            for windows in self.by_partition.values():
+                windows.flush(through=max(marks))
+        return self._partials(closed)
 
     def held_offsets(self) -> dict[PartitionKey, int]:
-        return self.windows.held_offsets()  # type: ignore[return-value]
+        held: dict[PartitionKey, int] = {}
+        for windows in self.by_partition.values():
+            held.update(windows.held_offsets())  # type: ignore[arg-type]
+        return held
 
-    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
-        self.windows.expect_partitions({p for p in partitions if p[0] == self.primary_name})
-
-    def on_progress(self, pending: set[PartitionKey]) -> None:
-        self.windows.hold_for({p for p in pending if p[0] != self.primary_name})
-
-    def _signals(self, closed: list[ClosedWindow[S]]) -> list[Outbound]:
+    def _partials(self, closed: Mapping[PartitionKey, list[ClosedWindow[S]]]) -> list[Outbound]:
         outputs = []
-        now = datetime.now(tz=UTC)
-        for window in closed:
-            newest = self.newest_row_ms.pop(window.start, 0)
-            signal = self.calculator.signal(window).model_copy(
-                update={
-                    "closed_at": now,
-                    "last_row_at": datetime.fromtimestamp(newest / 1000, tz=UTC)
-                    if newest
-                    else None,
-                }
-            )
-            outputs.append(Outbound(self.calculator.signal_topic, signal))
+        for key, windows in closed.items():
+            mark = self.by_partition[key].closed_through
+            if mark is None:
+                continue
+            for window in windows:
+                outputs.append(self._partial(key, window, mark))
+            if not windows and mark > self.reported.get(key, mark - self.size):
+                # no rows closed, but the partition moved on: say so, or the combiner would wait
+                empty = ClosedWindow(mark - self.size, mark, self.calculator.new_window(), 0)
+                outputs.append(self._partial(key, empty, mark))
+            self.reported[key] = mark
         return outputs
+
+    def _partial(self, key: PartitionKey, window: ClosedWindow[S], mark: datetime) -> Outbound:
+        newest = self.newest_row_ms.pop((key, window.start), 0)
+        partial = WindowPartial(
+            event_time=window.end,
+            monitor=self.calculator.name,
+            window_start=window.start,
+            window_end=window.end,
+            source=key[0],
+            partition=key[1],
+            closed_through=mark,
+            rows=window.rows,
+            late_rows=window.late_rows,
+            last_row_at=datetime.fromtimestamp(newest / 1000, tz=UTC) if newest else None,
+            state=self.calculator.encode(window.state) if window.rows else None,
+        )
+        return Outbound(self.partials, partial)
+
+
+History = Callable[[int], Iterable[tuple[int, BaseModel]]]
+
+
+class WindowCombiner(Handler, Generic[S]):
+    """Partial windows to signals, on the instance that holds the partials topic's partition.
+
+    A window closes when every source partition's ``closed_through`` has passed its end; its
+    partials merge in partition order, so the signal does not depend on which instance read which
+    partition. A partial published twice (its worker re-read the partition after a restart or a
+    rebalance) replaces the first while the window is open and is dropped after.
+    """
+
+    def __init__(
+        self,
+        calculator: WindowCalculator[S],
+        settings: Settings,
+        partials: Topic,
+        sources: Sequence[Topic],
+        history: History,
+    ):
+        self.calculator = calculator
+        self.partials_key: PartitionKey = (settings.topic_name(partials), 0)
+        self.expected = {(settings.topic_name(t), p) for t in sources for p in range(t.partitions)}
+        self.idle_seconds = settings.idle_flush_seconds
+        self.history = history
+        self.active = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.open: dict[datetime, dict[PartitionKey, tuple[int, WindowPartial]]] = {}
+        self.marks: dict[PartitionKey, datetime] = {}
+        self.closed_through: datetime | None = None
+        self.last_partial_at = time.monotonic()
+        self.calculator.reset()
+
+    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
+        self._reset()
+        self.active = self.partials_key in partitions
+        if not self.active:
+            return
+        # Everything before the committed offset belongs to windows already published: replay it
+        # to rebuild what spans windows, publishing nothing.
+        for offset, partial in self.history(partitions[self.partials_key]):
+            self._add(partial, offset)  # type: ignore[arg-type]
+        self._close(list(self.open))
+
+    def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        added = False
+        for item in batch:
+            if item.partition_key == self.partials_key:
+                added |= self._add(item.value, item.offset)  # type: ignore[arg-type]
+        if not added:
+            return []
+        self.last_partial_at = time.monotonic()
+        if not self.expected <= self.marks.keys():
+            return []
+        mark = min(self.marks[key] for key in self.expected)
+        ready = [start for start, parts in self.open.items() if self._end(parts) <= mark]
+        return self._close(ready)
+
+    def on_idle(self) -> list[Outbound]:
+        """A partition whose worker has gone quiet (the stream ended, or more instances than
+        partitions) must not hold windows forever: close them once no partial came for a while."""
+        if not self.open or time.monotonic() - self.last_partial_at < self.idle_seconds:
+            return []
+        return self._close(list(self.open))
+
+    def held_offsets(self) -> dict[PartitionKey, int]:
+        offsets = [offset for parts in self.open.values() for offset, _ in parts.values()]
+        return {self.partials_key: min(offsets)} if offsets else {}
+
+    def _add(self, partial: WindowPartial, offset: int) -> bool:
+        if partial.monitor != self.calculator.name:
+            return False
+        key = (partial.source, partial.partition)
+        if key not in self.marks or partial.closed_through > self.marks[key]:
+            self.marks[key] = partial.closed_through
+        done = self.closed_through is not None and partial.window_end <= self.closed_through
+        if partial.rows and not done:
+            self.open.setdefault(partial.window_start, {})[key] = (offset, partial)
+        return True
+
+    @staticmethod
+    def _end(parts: Mapping[PartitionKey, tuple[int, WindowPartial]]) -> datetime:
+        return next(iter(parts.values()))[1].window_end
+
+    def _close(self, starts: list[datetime]) -> list[Outbound]:
+        outputs = []
+        for start in sorted(starts):
+            parts = self.open.pop(start)
+            outputs.append(self._signal([partial for _, (_, partial) in sorted(parts.items())]))
+        return outputs
+
+    def _signal(self, parts: list[WindowPartial]) -> Outbound:
+        state = None
+        for partial in parts:
+            if partial.state is None:
+                continue
+            decoded = self.calculator.decode(partial.state)
+            state = decoded if state is None else self.calculator.merge(state, decoded)
+        first = parts[0]
+        if state is None:
+            state = self.calculator.new_window()
+        closed = ClosedWindow(
+            first.window_start,
+            first.window_end,
+            state,
+            sum(p.late_rows for p in parts),
+            sum(p.rows for p in parts),
+        )
+        if self.closed_through is None or closed.end > self.closed_through:
+            self.closed_through = closed.end
+        newest = [p.last_row_at for p in parts if p.last_row_at is not None]
+        signal = self.calculator.signal(closed).model_copy(
+            update={
+                "closed_at": datetime.now(tz=UTC),
+                "last_row_at": max(newest) if newest else None,
+            }
+        )
+        return Outbound(self.calculator.signal_topic, signal)
+
+
+def monitor_handler(
+    calculators: Sequence[WindowCalculator],
+    settings: Settings,
+    primary: Topic,
+    partials: Topic,
+    history: History,
+    secondary: Sequence[Topic] = (),
+) -> Handler:
+    """Workers and combiners of ``calculators`` on one consumer (they share its offsets)."""
+    workers = [WindowWorker(c, settings, primary, partials, secondary) for c in calculators]
+    combiners = [
+        WindowCombiner(c, settings, partials, [primary, *secondary], history) for c in calculators
+    ]
+    return FanOutHandler(*workers, *combiners)

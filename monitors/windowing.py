@@ -36,6 +36,7 @@ class OpenWindow(Generic[S]):
     state: S
     # Lowest source offset per partition of the rows in this window: held until it closes.
     first_offsets: dict[Hashable, int] = field(default_factory=dict)
+    rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ClosedWindow(Generic[S]):
     end: datetime
     state: S
     late_rows: int
+    rows: int = 0
 
 
 class TumblingWindows(Generic[S]):
@@ -104,6 +106,17 @@ class TumblingWindows(Generic[S]):
     def _primary_high(self) -> dict[Hashable, datetime]:
         return {p: t for p, t in self._partition_high.items() if p not in self._secondary}
 
+    @property
+    def closed_through(self) -> datetime | None:
+        """Windows ending at or before this are closed: rows for them now count as late."""
+        return self._closed_until
+
+    def observe(self, event_time: datetime, partition: Hashable) -> None:
+        """Progress of a partition whose rows are windowed elsewhere: it moves the watermark."""
+        high = self._partition_high.get(partition)
+        if high is None or event_time > high:
+            self._partition_high[partition] = event_time
+
     def add(
         self,
         event_time: datetime,
@@ -128,6 +141,7 @@ class TumblingWindows(Generic[S]):
             self._open[start] = window
         if partition not in window.first_offsets:
             window.first_offsets[partition] = offset
+        window.rows += 1
         return window.state
 
     def advance(self) -> list[ClosedWindow[S]]:
@@ -135,11 +149,22 @@ class TumblingWindows(Generic[S]):
         mark = self.watermark
         if mark is None:
             return []
-        return self._close([s for s, w in self._open.items() if w.end <= mark])
+        closed = self._close([s for s, w in self._open.items() if w.end <= mark])
+        # every window ending by the watermark is complete, rows or not
+        self._close_through(window_start(mark, self.origin, self.size))
+        return closed
 
-    def flush(self) -> list[ClosedWindow[S]]:
-        """Close every open window (end of stream, or idle input)."""
-        return self._close(list(self._open))
+    def flush(self, through: datetime | None = None) -> list[ClosedWindow[S]]:
+        """Close every open window (end of stream, or idle input), and with ``through`` also
+        every window ending by then."""
+        closed = self._close(list(self._open))
+        if through is not None:
+            self._close_through(through)
+        return closed
+
+    def _close_through(self, mark: datetime) -> None:
+        if self._closed_until is None or mark > self._closed_until:
+            self._closed_until = mark
 
     def held_offsets(self) -> dict[Hashable, int]:
         held: dict[Hashable, int] = {}
@@ -152,8 +177,11 @@ class TumblingWindows(Generic[S]):
         closed = []
         for start in sorted(starts):
             window = self._open.pop(start)
-            closed.append(ClosedWindow(window.start, window.end, window.state, self._late_pending))
+            closed.append(
+                ClosedWindow(
+                    window.start, window.end, window.state, self._late_pending, window.rows
+                )
+            )
             self._late_pending = 0
-            if self._closed_until is None or window.end > self._closed_until:
-                self._closed_until = window.end
+            self._close_through(window.end)
         return closed

@@ -82,8 +82,9 @@ class Handler:
         """Lowest offset per partition whose effect is not yet published (kept in open state)."""
         return {}
 
-    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
-        """The partitions this instance now reads (after a rebalance)."""
+    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
+        """The partitions this instance now reads (after a rebalance), each with the offset reading
+        starts from: the group's committed offset, or a negative number when there is none."""
 
     def on_rejected(self, row: QuarantinedRow) -> None:
         """A message of this loop could not be decoded and went to quarantine."""
@@ -111,7 +112,7 @@ class FanOutHandler(Handler):
                 held[key] = min(offset, held.get(key, offset))
         return held
 
-    def on_assign(self, partitions: Sequence[PartitionKey]) -> None:
+    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
         for handler in self.handlers:
             handler.on_assign(partitions)
 
@@ -188,7 +189,8 @@ class ConsumerLoop:
         consumer.subscribe(list(self.topics), on_assign=self._assigned)
         last_message_at = time.monotonic()
         last_report = last_message_at
-        idle_flushed = idle_lag_reported = False
+        idle_since = last_message_at  # last message, or the last call of on_idle
+        idle_lag_reported = False
         log.info(
             "consuming %s as group %s from %s",
             ", ".join(self.topics),
@@ -209,7 +211,8 @@ class ConsumerLoop:
                     last_report = now
                     self._report("running")
                 if records:
-                    last_message_at, idle_flushed, idle_lag_reported = now, False, False
+                    last_message_at = idle_since = now
+                    idle_lag_reported = False
                     self._process(consumer, records)
                     continue
                 idle_for = now - last_message_at
@@ -219,8 +222,9 @@ class ConsumerLoop:
                     self._set_lag(self._behind(consumer))
                 if idle_for >= RECREATE_TOPICS_SECONDS:
                     self._recreate_missing_topics(consumer)
-                if not idle_flushed and idle_for >= self.settings.idle_flush_seconds:
-                    idle_flushed = True
+                # again while the input stays quiet: a stage may wait on another one's idle flush
+                if now - idle_since >= self.settings.idle_flush_seconds:
+                    idle_since = now
                     self._deliver(list(self.handler.on_idle()))
                     self._store_held(consumer)
                 if idle_timeout is not None and idle_for >= idle_timeout:
@@ -256,7 +260,10 @@ class ConsumerLoop:
             committed = []
         for tp in committed:
             self._start_offsets[(tp.topic, tp.partition)] = tp.offset
-        self.handler.on_assign([(tp.topic, tp.partition) for tp in partitions])
+        self.handler.on_assign(
+            {(tp.topic, tp.partition): self._start_offsets.get((tp.topic, tp.partition), -1)
+             for tp in partitions}
+        )  # fmt: skip
 
     def _behind(self, consumer) -> dict[PartitionKey, int | None]:
         """Messages not yet delivered per assigned partition (None: not known yet).
@@ -392,8 +399,11 @@ class ConsumerLoop:
     def _decode(self, record: Message) -> Inbound | QuarantinedRow:
         topic = self.topics[record.topic()]
         payload = record.value() or b""
-        if len(payload) > self.settings.max_payload_bytes:
-            issues = (oversized_issue(len(payload), self.settings.max_payload_bytes),)
+        limit = self.settings.max_payload_bytes
+        if topic.internal:
+            limit = self.settings.max_internal_payload_bytes
+        if len(payload) > limit:
+            issues = (oversized_issue(len(payload), limit),)
         else:
             try:
                 value = topic.decode(payload)

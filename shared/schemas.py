@@ -6,9 +6,11 @@ message is about, not the wall clock). Services exchange these models only, neve
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -329,6 +331,117 @@ class FairnessSignal(WindowSignal):
     gaps: tuple[RecallGap, ...]
     rolling_gaps: tuple[RecallGap, ...] = ()
     span_windows: int = 1
+
+
+# --- partial windows (a monitor instance's share of a window, merged by the monitor's combiner) ---
+
+
+class PackedArray(_Frozen):
+    """A numeric array as base64 of its little-endian bytes: a tenth of its size as JSON numbers.
+
+    Examples
+    --------
+    >>> PackedArray.of([1.5, 2.0], "<f8").array().tolist()
+    [1.5, 2.0]
+    """
+
+    dtype: Literal["<f8", "<i8", "<u8"]
+    data: str
+
+    @classmethod
+    def of(cls, values, dtype: Literal["<f8", "<i8", "<u8"]) -> PackedArray:
+        raw = np.ascontiguousarray(np.asarray(values, dtype=np.dtype(dtype))).tobytes()
+        return cls(dtype=dtype, data=base64.b64encode(raw).decode("ascii"))
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(base64.b64decode(self.data), dtype=np.dtype(self.dtype)).copy()
+
+
+class RowStreamState(_Frozen):
+    """Per-row values in the partition's order with their event times (microseconds since the
+    epoch): what sequential detectors need, as they must see the merged rows in time order."""
+
+    times_us: PackedArray
+    values: dict[str, PackedArray]
+
+
+class RowSampleState(_Frozen):
+    """A bottom-k sample of rows: the hash of each row's id, and its values column by column."""
+
+    capacity: int
+    keys: PackedArray
+    columns: dict[str, list[float | int | str]]
+
+
+class DriftPartial(_Frozen):
+    kind: Literal["drift"] = "drift"
+    scored_rows: int
+    counts: PackedArray  # the reference's fine bins, flattened feature by feature
+    unseen: PackedArray
+    quarantined_rows: int = 0
+    quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
+    stream: RowStreamState
+    sample: RowSampleState | None = None
+
+
+class PerformancePartial(_Frozen):
+    kind: Literal["performance"] = "performance"
+    rows: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    predicted_positive: int
+    scores: PackedArray
+    labels: PackedArray
+    stream: RowStreamState
+
+
+class EstimatePartial(_Frozen):
+    kind: Literal["estimate"] = "estimate"
+    scores: PackedArray
+    predictions: PackedArray
+
+
+class GroupCell(_Frozen):
+    """Confusion counts (tp, fn, fp, tn) of one group of one sensitive attribute."""
+
+    attribute: str
+    group: str
+    counts: tuple[int, int, int, int]
+
+
+class FairnessPartial(_Frozen):
+    kind: Literal["fairness"] = "fairness"
+    rows: int
+    cells: tuple[GroupCell, ...]
+
+
+PartialState = Annotated[
+    DriftPartial | PerformancePartial | EstimatePartial | FairnessPartial,
+    Field(discriminator="kind"),
+]
+
+
+class WindowPartial(Message):
+    """One source partition's share of one window, published by the monitor instance reading that
+    partition (topics ``windows.<monitor>``).
+
+    ``closed_through``: this partition will add nothing to windows ending at or before it (its
+    watermark); the combiner closes a window once every partition has passed its end. A partial
+    with ``rows`` 0 only moves that mark.
+    """
+
+    monitor: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    source: str
+    partition: int = Field(ge=0)
+    closed_through: AwareDatetime
+    rows: int = Field(ge=0)
+    late_rows: int = Field(default=0, ge=0)
+    last_row_at: AwareDatetime | None = None
+    state: PartialState | None = None
 
 
 # --- alerts and decisions -----------------------------------------------------------------------

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Processing.
     batch_size: int = Field(default=500, gt=0)
     max_payload_bytes: int = Field(default=16_384, gt=0)
+    # partial windows carry a window's rows for ADWIN; the broker's default message limit
+    max_internal_payload_bytes: int = Field(default=1_000_000, gt=0)
     quarantine_payload_chars: int = Field(default=2_048, gt=0)
     # Predictions waiting for a late label (and labels waiting for their row), at most.
     label_buffer_rows: int = Field(default=200_000, gt=0)

@@ -100,3 +100,45 @@ def read_back(
         found.append(message)
         last = time.monotonic()
     return found
+
+
+def read_until(
+    settings: Settings, topic: Topic, partition: int, end_offset: int, timeout: float = 60.0
+) -> list[tuple[int, BaseModel]]:
+    """The decoded messages of one partition from its beginning up to ``end_offset`` (exclusive),
+    with their offsets: how a stage rebuilds its state from its own input log (Kafka Streams
+    restores a store from its changelog the same way). The end is known (a committed offset), so
+    no end offset is asked of the broker."""
+    import time
+
+    if end_offset <= 0:
+        return []
+    consumer = make_consumer(
+        settings,
+        group_id=settings.group_id(f"restore-{uuid.uuid4().hex[:8]}"),
+        **{"enable.auto.commit": False},
+    )
+    consumer.assign([TopicPartition(settings.topic_name(topic), partition, OFFSET_BEGINNING)])
+    found: list[tuple[int, BaseModel]] = []
+    deadline = time.monotonic() + timeout
+    next_offset = 0
+    try:
+        while next_offset < end_offset:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"read {topic.name}[{partition}] to offset {next_offset} of {end_offset} "
+                    f"in {timeout}s"
+                )
+            for record in consumer.consume(num_messages=1000, timeout=0.2):
+                if record.error() is not None:
+                    continue
+                next_offset = record.offset() + 1
+                if record.offset() >= end_offset:
+                    break
+                try:
+                    found.append((record.offset(), topic.decode(record.value() or b"")))
+                except ValidationError:
+                    log.warning("restore: undecodable message on %s", record.topic())
+    finally:
+        consumer.close()
+    return found

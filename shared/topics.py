@@ -28,6 +28,9 @@ class Topic(Generic[M]):
     name: str
     partitions: int
     message: type[M]
+    # Written by the services for one another and larger than any row: bounded by
+    # ``max_internal_payload_bytes`` instead of the input limit.
+    internal: bool = False
 
     def encode(self, message: M) -> bytes:
         if not isinstance(message, self.message):
@@ -49,6 +52,11 @@ SCENARIO = Topic("scenario", 1, schemas.ScenarioEvent)
 PERFORMANCE_SIGNALS = Topic("signals.performance", 1, schemas.PerformanceSignal)
 DRIFT_SIGNALS = Topic("signals.drift", 1, schemas.DriftSignal)
 FAIRNESS_SIGNALS = Topic("signals.fairness", 1, schemas.FairnessSignal)
+# A monitor instance's share of each window, merged into the window's signal by whichever instance
+# holds the single partition (the monitor's combiner).
+PERFORMANCE_WINDOWS = Topic("windows.performance", 1, schemas.WindowPartial, internal=True)
+DRIFT_WINDOWS = Topic("windows.drift", 1, schemas.WindowPartial, internal=True)
+FAIRNESS_WINDOWS = Topic("windows.fairness", 1, schemas.WindowPartial, internal=True)
 ALERTS = Topic("alerts", 1, schemas.Alert)
 DECISIONS = Topic("decisions", 1, schemas.Decision)
 
@@ -61,6 +69,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PERFORMANCE_SIGNALS,
     DRIFT_SIGNALS,
     FAIRNESS_SIGNALS,
+    PERFORMANCE_WINDOWS,
+    DRIFT_WINDOWS,
+    FAIRNESS_WINDOWS,
     ALERTS,
     DECISIONS,
 )

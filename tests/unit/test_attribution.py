@@ -35,10 +35,16 @@ def test_ndcg_against_a_hand_computed_case():
     assert ndcg({"a": 3, "b": 2, "c": 1}, ["c", "b", "a"]) == pytest.approx(expected)
 
 
-def test_row_sample_is_bounded_and_uniform():
-    sample = RowSample(capacity=100, seed=3)
+def test_row_sample_is_bounded_uniform_and_merges_exactly():
+    whole = RowSample(capacity=100)
+    parts = [RowSample(capacity=100) for _ in range(3)]
     for index in range(10_000):
-        sample.update({"i": index})
-    assert len(sample.rows) == 100 and sample.seen == 10_000
-    values = np.array([row["i"] for row in sample.rows])
+        whole.update(f"row-{index}", {"i": index})
+        parts[index % 3].update(f"row-{index}", {"i": index})
+    assert len(whole.rows) == 100
+    values = np.array([row["i"] for row in whole.rows])
     assert 3500 < values.mean() < 6500  # drawn from the whole stream, not its start
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    assert merged.rows == whole.rows  # the sample of the union, whatever the split
+    whole.update("row-5", {"i": 5})  # a replayed row is not sampled twice
+    assert len(set(whole.keys)) == len(whole.keys) == 100

@@ -1,4 +1,5 @@
-"""The monitor handlers without a broker: windows, label states, rolling views, confirmation."""
+"""The monitor handlers without a broker: windows, label states, rolling views, confirmation, and
+the same signals from one instance or several, across a crash and a rebalance."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,21 +7,38 @@ import pytest
 
 from monitors.service import (
     DriftCalculator,
+    EstimatedPerformanceCalculator,
     FairnessCalculator,
-    MonitorHandler,
     PerformanceCalculator,
+    monitor_handler,
 )
 from shared.artifact import load_reference
-from shared.loop import Inbound
-from shared.schemas import DriftSeverity, LabelState, ScoredRow, TelcoFeatures
+from shared.schemas import (
+    DriftSeverity,
+    FieldIssue,
+    IssueCode,
+    LabelState,
+    QuarantinedRow,
+    ScoredRow,
+    TelcoFeatures,
+)
 from shared.settings import Settings
-from shared.topics import SCORED_ROWS
+from shared.topics import (
+    DRIFT_WINDOWS,
+    FAIRNESS_WINDOWS,
+    PERFORMANCE_WINDOWS,
+    QUARANTINE,
+    SCORED_ROWS,
+)
+from tests.unit.monitor_cluster import Cluster, comparable
 
 ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 SETTINGS = Settings(namespace="t", simulation_start=ORIGIN)
+SCORED = SETTINGS.topic_name(SCORED_ROWS)
+ALL_SCORED = [(SCORED, p) for p in range(SCORED_ROWS.partitions)]
 
 
-def scored_rows(frame, day, state=LabelState.INLINE, scale=1.0, flip=False):
+def scored_rows(frame, day, state=LabelState.INLINE, scale=1.0, flip=False, spacing=1.0):
     rows = []
     for index, record in enumerate(frame.to_dict(orient="records")):
         features = {k: record[k] for k in TelcoFeatures.model_fields}
@@ -30,18 +48,41 @@ def scored_rows(frame, day, state=LabelState.INLINE, scale=1.0, flip=False):
         label = int(record["Churn"])
         prediction = 1 - label if flip else label
         rows.append(ScoredRow(
-            event_time=ORIGIN + timedelta(days=day, seconds=index), event_id=f"{day}-{index}",
-            customer_id="c", features=TelcoFeatures(**features),
+            event_time=ORIGIN + timedelta(days=day, seconds=index * spacing),
+            event_id=f"{day}-{index}-{state.value}", customer_id="c",
+            features=TelcoFeatures(**features),
             label=None if state == LabelState.PENDING else label, prediction=prediction,
             probability=0.9 if prediction else 0.1, model_version="v", label_state=state,
         ))  # fmt: skip
     return rows
 
 
-def feed(handler, rows, offset=0):
-    batch = [Inbound(SCORED_ROWS, row, None, 0, offset + i, "t.rows.scored")
-             for i, row in enumerate(rows)]  # fmt: skip
-    return [o.value for o in handler.handle(batch)]
+def broken_row(day, index):
+    return QuarantinedRow(
+        event_time=ORIGIN + timedelta(days=day, hours=index), event_id=f"bad-{day}-{index}",
+        source_topic="t.rows.raw", source_partition=0, source_offset=index,
+        issues=(FieldIssue(field="tenure", code=IssueCode.NULL, detail="null"),),
+        payload="{}", payload_bytes=2, payload_truncated=False,
+    )  # fmt: skip
+
+
+def one_instance(calculators, rows, partials, quarantine=()):
+    """Every row on partition 0, one instance: the plain single-process monitor."""
+    logs = {(SCORED_ROWS, 0): rows, (SCORED_ROWS, 1): [], (SCORED_ROWS, 2): []}
+    secondary = [QUARANTINE] if quarantine is not None and calculators[0].name == "drift" else []
+    if secondary:
+        logs[(QUARANTINE, 0)] = list(quarantine)
+    cluster = Cluster(
+        SETTINGS,
+        lambda history: monitor_handler(
+            calculators, SETTINGS, SCORED_ROWS, partials, history, secondary
+        ),
+        logs,
+        partials,
+    )
+    keys = [*ALL_SCORED, *[(SETTINGS.topic_name(t), 0) for t in secondary]]
+    cluster.assign({"a": [*keys, cluster.partials_key]})
+    return cluster.run()
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +92,21 @@ def reference(version_dir):
 
 def test_drift_monitor_reads_predictions_not_joined_labels(reference, metadata, policy,
                                                             data_split):  # fmt: skip
-    handler = MonitorHandler(DriftCalculator(reference, metadata, policy), SETTINGS, SCORED_ROWS)
-    handler.on_assign([("t.rows.scored", 0)])
     window = data_split.test.head(300)
-    feed(handler, scored_rows(window, 0, LabelState.PENDING))
-    feed(handler, scored_rows(window, 0, LabelState.JOINED), offset=300)  # ignored
-    signals = feed(handler, scored_rows(window.head(5), 1, LabelState.PENDING), offset=600)
-    assert [s.rows for s in signals] == [300]
+    rows = [*scored_rows(window, 0, LabelState.PENDING),
+            *scored_rows(window, 0, LabelState.JOINED),  # ignored
+            *scored_rows(window.head(5), 1, LabelState.PENDING)]  # fmt: skip
+    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS)
+    assert [s.rows for s in signals] == [300, 5]
     assert signals[0].prediction is not None
 
 
 def test_drift_severity_is_confirmed_over_windows(reference, metadata, policy, data_split):
-    handler = MonitorHandler(DriftCalculator(reference, metadata, policy), SETTINGS, SCORED_ROWS)
-    handler.on_assign([("t.rows.scored", 0)])
-    levels = []
-    for day in range(4):
-        sample = data_split.test.sample(400, random_state=day)
-        signals = feed(handler, scored_rows(sample, day, scale=1.2), offset=day * 1000)
-        levels += [next(f for f in s.features if f.feature == "MonthlyCharges") for s in signals]
+    rows = []
+    for day in range(3):
+        rows += scored_rows(data_split.test.sample(400, random_state=day), day, scale=1.2)
+    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS)
+    levels = [next(f for f in s.features if f.feature == "MonthlyCharges") for s in signals]
     # day 0 raw HIGH is shown as LOW until a second window confirms it
     assert [(f.severity, f.confirmed) for f in levels] == [
         (DriftSeverity.HIGH, DriftSeverity.LOW),
@@ -77,45 +115,145 @@ def test_drift_severity_is_confirmed_over_windows(reference, metadata, policy, d
     ]
 
 
+def test_quarantined_rows_are_counted_in_their_window_apart_from_drift(reference, metadata, policy,
+                                                                       data_split):  # fmt: skip
+    rows = [*scored_rows(data_split.test.head(200), 0), *scored_rows(data_split.test.head(50), 1)]
+    broken = [broken_row(0, 3), broken_row(0, 4), broken_row(1, 1)]
+    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS,
+                           quarantine=broken)  # fmt: skip
+    assert [(s.rows, s.quarantined_rows) for s in signals] == [(200, 2), (50, 1)]
+    assert signals[0].quarantined_by_reason == {"NULL": 2}
+
+
 def test_performance_rolls_over_the_last_windows(metadata, policy, data_split):
-    handler = MonitorHandler(PerformanceCalculator(metadata, policy), SETTINGS, SCORED_ROWS)
-    handler.on_assign([("t.rows.scored", 0)])
-    signals = []
+    rows = []
     for day in range(3):
-        rows = scored_rows(data_split.test.sample(200, random_state=day), day, flip=day == 2)
-        signals += feed(handler, rows, offset=day * 1000)
-    signals += [o.value for o in handler.on_idle()]
+        sample = data_split.test.sample(200, random_state=day)
+        rows += scored_rows(sample, day, flip=day == 2)
+    signals = one_instance([PerformanceCalculator(metadata, policy)], rows, PERFORMANCE_WINDOWS)
     assert [s.recall for s in signals] == [1.0, 1.0, 0.0]
     assert signals[-1].rolling.windows == 3 and signals[-1].rolling.labelled == 600
     assert 0.6 < signals[-1].rolling.recall < 0.7  # two perfect windows and one all wrong
 
 
 def test_fairness_reads_only_labelled_rows(policy, data_split):
-    handler = MonitorHandler(FairnessCalculator(policy), SETTINGS, SCORED_ROWS)
-    handler.on_assign([("t.rows.scored", 0)])
-    feed(handler, scored_rows(data_split.test.head(300), 0, LabelState.PENDING))
-    assert handler.on_idle() == []
-    feed(handler, scored_rows(data_split.test.head(300), 0, LabelState.JOINED), offset=300)
-    (signal,) = [o.value for o in handler.on_idle()]
+    rows = scored_rows(data_split.test.head(300), 0, LabelState.PENDING)
+    assert one_instance([FairnessCalculator(policy)], rows, FAIRNESS_WINDOWS) == []
+    rows = scored_rows(data_split.test.head(300), 0, LabelState.JOINED)
+    (signal,) = one_instance([FairnessCalculator(policy)], rows, FAIRNESS_WINDOWS)
     assert signal.rows == 300 and {g.attribute for g in signal.groups} == set(
         policy.fairness.attributes
     )
 
 
 def test_pending_rows_give_a_provisional_estimate_first(metadata, policy, data_split):
-    from monitors.service import EstimatedPerformanceCalculator
-    from shared.loop import FanOutHandler
-
-    handler = FanOutHandler(
-        MonitorHandler(PerformanceCalculator(metadata, policy), SETTINGS, SCORED_ROWS),
-        MonitorHandler(EstimatedPerformanceCalculator(metadata), SETTINGS, SCORED_ROWS),
-    )
-    handler.on_assign([("t.rows.scored", 0)])
+    calculators = [
+        PerformanceCalculator(metadata, policy),
+        EstimatedPerformanceCalculator(metadata),
+    ]
     sample = data_split.test.head(300)
-    feed(handler, scored_rows(sample, 0, LabelState.PENDING))
-    (estimate,) = [o.value for o in handler.on_idle()]
+    (estimate,) = one_instance(
+        calculators, scored_rows(sample, 0, LabelState.PENDING), PERFORMANCE_WINDOWS
+    )
     assert estimate.provisional and estimate.labelled == 0 and estimate.rows == 300
     assert 0 <= estimate.recall <= 1 and estimate.roc_auc is not None
-    feed(handler, scored_rows(sample, 0, LabelState.JOINED), offset=300)
-    (matured,) = [o.value for o in handler.on_idle()]
+    (matured,) = one_instance(
+        calculators, scored_rows(sample, 0, LabelState.JOINED), PERFORMANCE_WINDOWS
+    )
     assert not matured.provisional and matured.labelled == 300
+
+
+# --- one instance or several, crashes and rebalances -----------------------------------------
+
+
+def shifted_stream(data_split, days=8, rows_per_day=450, shift_from=4):
+    """Rows of ``days`` windows spread over the three partitions; from ``shift_from`` on, charges
+    are 25 % higher and every prediction is wrong for a third of the rows (ADWIN must fire)."""
+    by_partition = {p: [] for p in range(SCORED_ROWS.partitions)}
+    for day in range(days):
+        sample = data_split.test.sample(rows_per_day, random_state=100 + day)
+        shifted = day >= shift_from
+        rows = scored_rows(sample, day, scale=1.25 if shifted else 1.0, spacing=60)
+        for index, row in enumerate(rows):
+            if shifted and index % 3 == 0:
+                row = row.model_copy(update={"prediction": 1 - row.prediction})
+            by_partition[index % SCORED_ROWS.partitions].append(row)
+    return by_partition
+
+
+def cluster_of(kind, calculators_of, by_partition, partials, quarantine=()):
+    secondary = [QUARANTINE] if kind == "drift" else []
+    logs = {(SCORED_ROWS, p): rows for p, rows in by_partition.items()}
+    if secondary:
+        logs[(QUARANTINE, 0)] = list(quarantine)
+    return Cluster(
+        SETTINGS,
+        lambda history: monitor_handler(
+            calculators_of(), SETTINGS, SCORED_ROWS, partials, history, secondary
+        ),
+        logs,
+        partials,
+        batch_rows=60,
+    )
+
+
+def monitors_under_test(reference, metadata, policy):
+    return {
+        "drift": (lambda: [DriftCalculator(reference, metadata, policy)], DRIFT_WINDOWS),
+        "performance": (lambda: [PerformanceCalculator(metadata, policy)], PERFORMANCE_WINDOWS),
+        "fairness": (lambda: [FairnessCalculator(policy)], FAIRNESS_WINDOWS),
+    }
+
+
+QUARANTINE_KEY = (SETTINGS.topic_name(QUARANTINE), 0)
+
+
+@pytest.mark.parametrize("kind", ["drift", "performance", "fairness"])
+def test_several_instances_crashes_and_rebalances_give_the_signals_of_one(
+    kind, reference, metadata, policy, data_split
+):
+    calculators_of, partials = monitors_under_test(reference, metadata, policy)[kind]
+    stream = shifted_stream(data_split)
+    broken = [broken_row(day, 5) for day in range(8)] if kind == "drift" else []
+    extra = [QUARANTINE_KEY] if kind == "drift" else []
+
+    def fresh():
+        return cluster_of(kind, calculators_of, stream, partials, broken)
+
+    single = fresh()
+    single.assign({"a": [*ALL_SCORED, *extra, single.partials_key]})
+    expected = comparable(single.run())
+    assert len(expected) == 8
+    if kind == "performance":  # the shift is found by ADWIN on the merged, time-ordered errors
+        assert any(s["change_points"] for s in expected[4:])
+        assert not any(s["change_points"] for s in expected[:4])
+    if kind == "drift":
+        assert [s["quarantined_rows"] for s in expected] == [1] * 8
+
+    # three instances, one partition each; the combiner sits with the first
+    split = fresh()
+    split.assign({"a": [ALL_SCORED[0], *extra, split.partials_key], "b": [ALL_SCORED[1]],
+                  "c": [ALL_SCORED[2]]})  # fmt: skip
+    assert comparable(split.run()) == expected
+
+    # the combining instance crashes mid-stream; the group moves its partitions to the others
+    crashed = fresh()
+    crashed.assign({"a": [ALL_SCORED[0], *extra, crashed.partials_key], "b": ALL_SCORED[1:]})
+    for _ in range(30):
+        crashed.step()
+    crashed.crash("a")
+    crashed.assign({"b": [ALL_SCORED[0], ALL_SCORED[2], *extra], "c": [ALL_SCORED[1],
+                    crashed.partials_key]})  # fmt: skip
+    assert comparable(crashed.run()) == expected
+
+    # a second instance joins mid-stream, then leaves
+    joined = fresh()
+    joined.assign({"a": [*ALL_SCORED, *extra, joined.partials_key]})
+    for _ in range(12):
+        joined.step()
+    joined.assign({"a": [ALL_SCORED[0], ALL_SCORED[1], *extra, joined.partials_key],
+                   "b": [ALL_SCORED[2]]})  # fmt: skip
+    for _ in range(12):
+        joined.step()
+    joined.assign({"a": [*ALL_SCORED, *extra, joined.partials_key]})
+    assert comparable(joined.run()) == expected

@@ -1,0 +1,128 @@
+"""The monitor handlers in a consumer group, without a broker.
+
+Topic partitions are lists; each instance reads its assigned partitions from a position, and after
+every batch its committed offsets become what the consumer loop stores (the lowest held offset,
+else the next one to read). The partials topic has one partition and goes to one instance, as in a
+consumer group. This exercises the windowing, merging and takeover logic alone; the same handlers on
+a real broker are tested in tests/integration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from shared.loop import Handler, Inbound, PartitionKey
+from shared.schemas import WindowPartial, WindowSignal
+from shared.settings import Settings
+from shared.topics import Topic
+
+MakeHandler = Callable[[Callable[[int], list[tuple[int, BaseModel]]]], Handler]
+
+
+@dataclass
+class Instance:
+    handler: Handler
+    positions: dict[PartitionKey, int] = field(default_factory=dict)
+
+
+class Cluster:
+    def __init__(
+        self,
+        settings: Settings,
+        make_handler: MakeHandler,
+        logs: Mapping[tuple[Topic, int], Sequence[BaseModel]],
+        partials: Topic,
+        batch_rows: int = 40,
+    ):
+        self.settings = settings
+        self.make_handler = make_handler
+        self.topics: dict[str, Topic] = {}
+        self.logs: dict[PartitionKey, list[BaseModel]] = {}
+        for (topic, partition), rows in logs.items():
+            self.topics[settings.topic_name(topic)] = topic
+            self.logs[(settings.topic_name(topic), partition)] = list(rows)
+        self.partials_key = (settings.topic_name(partials), 0)
+        self.topics[self.partials_key[0]] = partials
+        self.logs[self.partials_key] = []
+        self.committed: dict[PartitionKey, int] = {}
+        self.instances: dict[str, Instance] = {}
+        self.signals: list[WindowSignal] = []
+        self.batch_rows = batch_rows
+
+    def history(self, end: int) -> list[tuple[int, BaseModel]]:
+        return list(enumerate(self.logs[self.partials_key][: max(0, end)]))
+
+    def assign(self, plan: Mapping[str, Sequence[PartitionKey]]) -> None:
+        """A rebalance: every instance of ``plan`` gets its partitions, starting from the
+        committed offsets; instances not in ``plan`` leave (their stores were committed)."""
+        for name in list(self.instances):
+            if name not in plan:
+                del self.instances[name]
+        for name, partitions in plan.items():
+            instance = self.instances.get(name)
+            if instance is None:
+                instance = self.instances[name] = Instance(self.make_handler(self.history))
+            starts = {key: self.committed.get(key, -1001) for key in partitions}
+            instance.positions = {key: max(0, start) for key, start in starts.items()}
+            instance.handler.on_assign(starts)
+
+    def crash(self, name: str) -> None:
+        """The instance dies: what it had not committed is lost."""
+        del self.instances[name]
+
+    def step(self) -> int:
+        """One batch for each instance; the number of messages read."""
+        read = 0
+        for instance in list(self.instances.values()):
+            batch = []
+            for key, position in instance.positions.items():
+                log = self.logs[key]
+                for offset in range(position, min(len(log), position + self.batch_rows)):
+                    topic = self.topics[key[0]]
+                    batch.append(Inbound(topic, log[offset], None, key[1], offset, key[0]))
+                instance.positions[key] = min(len(log), position + self.batch_rows)
+            read += len(batch)
+            pending = {k for k, p in instance.positions.items() if p < len(self.logs[k])}
+            instance.handler.on_progress(pending)
+            self._publish(instance.handler.handle(batch) if batch else [])
+            self._store(instance)
+        return read
+
+    def run(self) -> list[WindowSignal]:
+        """Until every instance has read everything and idling publishes nothing more."""
+        while True:
+            while self.step():
+                pass
+            produced = 0
+            for instance in list(self.instances.values()):
+                outputs = list(instance.handler.on_idle())
+                produced += len(outputs)
+                self._publish(outputs)
+                self._store(instance)
+            if not produced:
+                return self.signals
+
+    def _publish(self, outputs) -> None:
+        for output in outputs:
+            if isinstance(output.value, WindowPartial):
+                self.logs[self.partials_key].append(output.value)
+            else:
+                self.signals.append(output.value)
+
+    def _store(self, instance: Instance) -> None:
+        held = instance.handler.held_offsets()
+        for key, position in instance.positions.items():
+            self.committed[key] = min(position, held.get(key, position))
+
+
+def comparable(signals: Sequence[WindowSignal]) -> list[dict]:
+    """Signals without their wall-clock fields, one per window and kind (replays deduplicated,
+    the last one kept, as the alerter keys them)."""
+    latest: dict[tuple, dict] = {}
+    for signal in signals:
+        fields = signal.model_dump(exclude={"closed_at", "last_row_at"})
+        latest[(type(signal).__name__, fields.get("provisional"), signal.window_start)] = fields
+    return [latest[key] for key in sorted(latest, key=lambda k: (k[2], k[0], str(k[1])))]
