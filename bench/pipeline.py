@@ -124,6 +124,7 @@ def _service_env(settings: Settings, plan: StreamPlan, logs: Path) -> dict[str, 
         "TRUSTWATCH_HISTORY_PATH": str(logs / "history.sqlite"),
         "TRUSTWATCH_SESSION_TIMEOUT_MS": "2000",
         "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": "500",
+        "TRUSTWATCH_IDLE_FLUSH_SECONDS": str(DemoOptions.idle_flush_seconds),  # a finite stream
     }
 
 

@@ -23,7 +23,7 @@ from shared.metrics import LoopMetrics
 from shared.policy import load_policy
 from shared.service import run_service
 from shared.settings import Settings
-from shared.tail import read_until
+from shared.tail import read_range
 from shared.topics import (
     DRIFT_WINDOWS,
     FAIRNESS_WINDOWS,
@@ -74,10 +74,10 @@ def build(
         calculators = [FairnessCalculator(policy)]
     partials = PARTIALS[kind]
 
-    def history(end_offset: int) -> list[tuple[int, BaseModel]]:
-        return read_until(settings, partials, 0, end_offset)
+    def read(topic: Topic, partition: int, start: int, end: int) -> list[tuple[int, BaseModel]]:
+        return read_range(settings, topic, partition, start, end)
 
-    handler = monitor_handler(calculators, settings, SCORED_ROWS, partials, history, secondary)
+    handler = monitor_handler(calculators, settings, SCORED_ROWS, partials, read, secondary)
     return ConsumerLoop(
         settings,
         f"monitor-{kind.value}",

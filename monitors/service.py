@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -42,7 +42,7 @@ from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow, merge_all
 from monitors.performance import PerformanceWindow, calibrate, estimate_performance
-from monitors.windowing import ClosedWindow, TumblingWindows, window_start
+from monitors.windowing import ClosedWindow, RecentIds, TumblingWindows, window_start
 from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
 from shared.features import NUMERIC_FEATURES
 from shared.loop import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
@@ -480,11 +480,28 @@ class FairnessCalculator:
         )
 
 
+# Reads a partition's messages with offsets in [start, end): how a stage rebuilds its state.
+PartitionReader = Callable[[Topic, int, int, int], Iterable[tuple[int, BaseModel]]]
+
+
+def row_identity(row: BaseModel) -> Hashable:
+    """What makes a row the same row when it is delivered twice: its id and label state (a row
+    is scored once PENDING and again JOINED), or for a quarantined one where it was read from."""
+    if isinstance(row, QuarantinedRow):
+        return (row.source_topic, row.source_partition, row.source_offset)
+    return (row.event_id, row.label_state)  # type: ignore[attr-defined]
+
+
 class WindowWorker(Handler, Generic[S]):
     """Rows to partial windows: tumbling event-time windows per source partition.
 
-    A primary partition's windows close when that partition's own event time has passed their end
-    (plus the allowed lateness), so a partition never waits for another. Rows of secondary topics
+    A row published twice (a scorer killed between publishing and committing re-scores what it
+    had not committed) is counted once: duplicates share the partition (same key), and each
+    partition remembers its last ``dedupe_rows`` row ids, read back from before the position
+    where reading resumes after an assignment, so a duplicate of a row whose window has closed
+    is not counted as late either. A primary partition's windows close when that partition's own
+    event time has passed their end (plus the allowed lateness), so a partition never waits for
+    another. Rows of secondary topics
     (quarantine) join the window open for their time and close with the primary partitions this
     instance reads. Every assignment starts empty: the consumer re-reads each partition from its
     committed offset, which is held at the first row of the partition's oldest open window.
@@ -496,13 +513,16 @@ class WindowWorker(Handler, Generic[S]):
         settings: Settings,
         primary: Topic,
         partials: Topic,
+        read: PartitionReader,
         secondary: Sequence[Topic] = (),
     ):
         self.calculator = calculator
         self.settings = settings
         self.partials = partials
+        self.read = read
         self.primary_name = settings.topic_name(primary)
         self.secondary_names = {settings.topic_name(topic) for topic in secondary}
+        self.topics = {settings.topic_name(topic): topic for topic in (primary, *secondary)}
         self.size = timedelta(seconds=settings.window_seconds)
         self.origin = settings.simulation_start
         self.on_assign({})
@@ -528,6 +548,15 @@ class WindowWorker(Handler, Generic[S]):
             self.by_partition[key] = self.secondary[key]
         self.reported: dict[PartitionKey, datetime] = {}
         self.newest_row_ms: dict[tuple[PartitionKey, datetime], int] = {}
+        self.recent_ids: dict[PartitionKey, RecentIds] = {}
+        for key in self.by_partition:
+            self.recent_ids[key] = recent = RecentIds(self.settings.dedupe_rows)
+            # the rows just before where reading resumes: their duplicates are not late rows
+            start = partitions[key]
+            lookback = self.read(self.topics[key[0]], key[1], start - recent.capacity, start)
+            for _, row in lookback:
+                if self.calculator.accepts(row):
+                    recent.seen(row_identity(row))
 
     def on_progress(self, pending: set[PartitionKey]) -> None:
         for key, windows in self.secondary.items():
@@ -540,6 +569,8 @@ class WindowWorker(Handler, Generic[S]):
             windows = self.by_partition.get(key)
             if windows is None or not self.calculator.accepts(row):
                 continue
+            if self.recent_ids[key].seen(row_identity(row)):
+                continue  # published twice by a scorer that restarted before committing
             event_time: datetime = row.event_time  # type: ignore[attr-defined]
             primary = key[0] == self.primary_name
             state = windows.add(event_time, key, item.offset, advances_watermark=primary)
@@ -602,9 +633,6 @@ class WindowWorker(Handler, Generic[S]):
         return Outbound(self.partials, partial)
 
 
-History = Callable[[int], Iterable[tuple[int, BaseModel]]]
-
-
 class WindowCombiner(Handler, Generic[S]):
     """Partial windows to signals, on the instance that holds the partials topic's partition.
 
@@ -620,13 +648,14 @@ class WindowCombiner(Handler, Generic[S]):
         settings: Settings,
         partials: Topic,
         sources: Sequence[Topic],
-        history: History,
+        read: PartitionReader,
     ):
         self.calculator = calculator
+        self.partials = partials
         self.partials_key: PartitionKey = (settings.topic_name(partials), 0)
         self.expected = {(settings.topic_name(t), p) for t in sources for p in range(t.partitions)}
         self.idle_seconds = settings.idle_flush_seconds
-        self.history = history
+        self.read = read
         self.active = False
         self._reset()
 
@@ -644,7 +673,7 @@ class WindowCombiner(Handler, Generic[S]):
             return
         # Everything before the committed offset belongs to windows already published: replay it
         # to rebuild what spans windows, publishing nothing.
-        for offset, partial in self.history(partitions[self.partials_key]):
+        for offset, partial in self.read(self.partials, 0, 0, partitions[self.partials_key]):
             self._add(partial, offset)  # type: ignore[arg-type]
         self._close(list(self.open))
 
@@ -729,12 +758,12 @@ def monitor_handler(
     settings: Settings,
     primary: Topic,
     partials: Topic,
-    history: History,
+    read: PartitionReader,
     secondary: Sequence[Topic] = (),
 ) -> Handler:
     """Workers and combiners of ``calculators`` on one consumer (they share its offsets)."""
-    workers = [WindowWorker(c, settings, primary, partials, secondary) for c in calculators]
+    workers = [WindowWorker(c, settings, primary, partials, read, secondary) for c in calculators]
     combiners = [
-        WindowCombiner(c, settings, partials, [primary, *secondary], history) for c in calculators
+        WindowCombiner(c, settings, partials, [primary, *secondary], read) for c in calculators
     ]
     return FanOutHandler(*workers, *combiners)

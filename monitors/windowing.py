@@ -8,6 +8,7 @@ that is assigned but has delivered nothing yet holds the watermark back; idle in
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -185,3 +186,29 @@ class TumblingWindows(Generic[S]):
             self._late_pending = 0
             self._close_through(window.end)
         return closed
+
+
+@dataclass
+class RecentIds:
+    """The last ``capacity`` ids seen, to tell a row delivered twice from a new one (bounded).
+
+    Examples
+    --------
+    >>> recent = RecentIds(2)
+    >>> [recent.seen(i) for i in ("a", "b", "a", "c", "a")]
+    [False, False, True, False, False]
+    """
+
+    capacity: int
+    _order: deque = field(default_factory=deque)
+    _ids: set = field(default_factory=set)
+
+    def seen(self, identity: Hashable) -> bool:
+        """True when ``identity`` is among the last ones; otherwise remember it."""
+        if identity in self._ids:
+            return True
+        self._ids.add(identity)
+        self._order.append(identity)
+        if len(self._order) > self.capacity:
+            self._ids.discard(self._order.popleft())
+        return False

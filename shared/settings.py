@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     simulation_start: datetime = datetime(2026, 3, 1, tzinfo=UTC)
     window_seconds: int = Field(default=86_400, gt=0)
     allowed_lateness_seconds: int = Field(default=0, ge=0)
-    idle_flush_seconds: float = Field(default=2.0, gt=0)
+    # Input quiet this long means the stream ended: open windows close. Longer than a restart of
+    # an upstream service takes, or its pause would cut windows short (the demo, whose stream
+    # does end, uses 2 s).
+    idle_flush_seconds: float = Field(default=30.0, gt=0)
+    # Row ids a monitor remembers per partition to drop rows published twice by a restarted
+    # scorer: more than it re-reads after a crash (its rate times the commit interval).
+    dedupe_rows: int = Field(default=20_000, gt=0)
 
     # Processing.
     batch_size: int = Field(default=500, gt=0)

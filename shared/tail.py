@@ -102,38 +102,37 @@ def read_back(
     return found
 
 
-def read_until(
-    settings: Settings, topic: Topic, partition: int, end_offset: int, timeout: float = 60.0
+def read_range(
+    settings: Settings, topic: Topic, partition: int, start: int, end: int, timeout: float = 60.0
 ) -> list[tuple[int, BaseModel]]:
-    """The decoded messages of one partition from its beginning up to ``end_offset`` (exclusive),
-    with their offsets: how a stage rebuilds its state from its own input log (Kafka Streams
-    restores a store from its changelog the same way). The end is known (a committed offset), so
-    no end offset is asked of the broker."""
+    """The decoded messages of one partition from offset ``start`` up to ``end`` (exclusive), with
+    their offsets: how a stage rebuilds its state from a log (Kafka Streams restores a store from
+    its changelog the same way). The end is known (a committed offset), so no end offset is asked
+    of the broker; offsets the broker no longer has are skipped."""
     import time
 
-    if end_offset <= 0:
+    if end <= max(start, 0):
         return []
     consumer = make_consumer(
         settings,
         group_id=settings.group_id(f"restore-{uuid.uuid4().hex[:8]}"),
         **{"enable.auto.commit": False},
     )
-    consumer.assign([TopicPartition(settings.topic_name(topic), partition, OFFSET_BEGINNING)])
+    consumer.assign([TopicPartition(settings.topic_name(topic), partition, max(start, 0))])
     found: list[tuple[int, BaseModel]] = []
     deadline = time.monotonic() + timeout
-    next_offset = 0
+    next_offset = max(start, 0)
     try:
-        while next_offset < end_offset:
+        while next_offset < end:
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"read {topic.name}[{partition}] to offset {next_offset} of {end_offset} "
-                    f"in {timeout}s"
+                    f"read {topic.name}[{partition}] to offset {next_offset} of {end} in {timeout}s"
                 )
             for record in consumer.consume(num_messages=1000, timeout=0.2):
                 if record.error() is not None:
                     continue
                 next_offset = record.offset() + 1
-                if record.offset() >= end_offset:
+                if record.offset() >= end:
                     break
                 try:
                     found.append((record.offset(), topic.decode(record.value() or b"")))

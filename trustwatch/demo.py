@@ -161,6 +161,8 @@ class DemoOptions:
     hold_seconds: float = 0.0
     # where to write the services' /metrics addresses for Prometheus (file-based discovery)
     prometheus_targets: Path | None = None
+    # the demo's stream ends: its last windows close once the input has been quiet this long
+    idle_flush_seconds: float = 2.0
 
 
 def run_demo(
@@ -191,6 +193,7 @@ def run_demo(
         "TRUSTWATCH_SIMULATION_START": options.plan.origin.isoformat(),
         "TRUSTWATCH_WINDOW_SECONDS": str(int(options.plan.day_length.total_seconds())),
         "TRUSTWATCH_HISTORY_PATH": str(logs_dir / "history.sqlite"),
+        "TRUSTWATCH_IDLE_FLUSH_SECONDS": str(options.idle_flush_seconds),
     }
     if settings.policy_path is not None:
         env["TRUSTWATCH_POLICY_PATH"] = str(Path(settings.policy_path).resolve())

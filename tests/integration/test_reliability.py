@@ -12,8 +12,10 @@ import pytest
 from scorer.app import build as build_scorer
 from shared.kafka import ensure_topics, make_producer
 from shared.schemas import DriftSeverity, QuarantinedRow, ScoredRow
+from shared.settings import Settings
 from shared.topics import EVENT_ID_HEADER, QUARANTINE, RAW_ROWS, SCORED_ROWS
 from tests.integration.helpers import read_all
+from tests.unit.monitor_cluster import comparable
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -194,8 +196,9 @@ def _wait(condition, timeout: float) -> bool:
 def test_a_drift_monitor_restarted_mid_stream_rates_every_window_as_an_uninterrupted_one(
     settings,
 ):
-    """The k-of-n confirmation is rebuilt from the signals already published, so a restart
-    (here in the middle of a window, with its rows re-read) changes no reported severity."""
+    """The k-of-n confirmation is rebuilt by replaying the partial windows already combined, so a
+    restart (here in the middle of a window, with its rows re-read) changes no reported
+    severity."""
     from datetime import UTC, datetime
 
     from monitors.app import MonitorKind
@@ -292,10 +295,12 @@ def test_overload_lag_grows_and_drains_nothing_dropped_memory_bounded(settings, 
     print(f"peak lag {peak_lag:.0f} rows, scorer RSS {warm:.0f} -> peak {max(memory):.0f} MiB")
 
 
-def _pipeline_run(settings, tmp_path, kills: dict[int, str]):
-    """The `full` scenario through every service as its own process; at each row count in
-    ``kills`` that service is SIGKILLed and started again at once. Returns the decision of each
-    window, the alerts, and the ids of the rows that ended scored or quarantined."""
+def _pipeline_run(settings, tmp_path, events: dict[int, tuple[str, str]]):
+    """The `full` scenario through every service as its own process. At each row count in
+    ``events`` an (action, service) happens: ``kill`` SIGKILLs the service and starts it again
+    at once; ``join`` starts a second instance in the same consumer group; ``leave`` stops that
+    second instance. Returns the decision of each window, every signal, the alerts, the ids of
+    the rows that ended scored or quarantined, and the rows produced."""
     import signal
     import threading
     import time
@@ -304,25 +309,34 @@ def _pipeline_run(settings, tmp_path, kills: dict[int, str]):
     from producer.app import produce
     from producer.scenario import get_scenario
     from producer.stream import StreamPlan
-    from shared.topics import ALERTS, DECISIONS
+    from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
     from tests.integration.helpers import start_service
     from trustwatch.demo import SERVICES
 
     plan = StreamPlan(get_scenario("full"), 30, 300, 7, datetime(2026, 3, 1, tzinfo=UTC))
+    # the stream pauses while a killed scorer restarts: that must not read as its end
+    settings = settings.model_copy(update={"idle_flush_seconds": 15.0})
     ensure_topics(settings)
     extra = {"TRUSTWATCH_HISTORY_PATH": str(tmp_path / f"{settings.namespace}.sqlite")}
     processes = {name: start_service(settings, *command, **extra)
                  for name, command in SERVICES.items()}  # fmt: skip
-    pending = dict(sorted(kills.items()))
+    pending = dict(sorted(events.items()))
     lock = threading.Lock()
 
     def on_progress(rows: int) -> None:
         with lock:
             for at in [at for at in pending if rows >= at]:
-                name = pending.pop(at)
-                processes[name].send_signal(signal.SIGKILL)
-                processes[name].wait(timeout=10)
-                processes[name] = start_service(settings, *SERVICES[name], **extra)
+                action, name = pending.pop(at)
+                if action == "kill":
+                    processes[name].send_signal(signal.SIGKILL)
+                    processes[name].wait(timeout=10)
+                    processes[name] = start_service(settings, *SERVICES[name], **extra)
+                elif action == "join":
+                    processes[f"{name} (second)"] = start_service(settings, *SERVICES[name])
+                else:
+                    second = processes.pop(f"{name} (second)")
+                    second.terminate()
+                    second.wait(timeout=30)
 
     try:
         time.sleep(6)  # the groups form, as in a running deployment
@@ -338,27 +352,67 @@ def _pipeline_run(settings, tmp_path, kills: dict[int, str]):
         for process in processes.values():
             process.wait(timeout=30)
     decisions = {d.window_start: d.action for d in read_all(settings, DECISIONS)}
+    signals = comparable([m for topic in SIGNAL_TOPICS for m in read_all(settings, topic)])
     rows = read_all(settings, SCORED_ROWS) + read_all(settings, QUARANTINE)
-    return decisions, read_all(settings, ALERTS), {r.event_id for r in rows}, result.produced
+    return (decisions, signals, read_all(settings, ALERTS), {r.event_id for r in rows},
+            result.produced)  # fmt: skip
 
 
-def test_killing_monitors_and_the_alerter_mid_stream_changes_no_decision(settings, tmp_path):
-    """SIGKILL at three points of a seeded run (the drift monitor during the price rise, the
-    alerter during the concept shift, the fairness monitor during the group bias), each restarted
-    at once: every row is accounted for once, every window gets the decision of an uninterrupted
-    run, and no problem fires twice."""
+@pytest.fixture(scope="module")
+def uninterrupted(bootstrap_servers, artifacts_dir, tmp_path_factory):
+    """The seeded run with nothing going wrong, that the disturbed runs are compared with."""
+    import uuid
+
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    settings = Settings(
+        bootstrap_servers=bootstrap_servers, namespace=f"test-{uuid.uuid4().hex[:10]}-whole",
+        artifacts_dir=artifacts_dir, history_path=tmp_path / "history.sqlite",
+        session_timeout_ms=2000, heartbeat_interval_ms=500, idle_flush_seconds=1.0,
+        batch_size=200,
+    )  # fmt: skip
+    decisions, signals, _, rows, produced = _pipeline_run(settings, tmp_path, {})
+    assert len(rows) == produced == 30 * 300
+    assert len(signals) >= 3 * 30  # performance, drift and fairness for every window
+    return decisions, signals
+
+
+def _assert_same_run(uninterrupted, run) -> None:
     from collections import Counter
 
     from shared.schemas import AlertStatus
 
-    whole = settings.model_copy(update={"namespace": f"{settings.namespace}-whole"})
-    killed = settings.model_copy(update={"namespace": f"{settings.namespace}-killed"})
-    expected, _, rows, produced = _pipeline_run(whole, tmp_path, {})
-    assert len(rows) == produced == 30 * 300
-    kills = {6 * 300 + 100: "monitor-drift", 15 * 300 + 50: "alerter",
-             22 * 300 + 20: "monitor-fairness"}  # fmt: skip
-    got, alerts, rows, produced = _pipeline_run(killed, tmp_path, kills)
-    assert len(rows) == produced == 30 * 300
-    assert got == expected
+    expected_decisions, expected_signals = uninterrupted
+    decisions, signals, alerts, rows, produced = run
+    assert len(rows) == produced == 30 * 300  # every row once, after deduplication by event id
+    # every field of every window's signal (but the wall-clock ones) as without the disturbance
+    assert len(signals) == len(expected_signals)
+    for got, want in zip(signals, expected_signals, strict=True):
+        assert got == want, (want["window_start"], {k for k in want if got.get(k) != want[k]})
+    assert decisions == expected_decisions
     fired = Counter(a.key for a in alerts if a.status == AlertStatus.FIRING)
     assert fired and set(fired.values()) == {1}, fired
+
+
+def test_killing_every_stage_mid_stream_changes_no_signal_and_no_decision(
+    settings, tmp_path, uninterrupted
+):
+    """SIGKILL at five points of a seeded run, each service restarted at once: the drift monitor
+    during the price rise, the scorer just after, the performance monitor and the alerter during
+    the concept shift, the fairness monitor during the group bias."""
+    events = {6 * 300 + 100: ("kill", "monitor-drift"), 9 * 300 + 70: ("kill", "scorer"),
+              13 * 300 + 40: ("kill", "monitor-performance"), 15 * 300 + 50: ("kill", "alerter"),
+              22 * 300 + 20: ("kill", "monitor-fairness")}  # fmt: skip
+    _assert_same_run(uninterrupted, _pipeline_run(settings, tmp_path, events))
+
+
+def test_a_second_scorer_and_monitor_instances_joining_and_leaving_change_nothing(
+    settings, tmp_path, uninterrupted
+):
+    """Second instances join their consumer groups mid-stream and leave later: the partitions are
+    shared out and handed back, and every signal and decision is as with one instance each."""
+    events = {4 * 300: ("join", "scorer"), 6 * 300: ("join", "monitor-drift"),
+              8 * 300: ("join", "monitor-performance"), 10 * 300: ("join", "monitor-fairness"),
+              17 * 300: ("leave", "scorer"), 19 * 300: ("leave", "monitor-drift"),
+              21 * 300: ("leave", "monitor-performance"),
+              24 * 300: ("leave", "monitor-fairness")}  # fmt: skip
+    _assert_same_run(uninterrupted, _pipeline_run(settings, tmp_path, events))

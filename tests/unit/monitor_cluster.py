@@ -19,7 +19,7 @@ from shared.schemas import WindowPartial, WindowSignal
 from shared.settings import Settings
 from shared.topics import Topic
 
-MakeHandler = Callable[[Callable[[int], list[tuple[int, BaseModel]]]], Handler]
+MakeHandler = Callable[[Callable[[Topic, int, int, int], list[tuple[int, BaseModel]]]], Handler]
 
 
 @dataclass
@@ -52,8 +52,10 @@ class Cluster:
         self.signals: list[WindowSignal] = []
         self.batch_rows = batch_rows
 
-    def history(self, end: int) -> list[tuple[int, BaseModel]]:
-        return list(enumerate(self.logs[self.partials_key][: max(0, end)]))
+    def read(self, topic: Topic, partition: int, start: int, end: int):
+        log = self.logs[(self.settings.topic_name(topic), partition)]
+        start = max(0, start)
+        return [(start + i, message) for i, message in enumerate(log[start : max(start, end)])]
 
     def assign(self, plan: Mapping[str, Sequence[PartitionKey]]) -> None:
         """A rebalance: every instance of ``plan`` gets its partitions, starting from the
@@ -64,7 +66,7 @@ class Cluster:
         for name, partitions in plan.items():
             instance = self.instances.get(name)
             if instance is None:
-                instance = self.instances[name] = Instance(self.make_handler(self.history))
+                instance = self.instances[name] = Instance(self.make_handler(self.read))
             starts = {key: self.committed.get(key, -1001) for key in partitions}
             instance.positions = {key: max(0, start) for key, start in starts.items()}
             instance.handler.on_assign(starts)
