@@ -655,6 +655,7 @@ class WindowCombiner(Handler, Generic[S]):
         self.partials_key: PartitionKey = (settings.topic_name(partials), 0)
         self.expected = {(settings.topic_name(t), p) for t in sources for p in range(t.partitions)}
         self.idle_seconds = settings.idle_flush_seconds
+        self.restore_partials = settings.restore_partials
         self.read = read
         self.active = False
         self._reset()
@@ -671,9 +672,11 @@ class WindowCombiner(Handler, Generic[S]):
         self.active = self.partials_key in partitions
         if not self.active:
             return
-        # Everything before the committed offset belongs to windows already published: replay it
-        # to rebuild what spans windows, publishing nothing.
-        for offset, partial in self.read(self.partials, 0, 0, partitions[self.partials_key]):
+        # Everything before the committed offset belongs to windows already published: replay the
+        # last of it to rebuild what spans windows, publishing nothing.
+        end = partitions[self.partials_key]
+        start = max(0, end - self.restore_partials)
+        for offset, partial in self.read(self.partials, 0, start, end):
             self._add(partial, offset)  # type: ignore[arg-type]
         self._close(list(self.open))
 

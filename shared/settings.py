@@ -65,8 +65,11 @@ class Settings(BaseSettings):
     # does end, uses 2 s).
     idle_flush_seconds: float = Field(default=30.0, gt=0)
     # Row ids a monitor remembers per partition to drop rows published twice by a restarted
-    # scorer: more than it re-reads after a crash (its rate times the commit interval).
-    dedupe_rows: int = Field(default=20_000, gt=0)
+    # scorer: more than that re-reads (its rate per partition times the 5 s commit interval).
+    dedupe_rows: int = Field(default=5_000, gt=0)
+    # Partial windows a monitor's combiner replays when it takes over (about four per window):
+    # the rolling views and confirmation span a few windows; ADWIN sees the last of them.
+    restore_partials: int = Field(default=1_000, gt=0)
 
     # Processing.
     batch_size: int = Field(default=500, gt=0)

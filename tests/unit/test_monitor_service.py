@@ -268,3 +268,20 @@ def test_several_instances_crashes_and_rebalances_give_the_signals_of_one(
         joined.step()
     joined.assign({"a": [*ALL_SCORED, *extra, joined.partials_key]})
     assert comparable(joined.run()) == expected
+
+
+def test_a_new_assignment_reads_back_a_bounded_part_of_each_log(policy):
+    calls = []
+
+    def read(topic, partition, start, end):
+        calls.append((topic.name, partition, start, end))
+        return []
+
+    settings = SETTINGS.model_copy(update={"restore_partials": 50, "dedupe_rows": 400})
+    handler = monitor_handler(
+        [FairnessCalculator(policy)], settings, SCORED_ROWS, FAIRNESS_WINDOWS, read
+    )
+    handler.on_assign({(SCORED, 1): 700, (settings.topic_name(FAIRNESS_WINDOWS), 0): 120})
+    # the combiner: the last partials before its committed offset; the worker: the row ids just
+    # before where it resumes (to know a re-published row when it sees one)
+    assert sorted(calls) == [("rows.scored", 1, 300, 700), ("windows.fairness", 0, 70, 120)]
