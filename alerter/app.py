@@ -13,10 +13,10 @@ from shared.artifact import load_metadata, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
-from shared.schemas import Alert, Decision, DriftSignal
+from shared.schemas import Alert, Decision
 from shared.service import run_service
 from shared.settings import Settings
-from shared.tail import read_back
+from shared.tail import committed_offset, read_back, read_range
 from shared.topics import ALERTS, DECISIONS, DRIFT_SIGNALS, SIGNAL_TOPICS
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,16 @@ def restore(settings: Settings, handler: AlerterHandler) -> None:
     """Rebuild the open alerts, the last decided window and the drift streaks from the topics
     after a restart, so a restarted alerter neither fires an open alert again, nor loses its
     resolution, nor restarts a streak of drifted windows."""
-    history = read_back(settings, [ALERTS, DECISIONS, DRIFT_SIGNALS])
+    # only the alerter writes these: they are quiet while it is down
+    history = read_back(settings, [ALERTS, DECISIONS])
     alerts = [m.value for m in history if isinstance(m.value, Alert)]
     decided = [m.value.window_start for m in history if isinstance(m.value, Decision)]
     decided_through = max(decided) if decided else None
-    drifts = [m.value for m in history if isinstance(m.value, DriftSignal)]
-    handler.restore(alerts, decided_through, drifts)
+    # the drift monitor goes on publishing: read what this group has consumed, the rest comes
+    # through the loop
+    consumed = committed_offset(settings, GROUP_ID, DRIFT_SIGNALS, 0)
+    drifts = [value for _, value in read_range(settings, DRIFT_SIGNALS, 0, 0, consumed)]
+    handler.restore(alerts, decided_through, drifts)  # type: ignore[arg-type]
     if history:
         log.info("restored %d alerts; decisions made through %s", len(alerts), decided_through)
 

@@ -23,6 +23,9 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         # An idempotent producer cannot survive a restart of the embedded broker; at-least-once
         # delivery plus deduplication by event id downstream is the contract instead.
         "enable.idempotence": False,
+        # without idempotence, a retried request may overtake a later one: keep one in flight so
+        # a partition's messages stay in order (the monitors window each partition by its order)
+        "max.in.flight.requests.per.connection": 1,
         "linger.ms": 5,
         "message.timeout.ms": 30_000,
     }

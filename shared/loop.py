@@ -337,8 +337,12 @@ class ConsumerLoop:
         behind = self._behind(consumer)
         # unknown counts as pending: such a partition may still hold rows of open windows
         self.handler.on_progress({key for key, count in behind.items() if count != 0})
-        outputs = list(self.handler.handle(inbound)) if inbound else []
-        self._deliver(rejected + outputs)
+        outputs = rejected + (list(self.handler.handle(inbound)) if inbound else [])
+        # Broken rows are acknowledged before the rows read after them are published: a monitor
+        # that sees a row can then rely on the quarantine topic already holding the broken rows
+        # before it (it holds a window open while that topic has messages to deliver).
+        self._deliver([o for o in outputs if o.topic is QUARANTINE])
+        self._deliver([o for o in outputs if o.topic is not QUARANTINE])
         self.stats.consumed += len(records)
         self.stats.quarantined += len(rejected)
         self.stats.batches += 1

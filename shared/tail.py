@@ -141,3 +141,17 @@ def read_range(
     finally:
         consumer.close()
     return found
+
+
+def committed_offset(settings: Settings, group: str, topic: Topic, partition: int) -> int:
+    """Where ``group`` resumes reading a partition (negative when it has committed nothing).
+
+    Asking does not join the group, so a service can ask before its own consumer starts."""
+    consumer = make_consumer(settings, settings.group_id(group), **{"enable.auto.commit": False})
+    try:
+        (found,) = consumer.committed(
+            [TopicPartition(settings.topic_name(topic), partition)], timeout=10
+        )
+    finally:
+        consumer.close()
+    return found.offset

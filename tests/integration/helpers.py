@@ -71,7 +71,7 @@ def start_service(settings: Settings, *arguments: str, log_path=None, **extra: s
 
     from shared.process import stop_with_parent
 
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "trustwatch", *arguments],
         env=service_env(settings, **extra),

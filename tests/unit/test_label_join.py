@@ -61,3 +61,29 @@ def test_buffer_is_bounded_oldest_first():
     assert join.pending == 3 and join.evicted == 2
     assert join.held_offsets() == {RAW: 2}
     assert join.add_label(label("0"), LABELS, 9) is None  # evicted: nothing to join
+
+
+def test_a_rows_probability_does_not_depend_on_its_batch(version_dir, data_split):
+    """A restarted scorer batches rows differently; the same row must get the same probability
+    (unrounded, BLAS gives some rows results one ulp apart in batches of different sizes)."""
+    import numpy as np
+
+    from scorer.service import score_probabilities
+    from shared.artifact import load_metadata, load_model
+    from shared.schemas import RawRow
+
+    model = load_model(version_dir, load_metadata(version_dir))
+    rows = []
+    for index, record in enumerate(data_split.test.head(700).to_dict(orient="records")):
+        features = {k: record[k] for k in TelcoFeatures.model_fields}
+        features["tenure"], features["TotalCharges"] = (
+            int(features["tenure"]),
+            float(features["TotalCharges"]),
+        )
+        rows.append(RawRow(event_time=NOW, event_id=str(index), customer_id="c",
+                           features=TelcoFeatures(**features)))  # fmt: skip
+    whole = score_probabilities(model, rows)
+    in_sevens = np.concatenate(
+        [score_probabilities(model, rows[i : i + 7]) for i in range(0, 700, 7)]
+    )
+    assert np.array_equal(whole, in_sevens)
