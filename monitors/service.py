@@ -25,6 +25,7 @@ with the rows it reads.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -67,6 +68,8 @@ from shared.schemas import (
 )
 from shared.settings import Settings
 from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, Topic
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 
@@ -566,8 +569,11 @@ class WindowWorker(Handler, Generic[S]):
         for item in batch:
             row = item.value
             key = item.partition_key
+            if not self.calculator.accepts(row):
+                continue
             windows = self.by_partition.get(key)
-            if windows is None or not self.calculator.accepts(row):
+            if windows is None:
+                log.warning("a row of %s[%d], which is not assigned here, was skipped", *key)
                 continue
             if self.recent_ids[key].seen(row_identity(row)):
                 continue  # published twice by a scorer that restarted before committing

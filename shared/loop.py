@@ -260,6 +260,10 @@ class ConsumerLoop:
             committed = []
         for tp in committed:
             self._start_offsets[(tp.topic, tp.partition)] = tp.offset
+        log.info(
+            "assigned %s",
+            ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in committed) or "nothing",
+        )
         self.handler.on_assign(
             {(tp.topic, tp.partition): self._start_offsets.get((tp.topic, tp.partition), -1)
              for tp in partitions}
