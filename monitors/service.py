@@ -25,6 +25,7 @@ with the rows it reads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter, deque
@@ -616,7 +617,7 @@ class WindowWorker(Handler, Generic[S]):
                 outputs.append(self._partial(key, window, mark))
             if not windows and mark > self.reported.get(key, mark - self.size):
                 # no rows closed, but the partition moved on: say so, or the combiner would wait
-                empty = ClosedWindow(mark - self.size, mark, self.calculator.new_window(), 0)
+                empty: ClosedWindow = ClosedWindow(mark - self.size, mark, None, 0)
                 outputs.append(self._partial(key, empty, mark))
             self.reported[key] = mark
         return outputs
@@ -734,15 +735,10 @@ class WindowCombiner(Handler, Generic[S]):
         return outputs
 
     def _signal(self, parts: list[WindowPartial]) -> Outbound:
-        state = None
-        for partial in parts:
-            if partial.state is None:
-                continue
-            decoded = self.calculator.decode(partial.state)
-            state = decoded if state is None else self.calculator.merge(state, decoded)
+        # only partials with rows open a window, and those carry their state
+        states = [self.calculator.decode(p.state) for p in parts if p.state is not None]
+        state = functools.reduce(self.calculator.merge, states)
         first = parts[0]
-        if state is None:
-            state = self.calculator.new_window()
         closed = ClosedWindow(
             first.window_start,
             first.window_end,
