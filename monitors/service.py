@@ -68,7 +68,7 @@ from shared.schemas import (
     WindowSignal,
 )
 from shared.settings import Settings
-from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, Topic
+from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, QUARANTINE, Topic
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +507,10 @@ class WindowWorker(Handler, Generic[S]):
     event time has passed their end (plus the allowed lateness), so a partition never waits for
     another. Rows of secondary topics
     (quarantine) join the window open for their time and close with the primary partitions this
-    instance reads. Every assignment starts empty: the consumer re-reads each partition from its
+    instance reads. A primary row moves those windows on only once the quarantine records
+    published before it have been read (its ``quarantine_marks``): the consumer may deliver the
+    row before records of the quarantine topic that were acknowledged before the row was
+    published. Every assignment starts empty: the consumer re-reads each partition from its
     committed offset, which is held at the first row of the partition's oldest open window.
     """
 
@@ -526,6 +529,7 @@ class WindowWorker(Handler, Generic[S]):
         self.read = read
         self.primary_name = settings.topic_name(primary)
         self.secondary_names = {settings.topic_name(topic) for topic in secondary}
+        self.quarantine_name = settings.topic_name(QUARANTINE)
         self.topics = {settings.topic_name(topic): topic for topic in (primary, *secondary)}
         self.size = timedelta(seconds=settings.window_seconds)
         self.origin = settings.simulation_start
@@ -550,6 +554,12 @@ class WindowWorker(Handler, Generic[S]):
             self.secondary[key] = self._windows()
             self.secondary[key].expect_partitions(primary)
             self.by_partition[key] = self.secondary[key]
+        # next offset to read per secondary partition, and primary progress not yet passed on to
+        # the secondary windows: (event time, quarantine marks) in the order read
+        self.secondary_read_to = {key: max(0, partitions[key]) for key in self.secondary}
+        self.waiting: dict[PartitionKey, deque[tuple[datetime, Mapping[int, int]]]] = {
+            key: deque() for key in primary
+        }
         self.reported: dict[PartitionKey, datetime] = {}
         self.newest_row_ms: dict[tuple[PartitionKey, datetime], int] = {}
         self.recent_ids: dict[PartitionKey, RecentIds] = {}
@@ -562,14 +572,12 @@ class WindowWorker(Handler, Generic[S]):
                 if self.calculator.accepts(row):
                     recent.seen(row_identity(row))
 
-    def on_progress(self, pending: set[PartitionKey]) -> None:
-        for key, windows in self.secondary.items():
-            windows.hold_for({key} & pending)
-
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         for item in batch:
             row = item.value
             key = item.partition_key
+            if key in self.secondary_read_to:
+                self.secondary_read_to[key] = max(self.secondary_read_to[key], item.offset + 1)
             if not self.calculator.accepts(row):
                 continue
             windows = self.by_partition.get(key)
@@ -581,15 +589,30 @@ class WindowWorker(Handler, Generic[S]):
             event_time: datetime = row.event_time  # type: ignore[attr-defined]
             primary = key[0] == self.primary_name
             state = windows.add(event_time, key, item.offset, advances_watermark=primary)
-            if primary:
-                for other in self.secondary.values():
-                    other.observe(event_time, key)
+            if primary and self.secondary:
+                self.waiting[key].append((event_time, item.quarantine_marks))
             if state is not None:
                 self.calculator.update(state, row)
                 start = window_start(event_time, self.origin, self.size)
                 newest = self.newest_row_ms.get((key, start), 0)
                 self.newest_row_ms[(key, start)] = max(newest, item.timestamp_ms)
+        self._pass_progress_to_secondary()
         return self._partials({key: w.advance() for key, w in self.by_partition.items()})
+
+    def _pass_progress_to_secondary(self) -> None:
+        """Primary event time reaches the secondary windows once the quarantine records published
+        before those rows have been read here; a row waits behind the rows read before it."""
+        for key, waiting in self.waiting.items():
+            while waiting:
+                event_time, marks = waiting[0]
+                if any(
+                    name == self.quarantine_name and marks.get(partition, 0) > read_to
+                    for (name, partition), read_to in self.secondary_read_to.items()
+                ):
+                    break
+                waiting.popleft()
+                for windows in self.secondary.values():
+                    windows.observe(event_time, key)
 
     def on_idle(self) -> list[Outbound]:
         """Input is idle: close every open window, and tell the combiner that every partition read
@@ -613,8 +636,12 @@ class WindowWorker(Handler, Generic[S]):
             mark = self.by_partition[key].closed_through
             if mark is None:
                 continue
-            for window in windows:
-                outputs.append(self._partial(key, window, mark))
+            # A mark promises the combiner every partial of this partition up to it: each partial
+            # may promise only the windows published so far (the combiner can read the first of
+            # them in one batch and the rest in the next).
+            for index, window in enumerate(windows):
+                last = index == len(windows) - 1
+                outputs.append(self._partial(key, window, mark if last else window.end))
             if not windows and mark > self.reported.get(key, mark - self.size):
                 # no rows closed, but the partition moved on: say so, or the combiner would wait
                 empty: ClosedWindow = ClosedWindow(mark - self.size, mark, None, 0)
@@ -672,6 +699,11 @@ class WindowCombiner(Handler, Generic[S]):
         self.marks: dict[PartitionKey, datetime] = {}
         self.closed_through: datetime | None = None
         self.last_partial_at = time.monotonic()
+        self.idle_ticks = 0
+        # rows of partials that came after their window had closed: reported as late rows
+        self.late_pending = 0
+        # the partitions each recently published window was merged from
+        self.published_parts: dict[datetime, set[PartitionKey]] = {}
         self.calculator.reset()
 
     def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
@@ -686,6 +718,7 @@ class WindowCombiner(Handler, Generic[S]):
         for offset, partial in self.read(self.partials, 0, start, end):
             self._add(partial, offset)  # type: ignore[arg-type]
         self._close(list(self.open))
+        self.late_pending = 0
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         added = False
@@ -695,6 +728,7 @@ class WindowCombiner(Handler, Generic[S]):
         if not added:
             return []
         self.last_partial_at = time.monotonic()
+        self.idle_ticks = 0
         if not self.expected <= self.marks.keys():
             return []
         mark = min(self.marks[key] for key in self.expected)
@@ -703,8 +737,15 @@ class WindowCombiner(Handler, Generic[S]):
 
     def on_idle(self) -> list[Outbound]:
         """A partition whose worker has gone quiet (the stream ended, or more instances than
-        partitions) must not hold windows forever: close them once no partial came for a while."""
+        partitions) must not hold windows forever: close them once no partial came for a while.
+
+        Workers flush their open windows on the same idle tick (this one, when they share the
+        consumer): their partials are still on the way. So windows close on the second idle tick
+        in a row without a partial, not the first."""
         if not self.open or time.monotonic() - self.last_partial_at < self.idle_seconds:
+            return []
+        self.idle_ticks += 1
+        if self.idle_ticks < 2:
             return []
         return self._close(list(self.open))
 
@@ -719,7 +760,16 @@ class WindowCombiner(Handler, Generic[S]):
         if key not in self.marks or partial.closed_through > self.marks[key]:
             self.marks[key] = partial.closed_through
         done = self.closed_through is not None and partial.window_end <= self.closed_through
-        if partial.rows and not done:
+        published_with = self.published_parts.get(partial.window_start)
+        if partial.rows and done and published_with is not None and key not in published_with:
+            # its window was published without it (closed while idle): count its rows late
+            published_with.add(key)
+            log.warning(
+                "%s: a partial of %s[%d] for the window of %s came after it closed; %d rows late",
+                self.calculator.name, *key, partial.window_start.isoformat(), partial.rows,
+            )  # fmt: skip
+            self.late_pending += partial.rows
+        elif partial.rows and not done:
             self.open.setdefault(partial.window_start, {})[key] = (offset, partial)
         return True
 
@@ -731,6 +781,9 @@ class WindowCombiner(Handler, Generic[S]):
         outputs = []
         for start in sorted(starts):
             parts = self.open.pop(start)
+            self.published_parts[start] = set(parts)
+            while len(self.published_parts) > self.restore_partials:
+                del self.published_parts[min(self.published_parts)]
             outputs.append(self._signal([partial for _, (_, partial) in sorted(parts.items())]))
         return outputs
 
@@ -743,9 +796,10 @@ class WindowCombiner(Handler, Generic[S]):
             first.window_start,
             first.window_end,
             state,
-            sum(p.late_rows for p in parts),
+            sum(p.late_rows for p in parts) + self.late_pending,
             sum(p.rows for p in parts),
         )
+        self.late_pending = 0
         if self.closed_through is None or closed.end > self.closed_through:
             self.closed_through = closed.end
         newest = [p.last_row_at for p in parts if p.last_row_at is not None]

@@ -79,7 +79,6 @@ class TumblingWindows(Generic[S]):
         self._open: dict[datetime, OpenWindow[S]] = {}
         self._partition_high: dict[Hashable, datetime] = {}
         self._expected: frozenset[Hashable] = frozenset()
-        self._held_by: frozenset[Hashable] = frozenset()
         self._secondary: set[Hashable] = set()
         self._closed_until: datetime | None = None
         self._late_pending = 0
@@ -89,14 +88,9 @@ class TumblingWindows(Generic[S]):
         """Partitions that must have delivered before the watermark can move."""
         self._expected = frozenset(partitions)
 
-    def hold_for(self, partitions: frozenset[Hashable] | set[Hashable]) -> None:
-        """Secondary partitions with messages still to deliver: they hold the watermark too, so
-        their rows are not late just because they were fetched after the primary ones."""
-        self._held_by = frozenset(partitions)
-
     @property
     def watermark(self) -> datetime | None:
-        participants = self._expected | self._held_by
+        participants = self._expected
         if not participants:
             participants = frozenset(self._primary_high)
         if not participants or not participants <= self._partition_high.keys():

@@ -25,7 +25,13 @@ from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
 from shared.schemas import QuarantinedRow
 from shared.settings import Settings
-from shared.topics import EVENT_ID_HEADER, EVENT_TIME_HEADER, QUARANTINE, Topic
+from shared.topics import (
+    EVENT_ID_HEADER,
+    EVENT_TIME_HEADER,
+    QUARANTINE,
+    QUARANTINE_MARK_HEADER,
+    Topic,
+)
 from shared.validation import issues_from_validation_error, oversized_issue
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,8 @@ class Inbound:
     offset: int
     source: str  # the topic's name on the broker (namespace included)
     timestamp_ms: int = 0  # broker timestamp: when the message was produced (wall clock)
+    # Quarantine partition -> offset: its publisher's quarantine records up to there precede it.
+    quarantine_marks: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def partition_key(self) -> PartitionKey:
@@ -89,9 +97,6 @@ class Handler:
     def on_rejected(self, row: QuarantinedRow) -> None:
         """A message of this loop could not be decoded and went to quarantine."""
 
-    def on_progress(self, pending: set[PartitionKey]) -> None:
-        """Before each batch: the assigned partitions that still have messages to deliver."""
-
 
 class FanOutHandler(Handler):
     """Several handlers on one consumer: each sees every batch; offsets are held for all."""
@@ -119,10 +124,6 @@ class FanOutHandler(Handler):
     def on_rejected(self, row: QuarantinedRow) -> None:
         for handler in self.handlers:
             handler.on_rejected(row)
-
-    def on_progress(self, pending: set[PartitionKey]) -> None:
-        for handler in self.handlers:
-            handler.on_progress(pending)
 
 
 class DeliveryError(RuntimeError):
@@ -170,6 +171,8 @@ class ConsumerLoop:
         self._producer: Producer | None = None
         self._producer_fatal = False
         self._read_to: dict[PartitionKey, int] = {}  # next offset to read, per partition read
+        # quarantine partition -> offset after the last quarantine record this loop delivered
+        self._quarantine_marks: dict[int, int] = {}
         self._topics_missing_since: float | None = None
         self._topics_recreated_at = 0.0
 
@@ -225,7 +228,10 @@ class ConsumerLoop:
                 # again while the input stays quiet: a stage may wait on another one's idle flush
                 if now - idle_since >= self.settings.idle_flush_seconds:
                     idle_since = now
-                    self._deliver(list(self.handler.on_idle()))
+                    flushed = list(self.handler.on_idle())
+                    if flushed:
+                        log.info("input idle for %.1fs: published %d", idle_for, len(flushed))
+                    self._deliver(flushed)
                     self._store_held(consumer)
                 if idle_timeout is not None and idle_for >= idle_timeout:
                     break
@@ -264,6 +270,9 @@ class ConsumerLoop:
             "assigned %s",
             ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in committed) or "nothing",
         )
+        # a rebalance also follows a broker that lost its data: start the marks afresh (rows read
+        # later in a partition wait for the marks of the rows before them anyway)
+        self._quarantine_marks = {}
         self.handler.on_assign(
             {(tp.topic, tp.partition): self._start_offsets.get((tp.topic, tp.partition), -1)
              for tp in partitions}
@@ -339,12 +348,10 @@ class ConsumerLoop:
             else:
                 inbound.append(decoded)
         behind = self._behind(consumer)
-        # unknown counts as pending: such a partition may still hold rows of open windows
-        self.handler.on_progress({key for key, count in behind.items() if count != 0})
         outputs = rejected + (list(self.handler.handle(inbound)) if inbound else [])
-        # Broken rows are acknowledged before the rows read after them are published: a monitor
-        # that sees a row can then rely on the quarantine topic already holding the broken rows
-        # before it (it holds a window open while that topic has messages to deliver).
+        # Broken rows are acknowledged before the rows read after them are published, which then
+        # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
+        # knows which quarantine records it must have read before the row's time counts.
         self._deliver([o for o in outputs if o.topic is QUARANTINE])
         self._deliver([o for o in outputs if o.topic is not QUARANTINE])
         self.stats.consumed += len(records)
@@ -421,7 +428,7 @@ class ConsumerLoop:
                 _, timestamp_ms = record.timestamp()
                 return Inbound(
                     topic, value, record.key(), record.partition(), record.offset(),
-                    record.topic(), max(0, timestamp_ms or 0),
+                    record.topic(), max(0, timestamp_ms or 0), quarantine_marks(record),
                 )  # fmt: skip
         return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
 
@@ -443,12 +450,20 @@ class ConsumerLoop:
         producer = self._ensure_producer()
         failed: list[Outbound] = []
 
-        def on_delivery(error, _message, output: Outbound) -> None:
+        def on_delivery(error, message, output: Outbound) -> None:
             if error is not None:
                 failed.append(output)
                 if error.fatal():
                     self._producer_fatal = True
+            elif output.topic is QUARANTINE:
+                # assigned, not maxed: a broker that restarted empty starts offsets again at 0
+                self._quarantine_marks[message.partition()] = message.offset() + 1
 
+        marks = self._quarantine_marks
+        headers = None
+        if marks:
+            text = ",".join(f"{partition}:{offset}" for partition, offset in sorted(marks.items()))
+            headers = [(QUARANTINE_MARK_HEADER, text.encode())]
         for output in outputs:
             payload = output.topic.encode(output.value)
             while True:
@@ -457,6 +472,7 @@ class ConsumerLoop:
                         self.settings.topic_name(output.topic),
                         value=payload,
                         key=output.key,
+                        headers=None if output.topic is QUARANTINE else headers,
                         on_delivery=lambda err, msg, out=output: on_delivery(err, msg, out),
                     )
                     break
@@ -497,6 +513,18 @@ def _header(record: Message, name: str) -> str | None:
         if key == name and value is not None:
             return value.decode("utf-8", errors="replace")
     return None
+
+
+def quarantine_marks(record: Message) -> dict[int, int]:
+    """The quarantine offsets a message was published after (QUARANTINE_MARK_HEADER); a header
+    that does not parse counts as none (the row is still processed, only not waited for)."""
+    header = _header(record, QUARANTINE_MARK_HEADER)
+    marks: dict[int, int] = {}
+    for part in (header or "").split(","):
+        partition, _, offset = part.partition(":")
+        if partition.strip().isdigit() and offset.strip().isdigit():
+            marks[int(partition)] = int(offset)
+    return marks
 
 
 def salvage_event_id(record: Message) -> str | None:

@@ -15,6 +15,11 @@ M = TypeVar("M", bound=BaseModel)
 # accounted for by id and windowed by its simulated time.
 EVENT_ID_HEADER = "event_id"
 EVENT_TIME_HEADER = "event_time"
+# Set by a service on every message it publishes after quarantine records: per quarantine
+# partition, the offset after the last quarantine record it had delivered ("0:17"). A consumer
+# of both topics knows from it which quarantine records precede the message (the consumer's own
+# view of the quarantine topic's end can be older than the message it just read).
+QUARANTINE_MARK_HEADER = "quarantine_through"
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,23 @@ def test_undecodable_messages_are_quarantined_and_the_loop_goes_on(settings, top
         oversized.payload_truncated and len(oversized.payload) <= settings.quarantine_payload_chars
     )
     assert next(q for q in quarantined if q.payload.startswith('{"event_id"')).event_id == "e9"
+    # what the relay published after those records says where they end on the quarantine topic
+    recorder = Recorder()
+    ConsumerLoop(settings, "recorder", [SINK], recorder).run(max_messages=2, idle_timeout=15)
+    assert recorder.marks["1"] == {0: 3}
+    assert all(marks in ({}, {0: 3}) for marks in recorder.marks.values())
+
+
+class Recorder(Handler):
+    """Remembers the quarantine marks each message arrived with."""
+
+    def __init__(self):
+        self.marks: dict[str, dict[int, int]] = {}
+
+    def handle(self, batch):
+        for item in batch:
+            self.marks[item.value.subject] = dict(item.quarantine_marks)
+        return []
 
 
 def test_a_crash_before_delivery_re_reads_instead_of_losing(settings, topics):

@@ -36,7 +36,12 @@ class Cluster:
         logs: Mapping[tuple[Topic, int], Sequence[BaseModel]],
         partials: Topic,
         batch_rows: int = 40,
+        marks: Mapping[tuple[Topic, int], Sequence[Mapping[int, int]]] | None = None,
+        delayed: Sequence[tuple[Topic, int]] = (),
     ):
+        """``marks``: the quarantine marks each message was published with (the header the
+        loop sets); ``delayed``: partitions an instance reads only once its others are read to
+        the end (a consumer whose view of that partition's end is stale)."""
         self.settings = settings
         self.make_handler = make_handler
         self.topics: dict[str, Topic] = {}
@@ -51,6 +56,11 @@ class Cluster:
         self.instances: dict[str, Instance] = {}
         self.signals: list[WindowSignal] = []
         self.batch_rows = batch_rows
+        self.marks = {
+            (settings.topic_name(topic), partition): list(per_message)
+            for (topic, partition), per_message in (marks or {}).items()
+        }
+        self.delayed = {(settings.topic_name(topic), partition) for topic, partition in delayed}
 
     def read(self, topic: Topic, partition: int, start: int, end: int):
         log = self.logs[(self.settings.topic_name(topic), partition)]
@@ -80,32 +90,44 @@ class Cluster:
         read = 0
         for instance in list(self.instances.values()):
             batch = []
+            others_done = all(
+                position >= len(self.logs[key])
+                for key, position in instance.positions.items()
+                if key not in self.delayed
+            )
             for key, position in instance.positions.items():
+                if key in self.delayed and not others_done:
+                    continue
                 log = self.logs[key]
-                for offset in range(position, min(len(log), position + self.batch_rows)):
+                marks = self.marks.get(key, [])
+                # partials one at a time: the combiner must not rely on reading a worker's
+                # partials of one batch together
+                size = 1 if key == self.partials_key else self.batch_rows
+                for offset in range(position, min(len(log), position + size)):
                     topic = self.topics[key[0]]
-                    batch.append(Inbound(topic, log[offset], None, key[1], offset, key[0]))
-                instance.positions[key] = min(len(log), position + self.batch_rows)
+                    mark = marks[offset] if offset < len(marks) else {}
+                    batch.append(Inbound(topic, log[offset], None, key[1], offset, key[0], 0, mark))
+                instance.positions[key] = min(len(log), position + size)
             read += len(batch)
-            pending = {k for k, p in instance.positions.items() if p < len(self.logs[k])}
-            instance.handler.on_progress(pending)
             self._publish(instance.handler.handle(batch) if batch else [])
             self._store(instance)
         return read
 
     def run(self) -> list[WindowSignal]:
-        """Until every instance has read everything and idling publishes nothing more."""
-        while True:
+        """Until every instance has read everything and two idle rounds in a row publish nothing
+        (the loop calls ``on_idle`` again while its input stays quiet)."""
+        quiet_rounds = 0
+        while quiet_rounds < 2:
             while self.step():
-                pass
+                quiet_rounds = 0
             produced = 0
             for instance in list(self.instances.values()):
                 outputs = list(instance.handler.on_idle())
                 produced += len(outputs)
                 self._publish(outputs)
                 self._store(instance)
-            if not produced:
-                return self.signals
+            quiet_rounds = 0 if produced else quiet_rounds + 1
+        return self.signals
 
     def _publish(self, outputs) -> None:
         for output in outputs:

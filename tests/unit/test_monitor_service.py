@@ -1,6 +1,7 @@
 """The monitor handlers without a broker: windows, label states, rolling views, confirmation, and
 the same signals from one instance or several, across a crash and a rebalance."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,6 +124,35 @@ def test_quarantined_rows_are_counted_in_their_window_apart_from_drift(reference
     assert signals[0].quarantined_by_reason == {"NULL": 2}
 
 
+def test_quarantine_records_delivered_after_later_rows_still_count_in_their_window(
+    reference, metadata, policy, data_split
+):
+    """The consumer can deliver rows before quarantine records that were acknowledged before
+    those rows were published. The rows carry the quarantine offset reached (the header the loop
+    sets): the window waits for those records instead of counting them late."""
+    day_0 = scored_rows(data_split.test.head(200), 0)
+    day_1 = scored_rows(data_split.test.head(50), 1)
+    broken = [broken_row(0, 3), broken_row(0, 4), broken_row(1, 1)]
+
+    def run(marked: bool):
+        logs, marks = {(QUARANTINE, 0): broken}, {}
+        for p in range(3):
+            logs[(SCORED_ROWS, p)] = [*day_0[p::3], *day_1[p::3]]
+            marks[(SCORED_ROWS, p)] = [{}] * len(day_0[p::3]) + [{0: 2} if marked else {}] * 17
+        cluster = Cluster(
+            SETTINGS,
+            lambda read: monitor_handler([DriftCalculator(reference, metadata, policy)], SETTINGS,
+                                         SCORED_ROWS, DRIFT_WINDOWS, read, [QUARANTINE]),
+            logs, DRIFT_WINDOWS, marks=marks, delayed=[(QUARANTINE, 0)],
+        )  # fmt: skip
+        cluster.assign({"a": [*ALL_SCORED, QUARANTINE_KEY, cluster.partials_key]})
+        return [(s.rows, s.quarantined_rows, s.late_rows) for s in cluster.run()]
+
+    assert run(marked=True) == [(200, 2, 0), (50, 1, 0)]
+    # the same delivery order without the marks: day 0 closed without its broken rows
+    assert run(marked=False) == [(200, 0, 0), (50, 1, 2)]
+
+
 def test_performance_rolls_over_the_last_windows(metadata, policy, data_split):
     rows = []
     for day in range(3):
@@ -179,19 +209,20 @@ def shifted_stream(data_split, days=8, rows_per_day=450, shift_from=4):
     return by_partition
 
 
-def cluster_of(kind, calculators_of, by_partition, partials, quarantine=()):
+def cluster_of(kind, calculators_of, by_partition, partials, quarantine=(), settings=SETTINGS,
+               batch_rows=60):  # fmt: skip
     secondary = [QUARANTINE] if kind == "drift" else []
     logs = {(SCORED_ROWS, p): rows for p, rows in by_partition.items()}
     if secondary:
         logs[(QUARANTINE, 0)] = list(quarantine)
     return Cluster(
-        SETTINGS,
+        settings,
         lambda read: monitor_handler(
-            calculators_of(), SETTINGS, SCORED_ROWS, partials, read, secondary
+            calculators_of(), settings, SCORED_ROWS, partials, read, secondary
         ),
         logs,
         partials,
-        batch_rows=60,
+        batch_rows=batch_rows,
     )
 
 
@@ -233,6 +264,12 @@ def test_several_instances_crashes_and_rebalances_give_the_signals_of_one(
     split.assign({"a": [ALL_SCORED[0], *extra, split.partials_key], "b": [ALL_SCORED[1]],
                   "c": [ALL_SCORED[2]]})  # fmt: skip
     assert comparable(split.run()) == expected
+
+    # big batches: a worker closes several windows of a partition at once
+    bursts = cluster_of(kind, calculators_of, stream, partials, broken, batch_rows=500)
+    bursts.assign({"a": [ALL_SCORED[0], *extra, bursts.partials_key], "b": [ALL_SCORED[1]],
+                   "c": [ALL_SCORED[2]]})  # fmt: skip
+    assert comparable(bursts.run()) == expected
 
     # the combining instance crashes mid-stream; the group moves its partitions to the others
     crashed = fresh()
@@ -285,3 +322,28 @@ def test_a_new_assignment_reads_back_a_bounded_part_of_each_log(policy):
     # the combiner: the last partials before its committed offset; the worker: the row ids just
     # before where it resumes (to know a re-published row when it sees one)
     assert sorted(calls) == [("rows.scored", 1, 300, 700), ("windows.fairness", 0, 70, 120)]
+
+
+@pytest.mark.parametrize("kind", ["drift", "performance", "fairness"])
+def test_windows_closed_while_idle_keep_the_rows_of_every_partition(
+    kind, reference, metadata, policy, data_split
+):
+    """The input pauses while one partition is a window behind the others. On that idle tick the
+    workers flush their open windows and the combiner closes what it holds: it must not close the
+    lagging partition's window before that partition's flushed partial has come in."""
+    calculators_of, partials = monitors_under_test(reference, metadata, policy)[kind]
+    stream = shifted_stream(data_split, days=4, shift_from=9)
+    stream[2] = [row for row in stream[2] if row.event_time < ORIGIN + timedelta(days=3)]
+    per_day = Counter((row.event_time - ORIGIN).days for rows in stream.values() for row in rows)
+    settings = SETTINGS.model_copy(update={"idle_flush_seconds": 1e-9})
+    extra = [QUARANTINE_KEY] if kind == "drift" else []
+    for plan in ({"a": [*ALL_SCORED, *extra, "partials"]},
+                 {"a": [ALL_SCORED[0], *extra, "partials"], "b": [ALL_SCORED[1]],
+                  "c": [ALL_SCORED[2]]}):  # fmt: skip
+        cluster = cluster_of(kind, calculators_of, stream, partials, settings=settings)
+        cluster.assign(
+            {name: [cluster.partials_key if k == "partials" else k for k in keys]
+             for name, keys in plan.items()}
+        )  # fmt: skip
+        signals = cluster.run()
+        assert [(s.rows, s.late_rows) for s in signals] == [(per_day[d], 0) for d in range(4)]

@@ -77,17 +77,15 @@ def test_window_size_must_be_positive():
         TumblingWindows(ORIGIN, timedelta(0), timedelta(0), list)
 
 
-def test_a_secondary_partition_with_pending_rows_holds_the_watermark():
+def test_a_secondary_partition_closes_with_the_observed_primary_time():
     windows = new_windows()
     windows.expect_partitions({"scored"})
-    windows.hold_for({"quarantine"})  # it has rows the consumer has not delivered yet
-    windows.add(at(0, 1), "scored", 0).append("row")
-    windows.add(at(3, 1), "scored", 1)
-    assert windows.advance() == []  # the quarantine partition has said nothing yet
     windows.add(at(0, 5), "quarantine", 0, advances_watermark=False).append("broken")
-    windows.add(at(2, 2), "quarantine", 1, advances_watermark=False)
+    windows.add(at(2, 2), "quarantine", 1, advances_watermark=False).append("broken")
+    assert windows.advance() == []  # its own rows do not move the watermark
+    windows.observe(at(1, 1), "scored")
+    assert [(c.start, c.state) for c in windows.advance()] == [(at(0), ["broken"])]
+    assert windows.add(at(0, 6), "quarantine", 2, advances_watermark=False) is None  # late
+    windows.observe(at(3, 1), "scored")
     closed = windows.advance()
-    # day 0 closes with the broken row in it; day 2 waits for the quarantine partition
-    assert [(c.start, sorted(c.state)) for c in closed] == [(at(0), ["broken", "row"])]
-    windows.hold_for(set())  # caught up: it no longer holds anything
-    assert [c.start for c in windows.advance()] == [at(2)]
+    assert [(c.start, c.late_rows) for c in closed] == [(at(2), 1)]
