@@ -381,7 +381,22 @@ def uninterrupted(bootstrap_servers, artifacts_dir, tmp_path_factory):
     decisions, signals, _, rows, produced = _pipeline_run(settings, tmp_path, {})
     assert len(rows) == produced == 30 * 300
     assert len(signals) >= 3 * 30  # performance, drift and fairness for every window
+    _assert_every_row_in_its_window(signals, rows_per_window=300)
     return decisions, signals
+
+
+def _assert_every_row_in_its_window(signals, rows_per_window: int) -> None:
+    """Each window's signals count every row of it, none late: the drift monitor its scored and
+    quarantined rows, the label-based monitors the same scored rows."""
+    by_window: dict = {}
+    for signal in signals:
+        if not signal.get("provisional"):
+            by_window.setdefault(signal["window_start"], []).append(signal)
+    for start, window in by_window.items():
+        (drift,) = [s for s in window if "quarantined_rows" in s]
+        counts = [(s["rows"], s["late_rows"]) for s in window]
+        assert drift["rows"] + drift["quarantined_rows"] == rows_per_window, (start, counts)
+        assert counts == [(drift["rows"], 0)] * len(window), (start, counts)
 
 
 def _assert_same_run(uninterrupted, run) -> None:
@@ -397,19 +412,14 @@ def _assert_same_run(uninterrupted, run) -> None:
     assert fired and set(fired.values()) == {1}, fired
     # every field of every window's signal (but the wall-clock ones) as without the disturbance
     assert len(signals) == len(expected_signals)
+    _assert_every_row_in_its_window(signals, rows_per_window=300)
     differing = [
         (want["window_start"], {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]})
         for got, want in zip(signals, expected_signals, strict=True)
         if got != want
     ]
-    if differing:
-        # Known and open (issue 7): in some runs the drift monitor closes the first window with
-        # broken rows before they arrive on rows.quarantine (it holds windows by the consumer's
-        # fetch high watermarks, which lag), and now and then a performance window early in a
-        # run lacks one partition's rows. Reported as an expected failure with the windows that
-        # differ, never as a pass.
-        where = [(start.date().isoformat(), sorted(fields)) for start, fields in differing]
-        pytest.xfail(f"signals differ in {len(differing)} windows: {where}; first: {differing[0]}")
+    where = [(start.date().isoformat(), sorted(fields)) for start, fields in differing]
+    assert not differing, f"signals differ in {len(differing)} windows: {where}; {differing[:1]}"
 
 
 def test_killing_every_stage_mid_stream_changes_no_signal_and_no_decision(
