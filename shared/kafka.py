@@ -45,6 +45,7 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "heartbeat.interval.ms": min(
             settings.heartbeat_interval_ms, settings.session_timeout_ms // 3
         ),
+        "queued.max.messages.kbytes": settings.consumer_prefetch_kbytes,
     }
     return config | overrides
 

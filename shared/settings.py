@@ -73,6 +73,10 @@ class Settings(BaseSettings):
 
     # Processing.
     batch_size: int = Field(default=500, gt=0)
+    # What a consumer fetches ahead of the loop, at most (librdkafka queued.max.messages.kbytes):
+    # a service that lags its input holds this much, so its memory grows by it (librdkafka's
+    # default is 64 MiB); 8 MiB is still thousands of rows ahead of a 500-row batch.
+    consumer_prefetch_kbytes: int = Field(default=8_192, ge=1_024)
     max_payload_bytes: int = Field(default=16_384, gt=0)
     # partial windows carry a window's rows for ADWIN; the broker's default message limit
     max_internal_payload_bytes: int = Field(default=1_000_000, gt=0)
