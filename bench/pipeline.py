@@ -315,16 +315,19 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    speed = results["throughput"]
-    labels = ["JSON relay", "scoring relay", "end to end"]
-    values = [speed["json_relay_rows_per_s"], speed["scoring_relay_rows_per_s"],
-              speed["end_to_end_rows_per_s"]]  # fmt: skip
-    left.bar(labels, values, color=["#8c8c8c", "#4c72b0", "#55a868"])
-    left.axhline(0.5 * speed["scoring_relay_rows_per_s"], color="crimson", linestyle="--",
-                 label="goal: half the scoring relay")  # fmt: skip
-    left.set_ylabel("rows per second")
-    left.set_title(f"Throughput on the embedded broker ({speed['rows']:,} rows)")
-    left.legend(fontsize=8)
+    if "throughput" in results:
+        speed = results["throughput"]
+        labels = ["JSON relay", "scoring relay", "end to end"]
+        values = [speed["json_relay_rows_per_s"], speed["scoring_relay_rows_per_s"],
+                  speed["end_to_end_rows_per_s"]]  # fmt: skip
+        left.bar(labels, values, color=["#8c8c8c", "#4c72b0", "#55a868"])
+        left.axhline(0.5 * speed["scoring_relay_rows_per_s"], color="crimson", linestyle="--",
+                     label="goal: half the scoring relay")  # fmt: skip
+        left.set_ylabel("rows per second")
+        left.set_title(f"Throughput on the embedded broker ({speed['rows']:,} rows)")
+        left.legend(fontsize=8)
+    else:
+        left.set_axis_off()
     if "memory" in results:
         for name, service in results["memory"]["services"].items():
             series = np.array(service["series"])
@@ -341,7 +344,13 @@ def plot(results: dict, path: Path) -> None:
 
 
 def report(results: dict) -> None:
-    speed = results["throughput"]
+    """Tables of whatever phases the results hold (a run may skip some)."""
+    if "throughput" in results:
+        _report_throughput(results["throughput"])
+    _report_rest(results)
+
+
+def _report_throughput(speed: dict) -> None:
     table = Table(title=f"throughput, {speed['rows']:,} rows, same run")
     table.add_column("stage")
     table.add_column("rows/s", justify="right")
@@ -354,6 +363,9 @@ def report(results: dict) -> None:
     table.add_row("end to end / scoring relay",
                   f"{speed['end_to_end_over_scoring_relay']:.2f} (goal >= 0.5)")  # fmt: skip
     console.print(table)
+
+
+def _report_rest(results: dict) -> None:
     if "latency" in results:
         lat = results["latency"]
         console.print(
@@ -417,8 +429,8 @@ def main() -> None:
             base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
                             session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
             results["memory"] = memory(base, args.memory_rows)
-    report(results)
     (args.out / "pipeline.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    report(results)
     plot(results, args.out / "pipeline.png")
     console.print(f"results written to {args.out / 'pipeline.json'} and pipeline.png")
 
