@@ -270,8 +270,10 @@ class ConsumerLoop:
             "assigned %s",
             ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in committed) or "nothing",
         )
-        # a rebalance also follows a broker that lost its data: start the marks afresh (rows read
-        # later in a partition wait for the marks of the rows before them anyway)
+        # A rebalance also follows a broker that lost its data, whose offsets start again at 0:
+        # start the marks afresh. Cheap otherwise: a monitor lets a row wait behind the rows read
+        # before it in its partition, which carried the marks, and the records a mark would name
+        # were acknowledged the seconds a rebalance takes before.
         self._quarantine_marks = {}
         self.handler.on_assign(
             {(tp.topic, tp.partition): self._start_offsets.get((tp.topic, tp.partition), -1)
