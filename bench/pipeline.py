@@ -14,6 +14,7 @@ and a never-alarm baseline. Results: bench/results/pipeline.json and pipeline.pn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -399,6 +400,15 @@ def _report_rest(results: dict) -> None:
         console.print(quality)
 
 
+@contextlib.contextmanager
+def _phase(what: str):
+    """Say what runs now and how long it took: the whole benchmark takes a while."""
+    console.print(f"[bold]{what}[/bold] ...")
+    started = time.monotonic()
+    yield
+    console.print(f"{what}: done in {time.monotonic() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="0 skips it")
@@ -418,14 +428,17 @@ def main() -> None:
         base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
                         session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
         if args.rows:
-            results["throughput"] = throughput(base, args.rows)
+            with _phase(f"throughput over {args.rows:,} rows"):
+                results["throughput"] = throughput(base, args.rows)
         if args.latency_rate:
-            results["latency"] = latency(base, args.latency_rate)
+            with _phase(f"latency at {args.latency_rate:g} rows/s"):
+                results["latency"] = latency(base, args.latency_rate)
         if args.quality_sizes:
-            results["quality"] = detection_quality(base, args.quality_sizes)
+            with _phase(f"detection quality at {args.quality_sizes} rows per window"):
+                results["quality"] = detection_quality(base, args.quality_sizes)
     if args.memory_rows:
         # a broker of its own: a million rows on each topic, in memory
-        with EmbeddedBroker() as broker:
+        with EmbeddedBroker() as broker, _phase(f"memory over {args.memory_rows:,} rows"):
             base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
                             session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
             results["memory"] = memory(base, args.memory_rows)
