@@ -170,11 +170,32 @@ def _span(messages: list[TailedMessage]) -> float:
     return (max(stamps) - min(stamps)) / 1000 if stamps else 0.0
 
 
-def latency(base: Settings, rate: float) -> dict:
-    """Window close to alert and to decision, on the `full` scenario streamed at ``rate``."""
-    settings = _settings(base, "bench-latency")
+def latency(base: Settings, rate: float, runs: int) -> dict:
+    """Window close to alert and to decision, on the `full` scenario streamed at ``rate``, pooled
+    over ``runs`` runs of different seeds (one run has only a dozen alerts: its p99 is its
+    maximum)."""
+    to_alert: list[float] = []
+    to_decision: list[float] = []
+    for run in range(runs):
+        alerts, decisions = _latency_run(base, rate, run)
+        to_alert += alerts
+        to_decision += decisions
+    return {
+        "rate_rows_per_s": rate,
+        "runs": runs,
+        "alerts": len(to_alert),
+        "close_to_alert_p50_s": _quantile(to_alert, 0.5),
+        "close_to_alert_p99_s": _quantile(to_alert, 0.99),
+        "close_to_alert_max_s": max(to_alert, default=None),
+        "close_to_decision_p50_s": _quantile(to_decision, 0.5),
+        "close_to_decision_p99_s": _quantile(to_decision, 0.99),
+    }
+
+
+def _latency_run(base: Settings, rate: float, run: int) -> tuple[list[float], list[float]]:
+    settings = _settings(base, f"bench-latency-{run}")
     ensure_topics(settings)
-    plan = _plan(15_000, 500)
+    plan = _plan(15_000, 500, seed=7 + run)
     logs = Path(tempfile.mkdtemp(prefix="trustwatch-bench-latency-"))
     services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
     services.start()
@@ -206,14 +227,7 @@ def latency(base: Settings, rate: float) -> dict:
                        if (s, value.window_start) in closed]  # fmt: skip
             if sources:
                 to_decision.append(published - max(sources))
-    return {
-        "rate_rows_per_s": rate,
-        "alerts": len(to_alert),
-        "close_to_alert_p50_s": _quantile(to_alert, 0.5),
-        "close_to_alert_p99_s": _quantile(to_alert, 0.99),
-        "close_to_decision_p50_s": _quantile(to_decision, 0.5),
-        "close_to_decision_p99_s": _quantile(to_decision, 0.99),
-    }
+    return to_alert, to_decision
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -370,10 +384,12 @@ def _report_rest(results: dict) -> None:
     if "latency" in results:
         lat = results["latency"]
         console.print(
-            f"latency at {lat['rate_rows_per_s']:g} rows/s: window close -> alert p50 "
-            f"{lat['close_to_alert_p50_s']} s, p99 {lat['close_to_alert_p99_s']} s "
-            f"({lat['alerts']} alerts); -> decision p50 {lat['close_to_decision_p50_s']} s, "
-            f"p99 {lat['close_to_decision_p99_s']} s (goal p99 <= 1 s)"
+            f"latency at {lat['rate_rows_per_s']:g} rows/s ({lat['alerts']} alerts from "
+            f"{lat.get('runs', 1)} runs): window close -> alert p50 "
+            f"{lat['close_to_alert_p50_s']:.2f} s, p99 {lat['close_to_alert_p99_s']:.2f} s "
+            f"(goal p99 <= 1 s), max {lat.get('close_to_alert_max_s') or 0:.2f} s; -> decision "
+            f"p50 {lat['close_to_decision_p50_s']:.2f} s, "
+            f"p99 {lat['close_to_decision_p99_s']:.2f} s"
         )
     if "memory" in results:
         mem = Table(title=f"memory over {results['memory']['rows']:,} rows")
@@ -414,6 +430,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="0 skips it")
     parser.add_argument("--memory-rows", type=int, default=1_000_000, help="0 skips it")
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="0 skips it")
+    parser.add_argument("--latency-runs", type=int, default=3, help="seeds pooled")
     parser.add_argument("--quality-sizes", type=int, nargs="*", default=[200, 500, 1000])
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
@@ -432,7 +449,7 @@ def main() -> None:
                 results["throughput"] = throughput(base, args.rows)
         if args.latency_rate:
             with _phase(f"latency at {args.latency_rate:g} rows/s"):
-                results["latency"] = latency(base, args.latency_rate)
+                results["latency"] = latency(base, args.latency_rate, args.latency_runs)
         if args.quality_sizes:
             with _phase(f"detection quality at {args.quality_sizes} rows per window"):
                 results["quality"] = detection_quality(base, args.quality_sizes)
