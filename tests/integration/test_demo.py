@@ -46,6 +46,30 @@ def test_every_row_is_scored_or_quarantined(demo_summary):
     assert rows["quarantined"] == sum(demo_summary["faults_injected"].values()) > 0
 
 
+def test_every_window_counts_all_its_rows_none_late(demo_summary):
+    """Read from the alerter's history: each window's drift signal counts its scored and
+    quarantined rows, the label-based monitors the same scored rows, and no row is late."""
+    import sqlite3
+    from pathlib import Path
+
+    history = sqlite3.connect(Path(demo_summary["logs_dir"]) / "history.sqlite")
+    by_window: dict[str, dict] = {}
+    for kind, start, payload in history.execute(
+        "SELECT kind, window_start, payload FROM signals WHERE provisional = 0"
+    ):
+        by_window.setdefault(start, {})[kind] = json.loads(payload)
+    assert len(by_window) == 30
+    quarantined = 0
+    for start, signals in by_window.items():
+        drift = signals["drift"]
+        counts = {kind: (s["rows"], s["late_rows"]) for kind, s in signals.items()}
+        assert drift["rows"] + drift["quarantined_rows"] == 500, (start, counts)
+        assert set(counts) == {"drift", "performance", "fairness"}, start
+        assert set(counts.values()) == {(drift["rows"], 0)}, (start, counts)
+        quarantined += drift["quarantined_rows"]
+    assert quarantined == demo_summary["rows"]["quarantined"]
+
+
 def test_high_drift_on_monthly_charges_within_two_windows_and_none_before(demo_summary):
     step = next(s for s in demo_summary["injected"] if s["kind"] == "covariate")
     assert step["target"] == "MonthlyCharges"
