@@ -704,6 +704,9 @@ class WindowCombiner(Handler, Generic[S]):
         self.late_pending = 0
         # the partitions each recently published window was merged from
         self.published_parts: dict[datetime, set[PartitionKey]] = {}
+        # windows rebuilt from the replay: published before, so they close without a signal
+        self.republished: set[datetime] = set()
+        self.replayed_to = 0
         self.calculator.reset()
 
     def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
@@ -712,13 +715,24 @@ class WindowCombiner(Handler, Generic[S]):
         if not self.active:
             return
         # Everything before the committed offset belongs to windows already published: replay the
-        # last of it to rebuild what spans windows, publishing nothing.
+        # last of it to rebuild what spans windows (rolling views, ADWIN), publishing nothing.
+        # A window's last partials may come after that offset (another partition's later window
+        # was still open then, and held it): such a window stays open, still without a signal,
+        # until they are in.
         end = partitions[self.partials_key]
         start = max(0, end - self.restore_partials)
         for offset, partial in self.read(self.partials, 0, start, end):
             self._add(partial, offset)  # type: ignore[arg-type]
-        self._close(list(self.open))
-        self.late_pending = 0
+        self.replayed_to = max(0, end)
+        self.republished = set(self.open)
+        self._close(self._ready())
+
+    def _ready(self) -> list[datetime]:
+        """Open windows that every source partition has passed."""
+        if not self.expected <= self.marks.keys():
+            return []
+        mark = min(self.marks[key] for key in self.expected)
+        return [start for start, parts in self.open.items() if self._end(parts) <= mark]
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         added = False
@@ -729,11 +743,7 @@ class WindowCombiner(Handler, Generic[S]):
             return []
         self.last_partial_at = time.monotonic()
         self.idle_ticks = 0
-        if not self.expected <= self.marks.keys():
-            return []
-        mark = min(self.marks[key] for key in self.expected)
-        ready = [start for start, parts in self.open.items() if self._end(parts) <= mark]
-        return self._close(ready)
+        return self._close(self._ready())
 
     def on_idle(self) -> list[Outbound]:
         """A partition whose worker has gone quiet (the stream ended, or more instances than
@@ -750,7 +760,14 @@ class WindowCombiner(Handler, Generic[S]):
         return self._close(list(self.open))
 
     def held_offsets(self) -> dict[PartitionKey, int]:
-        offsets = [offset for parts in self.open.values() for offset, _ in parts.values()]
+        # replayed partials are before the committed offset already: holding them would move it
+        # back, and a window published before would be published again after the next restart
+        offsets = [
+            offset
+            for parts in self.open.values()
+            for offset, _ in parts.values()
+            if offset >= self.replayed_to
+        ]
         return {self.partials_key: min(offsets)} if offsets else {}
 
     def _add(self, partial: WindowPartial, offset: int) -> bool:
@@ -784,6 +801,13 @@ class WindowCombiner(Handler, Generic[S]):
             self.published_parts[start] = set(parts)
             while len(self.published_parts) > self.restore_partials:
                 del self.published_parts[min(self.published_parts)]
+            if start in self.republished:
+                # rebuild the state that spans windows, keep late rows for the next signal
+                late = self.late_pending
+                self._signal([partial for _, (_, partial) in sorted(parts.items())])
+                self.late_pending = late
+                self.republished.discard(start)
+                continue
             outputs.append(self._signal([partial for _, (_, partial) in sorted(parts.items())]))
         return outputs
 

@@ -26,6 +26,7 @@ MakeHandler = Callable[[Callable[[Topic, int, int, int], list[tuple[int, BaseMod
 class Instance:
     handler: Handler
     positions: dict[PartitionKey, int] = field(default_factory=dict)
+    stored: dict[PartitionKey, int] = field(default_factory=dict)  # not committed yet
 
 
 class Cluster:
@@ -38,10 +39,15 @@ class Cluster:
         batch_rows: int = 40,
         marks: Mapping[tuple[Topic, int], Sequence[Mapping[int, int]]] | None = None,
         delayed: Sequence[tuple[Topic, int]] = (),
+        commit_every: int = 1,
+        batch_rows_of: Mapping[tuple[Topic, int], int] | None = None,
     ):
         """``marks``: the quarantine marks each message was published with (the header the
         loop sets); ``delayed``: partitions an instance reads only once its others are read to
-        the end (a consumer whose view of that partition's end is stale)."""
+        the end (a consumer whose view of that partition's end is stale); ``commit_every``: the
+        stored offsets are committed every so many steps (librdkafka commits on an interval, so
+        a crash loses what was stored since: the restarted instance re-reads, and re-publishes);
+        ``batch_rows_of``: partitions read at another pace than ``batch_rows``."""
         self.settings = settings
         self.make_handler = make_handler
         self.topics: dict[str, Topic] = {}
@@ -61,6 +67,12 @@ class Cluster:
             for (topic, partition), per_message in (marks or {}).items()
         }
         self.delayed = {(settings.topic_name(topic), partition) for topic, partition in delayed}
+        self.commit_every = commit_every
+        self.batch_rows_of = {
+            (settings.topic_name(topic), partition): rows
+            for (topic, partition), rows in (batch_rows_of or {}).items()
+        }
+        self.steps = 0
 
     def read(self, topic: Topic, partition: int, start: int, end: int):
         log = self.logs[(self.settings.topic_name(topic), partition)]
@@ -70,6 +82,9 @@ class Cluster:
     def assign(self, plan: Mapping[str, Sequence[PartitionKey]]) -> None:
         """A rebalance: every instance of ``plan`` gets its partitions, starting from the
         committed offsets; instances not in ``plan`` leave (their stores were committed)."""
+        for instance in self.instances.values():
+            self.committed.update(instance.stored)  # a rebalance commits what was stored
+            instance.stored = {}
         for name in list(self.instances):
             if name not in plan:
                 del self.instances[name]
@@ -87,6 +102,7 @@ class Cluster:
 
     def step(self) -> int:
         """One batch for each instance; the number of messages read."""
+        self.steps += 1
         read = 0
         for instance in list(self.instances.values()):
             batch = []
@@ -103,6 +119,7 @@ class Cluster:
                 # partials one at a time: the combiner must not rely on reading a worker's
                 # partials of one batch together
                 size = 1 if key == self.partials_key else self.batch_rows
+                size = self.batch_rows_of.get(key, size)
                 for offset in range(position, min(len(log), position + size)):
                     topic = self.topics[key[0]]
                     mark = marks[offset] if offset < len(marks) else {}
@@ -139,7 +156,10 @@ class Cluster:
     def _store(self, instance: Instance) -> None:
         held = instance.handler.held_offsets()
         for key, position in instance.positions.items():
-            self.committed[key] = min(position, held.get(key, position))
+            instance.stored[key] = min(position, held.get(key, position))
+        if self.steps % self.commit_every == 0:
+            self.committed.update(instance.stored)
+            instance.stored = {}
 
 
 def comparable(signals: Sequence[WindowSignal]) -> list[dict]:
