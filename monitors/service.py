@@ -801,17 +801,18 @@ class WindowCombiner(Handler, Generic[S]):
             self.published_parts[start] = set(parts)
             while len(self.published_parts) > self.restore_partials:
                 del self.published_parts[min(self.published_parts)]
+            merged = [partial for _, (_, partial) in sorted(parts.items())]
             if start in self.republished:
-                # rebuild the state that spans windows, keep late rows for the next signal
-                late = self.late_pending
-                self._signal([partial for _, (_, partial) in sorted(parts.items())])
-                self.late_pending = late
+                # rebuild the state that spans windows; late rows wait for the next signal
                 self.republished.discard(start)
+                self._signal(merged, late_rows=0)
                 continue
-            outputs.append(self._signal([partial for _, (_, partial) in sorted(parts.items())]))
+            outputs.append(self._signal(merged, late_rows=self.late_pending))
+            self.late_pending = 0
         return outputs
 
-    def _signal(self, parts: list[WindowPartial]) -> Outbound:
+    def _signal(self, parts: list[WindowPartial], late_rows: int) -> Outbound:
+        """The window's signal; ``late_rows``: rows of other windows that came after they closed."""
         # only partials with rows open a window, and those carry their state
         states = [self.calculator.decode(p.state) for p in parts if p.state is not None]
         state = functools.reduce(self.calculator.merge, states)
@@ -820,10 +821,9 @@ class WindowCombiner(Handler, Generic[S]):
             first.window_start,
             first.window_end,
             state,
-            sum(p.late_rows for p in parts) + self.late_pending,
+            sum(p.late_rows for p in parts) + late_rows,
             sum(p.rows for p in parts),
         )
-        self.late_pending = 0
         if self.closed_through is None or closed.end > self.closed_through:
             self.closed_through = closed.end
         newest = [p.last_row_at for p in parts if p.last_row_at is not None]

@@ -349,7 +349,6 @@ class ConsumerLoop:
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
-        behind = self._behind(consumer)
         outputs = rejected + (list(self.handler.handle(inbound)) if inbound else [])
         # Broken rows are acknowledged before the rows read after them are published, which then
         # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
@@ -363,7 +362,7 @@ class ConsumerLoop:
             for record in records:
                 topic = self.topics[record.topic()].name
                 self.metrics.consumed.labels(self.metrics.service, topic).inc()
-            self._report_lag(behind)
+            self._report_lag(consumer)
             self.metrics.batch_seconds.labels(self.metrics.service).observe(
                 time.perf_counter() - started
             )
@@ -377,12 +376,12 @@ class ConsumerLoop:
         if self.on_batch is not None:
             self.on_batch(self.stats)
 
-    def _report_lag(self, behind: Mapping[PartitionKey, int | None]) -> None:
+    def _report_lag(self, consumer) -> None:
         now = time.monotonic()
         if self.metrics is None or now - self._lag_reported < LAG_REPORT_SECONDS:
             return
         self._lag_reported = now
-        self._set_lag(behind)
+        self._set_lag(self._behind(consumer))
 
     def _set_lag(self, behind: Mapping[PartitionKey, int | None]) -> None:
         metrics = self.metrics
