@@ -20,7 +20,7 @@ from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
 from alerter.rules import Condition, WindowSignals, conditions_of, source_of, with_likely_cause
 from shared.artifact import ModelMetadata
-from shared.loop import Handler, Inbound, Outbound, PartitionKey
+from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
 from shared.schemas import Alert, DriftSignal
 from shared.topics import ALERTS, DECISIONS

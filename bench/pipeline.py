@@ -35,8 +35,9 @@ from producer.scenario import builtin_names, get_scenario
 from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
 from shared.broker import EmbeddedBroker
+from shared.handler import Handler, Inbound, Outbound
 from shared.kafka import ensure_topics
-from shared.loop import ConsumerLoop, Handler, Inbound, Outbound
+from shared.loop import ConsumerLoop
 from shared.schemas import Alert, AlertStatus, Decision, RawRow
 from shared.settings import Settings
 from shared.tail import TailedMessage, read_back

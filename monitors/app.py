@@ -3,20 +3,22 @@ several (each reads its share of the row partitions; one of them combines the pa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from monitors.attribution import LinearAttribution
-from monitors.service import (
+from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
     FairnessCalculator,
     PerformanceCalculator,
+    StreamClock,
     WindowCalculator,
-    monitor_handler,
 )
+from monitors.service import monitor_handler
 from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
@@ -56,11 +58,16 @@ def build(
     metadata = load_metadata(version_dir)
     secondary: list[Topic] = []
     calculators: list[WindowCalculator]
+    clock = StreamClock(
+        settings.simulation_start,
+        timedelta(seconds=settings.window_seconds),
+        policy.summaries.stream_buckets,
+    )
     if kind == MonitorKind.PERFORMANCE:
         # windows whose labels are late get a provisional estimate first
         calculators = [
-            PerformanceCalculator(metadata, policy),
-            EstimatedPerformanceCalculator(metadata),
+            PerformanceCalculator(metadata, policy, clock),
+            EstimatedPerformanceCalculator(metadata, policy),
         ]
     elif kind == MonitorKind.DRIFT:
         reference = load_reference(version_dir, metadata)
@@ -68,7 +75,7 @@ def build(
             load_model(version_dir, metadata),
             reference.sample(min(len(reference), 1000), random_state=metadata.seed),
         )
-        calculators = [DriftCalculator(reference, metadata, policy, attribution)]
+        calculators = [DriftCalculator(reference, metadata, policy, clock, attribution)]
         secondary = [QUARANTINE]
     else:
         calculators = [FairnessCalculator(policy)]

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from shared.schemas import ChangePoint, PackedArray, RowStreamState
+from shared.schemas import BucketStreamState, ChangePoint, PackedArray
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -98,78 +98,130 @@ class ChangeWatch:
 
 
 @dataclass
-class RowStream:
-    """Per-row values of named streams with their event times, kept so that partial windows merge
-    before a sequential detector sees them: the merged rows are fed in event-time order (ties in
-    partition order), so the detections do not depend on how partitions were spread over
-    instances, nor on the order in which they were fetched.
+class BucketStream:
+    """Named streams of per-row values summarised in event-time buckets, so that partial windows
+    merge before a sequential detector sees them, in bounded space.
+
+    A bucket is ``width`` of event time counted from ``origin``; it keeps the row count and, per
+    stream, the sum and the sum of squares of the values. A window of any row count holds at most
+    ``window / width`` buckets, and partitions merge by adding buckets, so what a detector sees
+    does not depend on how partitions were spread over instances, nor on fetch order. Within a
+    bucket the row order is not kept: :func:`detect` feeds the detector values with the bucket's
+    mean and variance (the rows themselves when the bucket holds one).
 
     Examples
     --------
-    >>> a, b = RowStream(("x",)), RowStream(("x",))
-    >>> _ = a.update(EPOCH + timedelta(seconds=2), {"x": 2.0})
-    >>> _ = b.update(EPOCH + timedelta(seconds=1), {"x": 1.0})
-    >>> [values["x"] for _, values in a.merge(b).ordered()]
-    [1.0, 2.0]
+    >>> width = timedelta(minutes=1)
+    >>> a, b = BucketStream(("x",), EPOCH, width), BucketStream(("x",), EPOCH, width)
+    >>> _ = a.update(EPOCH + timedelta(minutes=2), {"x": 2.0})
+    >>> _ = b.update(EPOCH + timedelta(minutes=1), {"x": 1.0})
+    >>> [(len(values), values[0]) for _, values in a.merge(b).fed("x", cap=8)]
+    [(1, 1.0), (1, 2.0)]
     """
 
     names: tuple[str, ...]
-    times_us: list[int] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in self.names:
-            self.values.setdefault(name, [])
+    origin: datetime
+    width: timedelta
+    # bucket index -> [rows, sum of each stream..., sum of squares of each stream...]
+    buckets: dict[int, list[float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.times_us)
+        return int(sum(bucket[0] for bucket in self.buckets.values()))
 
-    def update(self, event_time: datetime, values: Mapping[str, float]) -> RowStream:
-        self.times_us.append((event_time - EPOCH) // MICROSECOND)
-        for name in self.names:
-            self.values[name].append(float(values[name]))
+    def update(self, event_time: datetime, values: Mapping[str, float]) -> BucketStream:
+        index = (event_time - self.origin) // self.width
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            bucket = self.buckets[index] = [0.0] * (1 + 2 * len(self.names))
+        bucket[0] += 1
+        count = len(self.names)
+        for position, name in enumerate(self.names, start=1):
+            value = float(values[name])
+            bucket[position] += value
+            bucket[position + count] += value * value
         return self
 
-    def merge(self, other: RowStream) -> RowStream:
-        if other.names != self.names:
-            raise ValueError("cannot merge streams of different values")
-        return RowStream(
-            self.names,
-            self.times_us + other.times_us,
-            {name: self.values[name] + other.values[name] for name in self.names},
+    def merge(self, other: BucketStream) -> BucketStream:
+        if (other.names, other.origin, other.width) != (self.names, self.origin, self.width):
+            raise ValueError("cannot merge streams of different values or buckets")
+        merged = {index: list(bucket) for index, bucket in self.buckets.items()}
+        for index, bucket in other.buckets.items():
+            mine = merged.get(index)
+            if mine is None:
+                merged[index] = list(bucket)
+            else:
+                merged[index] = [a + b for a, b in zip(mine, bucket, strict=True)]
+        return BucketStream(self.names, self.origin, self.width, merged)
+
+    def fed(self, name: str, cap: int) -> Iterator[tuple[datetime, list[float]]]:
+        """Per bucket in time order: its start and the values a detector is fed for ``name``:
+        at most ``cap`` of them, with the bucket's mean and (population) variance."""
+        position = 1 + self.names.index(name)
+        squares = position + len(self.names)
+        for index in sorted(self.buckets):
+            bucket = self.buckets[index]
+            rows = int(bucket[0])
+            mean = bucket[position] / rows
+            variance = max(0.0, bucket[squares] / rows - mean * mean)
+            yield self.origin + index * self.width, _moments(mean, variance, min(rows, cap))
+
+    def message(self) -> BucketStreamState:
+        order = sorted(self.buckets)
+        table = np.array([self.buckets[i] for i in order], dtype=float).reshape(
+            len(order), 1 + 2 * len(self.names)
         )
-
-    def ordered(self) -> Iterator[tuple[datetime, dict[str, float]]]:
-        """Rows in event-time order; a stable sort keeps ties in the order they were merged."""
-        order = np.argsort(np.asarray(self.times_us, dtype=np.int64), kind="stable")
-        columns = {name: np.asarray(self.values[name]) for name in self.names}
-        for index in order:
-            yield (
-                EPOCH + int(self.times_us[index]) * MICROSECOND,
-                {name: float(columns[name][index]) for name in self.names},
-            )
-
-    def message(self) -> RowStreamState:
-        return RowStreamState(
-            times_us=PackedArray.of(self.times_us, "<i8"),
-            values={name: PackedArray.of(self.values[name], "<f8") for name in self.names},
+        count = len(self.names)
+        return BucketStreamState(
+            width_us=self.width // MICROSECOND,
+            keys=PackedArray.of(order, "<i8"),
+            rows=PackedArray.of(table[:, 0], "<i8"),
+            sums={n: PackedArray.of(table[:, 1 + i], "<f8") for i, n in enumerate(self.names)},
+            squares={
+                n: PackedArray.of(table[:, 1 + count + i], "<f8") for i, n in enumerate(self.names)
+            },
         )
 
     @classmethod
-    def from_message(cls, names: Sequence[str], state: RowStreamState) -> RowStream:
-        return cls(
-            tuple(names),
-            state.times_us.array().tolist(),
-            {name: state.values[name].array().tolist() for name in names},
-        )
+    def from_message(cls, names: Sequence[str], origin: datetime, width: timedelta,
+                     state: BucketStreamState) -> BucketStream:  # fmt: skip
+        """The stream of a message, refused (ValueError) when it does not fit: other buckets,
+        other streams, or columns of different lengths."""
+        if state.width_us != width // MICROSECOND:
+            raise ValueError(f"buckets of {state.width_us} us, expected {width // MICROSECOND}")
+        if set(state.sums) != set(names) or set(state.squares) != set(names):
+            raise ValueError(f"streams {sorted(state.sums)}, expected {sorted(names)}")
+        keys, rows = state.keys.array(), state.rows.array()
+        columns = [state.sums[n].array() for n in names] + [state.squares[n].array() for n in names]
+        if any(len(column) != len(keys) for column in (rows, *columns)) or (rows < 1).any():
+            raise ValueError("bucket columns differ in length or hold no rows")
+        table = np.column_stack([rows.astype(float), *columns]) if len(keys) else []
+        buckets = {int(k): [float(v) for v in row] for k, row in zip(keys, table, strict=True)}
+        return cls(tuple(names), origin, width, buckets)
 
 
-def detect(watches: Sequence[ChangeWatch], stream: RowStream) -> list[ChangePoint]:
-    """Feed a window's merged rows to one watch per stream; the changes they report, in order."""
+def _moments(mean: float, variance: float, count: int) -> list[float]:
+    """``count`` values whose mean and population variance are the given ones: mean ± sd in
+    pairs, and the mean itself once when the count is odd (the pairs spread a little wider)."""
+    if count <= 1 or variance == 0.0:
+        return [mean] * max(count, 1)
+    pairs = count // 2
+    spread = (variance * count / (2 * pairs)) ** 0.5
+    values = [mean + spread, mean - spread] * pairs
+    if count % 2:
+        values.append(mean)
+    return values
+
+
+def detect(watches: Sequence[ChangeWatch], stream: BucketStream, cap: int) -> list[ChangePoint]:
+    """Feed a window's merged buckets to one watch per stream, in event-time order; the changes
+    they report, in order."""
+    fed = {watch.name: list(stream.fed(watch.name, cap)) for watch in watches}
     changes = []
-    for event_time, values in stream.ordered():
+    for position in range(len(stream.buckets)):
         for watch in watches:
-            change = watch.observe(values[watch.name], event_time)
-            if change is not None:
-                changes.append(change)
+            start, values = fed[watch.name][position]
+            for value in values:
+                change = watch.observe(value, start)
+                if change is not None:
+                    changes.append(change)
     return changes

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from monitors.sketch import ScoreSketch, roc_auc_error_bound, sketch_roc_auc
 from shared.stats import wilson_interval
+
+# Items a class's score sketch keeps per level (the policy's performance.sketch_k is what the
+# services use): the ROC-AUC is exact up to this many scores a class and within 0.001 beyond.
+DEFAULT_SKETCH_K = 6000
 
 
 def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float | None:
@@ -64,18 +69,21 @@ class PerformanceResult:
     positive_rate_interval: tuple[float, float] | None
     brier: float | None = None
     label_coverage: float | None = None
+    roc_auc_error: float | None = None
 
 
 @dataclass
 class PerformanceWindow:
-    """Confusion counts plus the labelled (score, label) pairs for an exact ROC-AUC.
+    """Confusion counts, the squared-error sum, and the labelled scores of each class as
+    :class:`~monitors.sketch.ScoreSketch` (bounded; ROC-AUC exact up to ``k`` scores a class,
+    within its stated error beyond).
 
     Examples
     --------
     >>> w = PerformanceWindow().update(1, 1, 0.9).update(0, 1, 0.6).update(1, 0, 0.4)
     >>> r = w.result()
-    >>> (r.precision, r.recall, r.labelled)
-    (0.5, 0.5, 3)
+    >>> (r.precision, r.recall, r.labelled, r.roc_auc)
+    (0.5, 0.5, 3, 0.5)
     """
 
     rows: int = 0
@@ -84,8 +92,16 @@ class PerformanceWindow:
     tn: int = 0
     fn: int = 0
     predicted_positive: int = 0
-    scores: list[float] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
+    squared_error: float = 0.0
+    k: int = DEFAULT_SKETCH_K
+    positives: ScoreSketch = None  # type: ignore[assignment]  # set in __post_init__
+    negatives: ScoreSketch = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.positives is None:
+            self.positives = ScoreSketch(self.k)
+        if self.negatives is None:
+            self.negatives = ScoreSketch(self.k)
 
     def update(self, y_true: int | None, y_pred: int, score: float) -> PerformanceWindow:
         self.rows += 1
@@ -100,8 +116,8 @@ class PerformanceWindow:
             self.fp += 1
         else:
             self.tn += 1
-        self.scores.append(score)
-        self.labels.append(y_true)
+        (self.positives if y_true else self.negatives).update(score)
+        self.squared_error += (score - y_true) ** 2
         return self
 
     def merge(self, other: PerformanceWindow) -> PerformanceWindow:
@@ -112,8 +128,10 @@ class PerformanceWindow:
             tn=self.tn + other.tn,
             fn=self.fn + other.fn,
             predicted_positive=self.predicted_positive + other.predicted_positive,
-            scores=self.scores + other.scores,
-            labels=self.labels + other.labels,
+            squared_error=self.squared_error + other.squared_error,
+            k=self.k,
+            positives=self.positives.merge(other.positives),
+            negatives=self.negatives.merge(other.negatives),
         )
 
     def result(self, confidence: float = 0.95) -> PerformanceResult:
@@ -123,7 +141,7 @@ class PerformanceWindow:
         precision = _ratio(self.tp, self.tp + self.fp)
         recall = _ratio(self.tp, self.tp + self.fn)
         f1 = _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
-        auc = roc_auc(np.asarray(self.labels), np.asarray(self.scores)) if labelled else None
+        auc = sketch_roc_auc(self.positives, self.negatives)
         return PerformanceResult(
             rows=self.rows,
             labelled=labelled,
@@ -144,10 +162,11 @@ class PerformanceWindow:
             positive_rate_interval=wilson_interval(self.predicted_positive, self.rows, confidence)
             if self.rows
             else None,
-            brier=float(np.mean((np.asarray(self.scores) - np.asarray(self.labels)) ** 2))
-            if labelled
-            else None,
+            brier=self.squared_error / labelled if labelled else None,
             label_coverage=_ratio(labelled, self.rows),
+            roc_auc_error=None
+            if auc is None
+            else roc_auc_error_bound(self.positives, self.negatives),
         )
 
 
@@ -201,21 +220,97 @@ def estimate_performance(probability: np.ndarray, predicted: np.ndarray,
                                 float(p.mean()))  # fmt: skip
 
 
-def expected_roc_auc(p: np.ndarray, score: np.ndarray) -> float | None:
+@dataclass
+class EstimateWindow:
+    """Predictions without labels, mergeable and bounded: counts, the sums of the calibrated
+    churn probability over rows predicted positive and negative (the expected confusion matrix,
+    exactly), and a sketch of the scores for the expected ROC-AUC.
+
+    Examples
+    --------
+    The hand case of :func:`estimate_performance`, with the identity calibration:
+
+    >>> w = EstimateWindow()
+    >>> for p, y in [(0.9, 1), (0.8, 1), (0.3, 0), (0.2, 0)]:
+    ...     _ = w.update(p, y, p)
+    >>> e = w.result((), ())
+    >>> round(e.precision, 4), round(e.recall, 4), round(e.accuracy, 4)
+    (0.85, 0.7727, 0.8)
+    """
+
+    rows: int = 0
+    predicted_positive: int = 0
+    probability_predicted_positive: float = 0.0
+    probability_predicted_negative: float = 0.0
+    k: int = DEFAULT_SKETCH_K
+    scores: ScoreSketch = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.scores is None:
+            self.scores = ScoreSketch(self.k)
+
+    def update(self, probability: float, predicted: int, score: float) -> EstimateWindow:
+        """A row predicted ``predicted`` with model score ``score`` and calibrated churn
+        ``probability``."""
+        self.rows += 1
+        if predicted:
+            self.predicted_positive += 1
+            self.probability_predicted_positive += probability
+        else:
+            self.probability_predicted_negative += probability
+        self.scores.update(score)
+        return self
+
+    def merge(self, other: EstimateWindow) -> EstimateWindow:
+        return EstimateWindow(
+            self.rows + other.rows,
+            self.predicted_positive + other.predicted_positive,
+            self.probability_predicted_positive + other.probability_predicted_positive,
+            self.probability_predicted_negative + other.probability_predicted_negative,
+            self.k,
+            self.scores.merge(other.scores),
+        )
+
+    def result(self, knots: tuple[float, ...], rates: tuple[float, ...]) -> EstimatedPerformance:
+        """The estimate, with the model's calibration map (``knots`` to ``rates``) for the
+        expected ROC-AUC."""
+        if not self.rows:
+            return EstimatedPerformance(0, None, None, None, None, None, None)
+        tp = self.probability_predicted_positive
+        fp = self.predicted_positive - tp
+        fn = self.probability_predicted_negative
+        tn = self.rows - self.predicted_positive - fn
+        values, weights = self.scores.weighted()
+        auc = expected_roc_auc(calibrate(values, knots, rates), values, weights)
+        return EstimatedPerformance(
+            self.rows,
+            tp / (tp + fp) if tp + fp else None,
+            tp / (tp + fn) if tp + fn else None,
+            2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+            (tp + tn) / self.rows,
+            auc,
+            (tp + fn) / self.rows,
+        )
+
+
+def expected_roc_auc(p: np.ndarray, score: np.ndarray,
+                     rows: np.ndarray | None = None) -> float | None:  # fmt: skip
     """Expected ROC-AUC of ``score`` when row i churns with probability p_i.
 
-    Every ordered pair (i, j), i != j, counts with weight p_i (1 - p_j): 1 when i scores above
-    j, 1/2 on a tie. The ratio of the expected count to the expected number of pairs.
+    Every ordered pair of rows (i, j), i != j, counts with weight p_i (1 - p_j): 1 when i scores
+    above j, 1/2 on a tie. The ratio of the expected count to the expected number of pairs.
+    ``rows``: how many rows each entry stands for (a sketch's items), 1 each by default.
     """
+    weight = np.ones(len(p)) if rows is None else np.asarray(rows, dtype=float)
     order = np.argsort(score, kind="mergesort")
-    p, score = p[order], score[order]
+    p, score, weight = p[order], score[order], weight[order]
     stayer = 1 - p
-    # stayer weight strictly below each score, and within its tie group
+    # stayer weight strictly below each score, and within its tie group (the row itself apart)
     starts = np.searchsorted(score, score, side="left")
     ends = np.searchsorted(score, score, side="right")
-    cumulative = np.concatenate([[0.0], np.cumsum(stayer)])
+    cumulative = np.concatenate([[0.0], np.cumsum(weight * stayer)])
     below = cumulative[starts]
     tied_others = cumulative[ends] - cumulative[starts] - stayer
-    numerator = float((p * (below + tied_others / 2)).sum())
-    denominator = float(p.sum() * stayer.sum() - (p * stayer).sum())
+    numerator = float((weight * p * (below + tied_others / 2)).sum())
+    denominator = float((weight * p).sum() * (weight * stayer).sum() - (weight * p * stayer).sum())
     return numerator / denominator if denominator > 0 else None

@@ -13,7 +13,7 @@ import pandas as pd
 from scorer.validation import RowValidator
 from shared.artifact import ModelMetadata
 from shared.features import FEATURES
-from shared.loop import Handler, Inbound, Outbound, PartitionKey
+from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.schemas import (
     FieldIssue,
     LabelEvent,

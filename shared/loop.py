@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
 from shared.schemas import QuarantinedRow
@@ -36,7 +37,8 @@ from shared.validation import issues_from_validation_error, oversized_issue
 
 log = logging.getLogger(__name__)
 
-PartitionKey = tuple[str, int]
+__all__ = ["ConsumerLoop", "DeliveryError", "Handler", "Inbound", "LoopStats", "Outbound",
+           "PartitionKey"]  # fmt: skip
 
 # Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
 FLUSH_TIMEOUT_SECONDS = 30.0
@@ -46,84 +48,6 @@ PROGRESS_LOG_SECONDS = 10.0
 RECREATE_TOPICS_SECONDS = 2.0
 MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A decoded message and where it came from."""
-
-    topic: Topic
-    value: BaseModel
-    key: bytes | None
-    partition: int
-    offset: int
-    source: str  # the topic's name on the broker (namespace included)
-    timestamp_ms: int = 0  # broker timestamp: when the message was produced (wall clock)
-    # Quarantine partition -> offset: its publisher's quarantine records up to there precede it.
-    quarantine_marks: Mapping[int, int] = field(default_factory=dict)
-
-    @property
-    def partition_key(self) -> PartitionKey:
-        return (self.source, self.partition)
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """A message to publish: the topic checks that ``value`` is its model."""
-
-    topic: Topic
-    value: BaseModel
-    key: str | None = None
-
-
-class Handler:
-    """What a service plugs into the loop. Override :meth:`handle`; the rest is optional."""
-
-    def handle(self, batch: Sequence[Inbound]) -> Sequence[Outbound]:
-        raise NotImplementedError
-
-    def on_idle(self) -> Sequence[Outbound]:
-        """Called when nothing arrived for ``idle_flush_seconds``: close what can be closed."""
-        return ()
-
-    def held_offsets(self) -> Mapping[PartitionKey, int]:
-        """Lowest offset per partition whose effect is not yet published (kept in open state)."""
-        return {}
-
-    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
-        """The partitions this instance now reads (after a rebalance), each with the offset reading
-        starts from: the group's committed offset, or a negative number when there is none."""
-
-    def on_rejected(self, row: QuarantinedRow) -> None:
-        """A message of this loop could not be decoded and went to quarantine."""
-
-
-class FanOutHandler(Handler):
-    """Several handlers on one consumer: each sees every batch; offsets are held for all."""
-
-    def __init__(self, *handlers: Handler):
-        self.handlers = handlers
-
-    def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
-        return [output for handler in self.handlers for output in handler.handle(batch)]
-
-    def on_idle(self) -> list[Outbound]:
-        return [output for handler in self.handlers for output in handler.on_idle()]
-
-    def held_offsets(self) -> dict[PartitionKey, int]:
-        held: dict[PartitionKey, int] = {}
-        for handler in self.handlers:
-            for key, offset in handler.held_offsets().items():
-                held[key] = min(offset, held.get(key, offset))
-        return held
-
-    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
-        for handler in self.handlers:
-            handler.on_assign(partitions)
-
-    def on_rejected(self, row: QuarantinedRow) -> None:
-        for handler in self.handlers:
-            handler.on_rejected(row)
 
 
 class DeliveryError(RuntimeError):

@@ -67,6 +67,18 @@ class FairnessPolicy(_Section):
     recall_gap_critical: float = Field(gt=0, lt=1)
 
 
+class SummaryPolicy(_Section):
+    """How large a window's state may grow, whatever its row count."""
+
+    # items per level of a class's score sketch: ROC-AUC exact up to this many scores a class,
+    # within roc_auc_error (at most 0.001 at 6000) beyond
+    sketch_k: int = Field(default=6000, ge=100, le=20_000)
+    # event-time buckets a window is summarised in for the sequential detectors (ADWIN)
+    stream_buckets: int = Field(default=512, ge=1, le=4096)
+    # values one bucket feeds a detector at most (with the bucket's mean and variance)
+    adwin_values_per_bucket: int = Field(default=64, ge=1, le=10_000)
+
+
 class DecisionPolicy(_Section):
     drift_persistence_windows: int = Field(ge=1)
     drift_min_importance_share: float = Field(ge=0, le=1)
@@ -89,6 +101,8 @@ class Policy(_Section):
     data_quality: DataQualityPolicy
     fairness: FairnessPolicy
     decision: DecisionPolicy
+    # optional in a policy file: policies written before it keep loading
+    summaries: SummaryPolicy = SummaryPolicy()
 
 
 class PolicyError(ValueError):

@@ -232,6 +232,9 @@ class PerformanceSignal(WindowSignal):
     recall_high: float | None = None
     roc_auc_low: float | None = None
     roc_auc_high: float | None = None
+    # the most roc_auc may differ from the exact value on the window's rows (with probability
+    # 0.99; 0 while the window's scores fit their sketches whole)
+    roc_auc_error: float | None = None
     baseline_recall: float
     baseline_roc_auc: float
     # Label drift (churn rate of labelled rows) and prediction drift (share predicted to churn).
@@ -345,24 +348,45 @@ class PackedArray(_Frozen):
     [1.5, 2.0]
     """
 
-    dtype: Literal["<f8", "<i8", "<u8"]
+    dtype: Literal["<f8", "<i8", "<u8", "<u4"]
     data: str
 
     @classmethod
-    def of(cls, values, dtype: Literal["<f8", "<i8", "<u8"]) -> PackedArray:
+    def of(cls, values, dtype: Literal["<f8", "<i8", "<u8", "<u4"]) -> PackedArray:
         raw = np.ascontiguousarray(np.asarray(values, dtype=np.dtype(dtype))).tobytes()
         return cls(dtype=dtype, data=base64.b64encode(raw).decode("ascii"))
 
     def array(self) -> np.ndarray:
-        return np.frombuffer(base64.b64decode(self.data), dtype=np.dtype(self.dtype)).copy()
+        """The values; ValueError when the data is not base64 of whole items of the dtype."""
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except ValueError as exc:
+            raise ValueError(f"packed array is not base64: {exc}") from exc
+        if len(raw) % np.dtype(self.dtype).itemsize:
+            raise ValueError(f"packed array of {len(raw)} bytes is not whole {self.dtype} items")
+        return np.frombuffer(raw, dtype=np.dtype(self.dtype)).copy()
 
 
-class RowStreamState(_Frozen):
-    """Per-row values in the partition's order with their event times (microseconds since the
-    epoch): what sequential detectors need, as they must see the merged rows in time order."""
+class BucketStreamState(_Frozen):
+    """Streams summarised in event-time buckets of ``width_us`` (index counted from the
+    monitors' origin): per bucket its rows and, per stream, the sum and the sum of squares."""
 
-    times_us: PackedArray
-    values: dict[str, PackedArray]
+    width_us: int = Field(gt=0)
+    keys: PackedArray
+    rows: PackedArray
+    sums: dict[str, PackedArray]
+    squares: dict[str, PackedArray]
+
+
+class ScoreSketchState(_Frozen):
+    """A KLL quantile sketch of scores (``monitors.sketch``): its items (integer multiples of
+    1e-9) level after level, each level's length and compactions, and the rows it stands for."""
+
+    k: int = Field(ge=2)
+    rows: int = Field(ge=0)
+    items: PackedArray
+    lengths: PackedArray
+    compactions: PackedArray
 
 
 class RowSampleState(_Frozen):
@@ -380,27 +404,38 @@ class DriftPartial(_Frozen):
     unseen: PackedArray
     quarantined_rows: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
-    stream: RowStreamState
+    stream: BucketStreamState
     sample: RowSampleState | None = None
 
 
 class PerformancePartial(_Frozen):
+    """Confusion counts, the squared-error sum behind the Brier score, the labelled scores per
+    class as sketches (ROC-AUC), and the error per event-time bucket (ADWIN)."""
+
     kind: Literal["performance"] = "performance"
-    rows: int
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-    predicted_positive: int
-    scores: PackedArray
-    labels: PackedArray
-    stream: RowStreamState
+    rows: int = Field(ge=0)
+    tp: int = Field(ge=0)
+    fp: int = Field(ge=0)
+    tn: int = Field(ge=0)
+    fn: int = Field(ge=0)
+    predicted_positive: int = Field(ge=0)
+    squared_error: float = Field(ge=0)
+    positives: ScoreSketchState
+    negatives: ScoreSketchState
+    stream: BucketStreamState
 
 
 class EstimatePartial(_Frozen):
+    """Predictions without labels: counts and calibrated-probability sums (the expected confusion
+    matrix) and a sketch of the scores (the expected ROC-AUC)."""
+
     kind: Literal["estimate"] = "estimate"
-    scores: PackedArray
-    predictions: PackedArray
+    rows: int = Field(ge=0)
+    predicted_positive: int = Field(ge=0)
+    # sums of the calibrated churn probability over rows predicted positive and negative
+    probability_predicted_positive: float = Field(ge=0)
+    probability_predicted_negative: float = Field(ge=0)
+    scores: ScoreSketchState
 
 
 class GroupCell(_Frozen):

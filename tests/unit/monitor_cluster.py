@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from shared.loop import Handler, Inbound, PartitionKey
+from shared.handler import Handler, Inbound, PartitionKey
 from shared.schemas import WindowPartial, WindowSignal
 from shared.settings import Settings
 from shared.topics import Topic

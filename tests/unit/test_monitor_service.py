@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitors.service import (
+from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
     FairnessCalculator,
     PerformanceCalculator,
-    monitor_handler,
+    StreamClock,
 )
+from monitors.service import monitor_handler
 from shared.artifact import load_reference
 from shared.schemas import (
     DriftSeverity,
@@ -37,6 +38,15 @@ ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 SETTINGS = Settings(namespace="t", simulation_start=ORIGIN)
 SCORED = SETTINGS.topic_name(SCORED_ROWS)
 ALL_SCORED = [(SCORED, p) for p in range(SCORED_ROWS.partitions)]
+CLOCK = StreamClock(ORIGIN, timedelta(seconds=SETTINGS.window_seconds), 512)
+
+
+def drift(reference, metadata, policy):
+    return DriftCalculator(reference, metadata, policy, CLOCK)
+
+
+def performance(metadata, policy):
+    return PerformanceCalculator(metadata, policy, CLOCK)
 
 
 def scored_rows(frame, day, state=LabelState.INLINE, scale=1.0, flip=False, spacing=1.0):
@@ -95,7 +105,7 @@ def test_drift_monitor_reads_predictions_not_joined_labels(reference, metadata, 
     rows = [*scored_rows(window, 0, LabelState.PENDING),
             *scored_rows(window, 0, LabelState.JOINED),  # ignored
             *scored_rows(window.head(5), 1, LabelState.PENDING)]  # fmt: skip
-    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS)
+    signals = one_instance([drift(reference, metadata, policy)], rows, DRIFT_WINDOWS)
     assert [s.rows for s in signals] == [300, 5]
     assert signals[0].prediction is not None
 
@@ -104,7 +114,7 @@ def test_drift_severity_is_confirmed_over_windows(reference, metadata, policy, d
     rows = []
     for day in range(3):
         rows += scored_rows(data_split.test.sample(400, random_state=day), day, scale=1.2)
-    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS)
+    signals = one_instance([drift(reference, metadata, policy)], rows, DRIFT_WINDOWS)
     levels = [next(f for f in s.features if f.feature == "MonthlyCharges") for s in signals]
     # day 0 raw HIGH is shown as LOW until a second window confirms it
     assert [(f.severity, f.confirmed) for f in levels] == [
@@ -118,7 +128,7 @@ def test_quarantined_rows_are_counted_in_their_window_apart_from_drift(reference
                                                                        data_split):  # fmt: skip
     rows = [*scored_rows(data_split.test.head(200), 0), *scored_rows(data_split.test.head(50), 1)]
     broken = [broken_row(0, 3), broken_row(0, 4), broken_row(1, 1)]
-    signals = one_instance([DriftCalculator(reference, metadata, policy)], rows, DRIFT_WINDOWS,
+    signals = one_instance([drift(reference, metadata, policy)], rows, DRIFT_WINDOWS,
                            quarantine=broken)  # fmt: skip
     assert [(s.rows, s.quarantined_rows) for s in signals] == [(200, 2), (50, 1)]
     assert signals[0].quarantined_by_reason == {"NULL": 2}
@@ -141,7 +151,7 @@ def test_quarantine_records_delivered_after_later_rows_still_count_in_their_wind
             marks[(SCORED_ROWS, p)] = [{}] * len(day_0[p::3]) + [{0: 2} if marked else {}] * 17
         cluster = Cluster(
             SETTINGS,
-            lambda read: monitor_handler([DriftCalculator(reference, metadata, policy)], SETTINGS,
+            lambda read: monitor_handler([drift(reference, metadata, policy)], SETTINGS,
                                          SCORED_ROWS, DRIFT_WINDOWS, read, [QUARANTINE]),
             logs, DRIFT_WINDOWS, marks=marks, delayed=[(QUARANTINE, 0)],
         )  # fmt: skip
@@ -158,7 +168,7 @@ def test_performance_rolls_over_the_last_windows(metadata, policy, data_split):
     for day in range(3):
         sample = data_split.test.sample(200, random_state=day)
         rows += scored_rows(sample, day, flip=day == 2)
-    signals = one_instance([PerformanceCalculator(metadata, policy)], rows, PERFORMANCE_WINDOWS)
+    signals = one_instance([performance(metadata, policy)], rows, PERFORMANCE_WINDOWS)
     assert [s.recall for s in signals] == [1.0, 1.0, 0.0]
     assert signals[-1].rolling.windows == 3 and signals[-1].rolling.labelled == 600
     assert 0.6 < signals[-1].rolling.recall < 0.7  # two perfect windows and one all wrong
@@ -176,8 +186,8 @@ def test_fairness_reads_only_labelled_rows(policy, data_split):
 
 def test_pending_rows_give_a_provisional_estimate_first(metadata, policy, data_split):
     calculators = [
-        PerformanceCalculator(metadata, policy),
-        EstimatedPerformanceCalculator(metadata),
+        PerformanceCalculator(metadata, policy, CLOCK),
+        EstimatedPerformanceCalculator(metadata, policy),
     ]
     sample = data_split.test.head(300)
     (estimate,) = one_instance(
@@ -230,8 +240,8 @@ def cluster_of(kind, calculators_of, by_partition, partials, quarantine=(), sett
 
 def monitors_under_test(reference, metadata, policy):
     return {
-        "drift": (lambda: [DriftCalculator(reference, metadata, policy)], DRIFT_WINDOWS),
-        "performance": (lambda: [PerformanceCalculator(metadata, policy)], PERFORMANCE_WINDOWS),
+        "drift": (lambda: [drift(reference, metadata, policy)], DRIFT_WINDOWS),
+        "performance": (lambda: [performance(metadata, policy)], PERFORMANCE_WINDOWS),
         "fairness": (lambda: [FairnessCalculator(policy)], FAIRNESS_WINDOWS),
     }
 

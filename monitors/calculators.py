@@ -1,0 +1,545 @@
+"""The monitors' window statistics as calculators (pure: no Kafka, no metrics client).
+
+A calculator knows one statistic: which rows it reads, how to start a window's state, feed it a
+row, turn the state into a partial-window message and back (refusing one that does not fit), merge
+two states, and turn a closed window into a signal. Every state is bounded by configuration, never
+by the window's row count: counts on the reference's bins, per-class score sketches, event-time
+buckets for the sequential detectors and a fixed-size row sample. The stages that run calculators
+over Kafka (``monitors.service``) are the same for every monitor.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from monitors.attribution import LinearAttribution, RowSample, ndcg
+from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
+from monitors.confirm import SeverityConfirmer
+from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
+from monitors.fairness import GroupWindow, merge_all
+from monitors.performance import EstimateWindow, PerformanceWindow, calibrate
+from monitors.sketch import ScoreSketch
+from monitors.windowing import ClosedWindow
+from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
+from shared.features import NUMERIC_FEATURES
+from shared.policy import Policy
+from shared.schemas import (
+    DriftPartial,
+    DriftSignal,
+    EstimatePartial,
+    FairnessPartial,
+    FairnessSignal,
+    GroupCell,
+    LabelState,
+    PackedArray,
+    PartialState,
+    PerformancePartial,
+    PerformanceSignal,
+    QuarantinedRow,
+    RollingPerformance,
+    ScoredRow,
+    WindowSignal,
+)
+from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, Topic
+
+S = TypeVar("S")
+
+INPUT_STATES = frozenset({LabelState.INLINE, LabelState.PENDING})
+LABEL_STATES = frozenset({LabelState.INLINE, LabelState.JOINED})
+
+
+class WindowCalculator(Protocol[S]):
+    name: str
+    signal_topic: Topic
+
+    def accepts(self, row: BaseModel) -> bool: ...
+
+    def new_window(self) -> S: ...
+
+    def update(self, state: S, row: BaseModel) -> None: ...
+
+    def encode(self, state: S) -> PartialState: ...
+
+    def decode(self, partial: PartialState) -> S:
+        """The state of a partial; ValueError when it does not fit this calculator."""
+        ...
+
+    def merge(self, state: S, other: S) -> S: ...
+
+    def signal(self, closed: ClosedWindow[S]) -> WindowSignal: ...
+
+    def reset(self) -> None:
+        """Forget what spans windows (before a replay rebuilds it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamClock:
+    """Where event-time buckets of the sequential detectors start and how wide they are: a
+    window holds ``buckets`` of them, whatever its row count."""
+
+    origin: datetime
+    window: timedelta
+    buckets: int
+
+    @property
+    def width(self) -> timedelta:
+        return self.window / self.buckets
+
+    def stream(self, names: tuple[str, ...]) -> BucketStream:
+        return BucketStream(names, self.origin, self.width)
+
+
+def _window_fields(closed: ClosedWindow, rows: int) -> dict:
+    return {
+        "event_time": closed.end,
+        "window_start": closed.start,
+        "window_end": closed.end,
+        "rows": rows,
+        "late_rows": closed.late_rows,
+    }
+
+
+ERROR_STREAM = ("error_rate",)
+
+
+@dataclass
+class PerformanceState:
+    window: PerformanceWindow
+    errors: BucketStream
+
+
+class PerformanceCalculator:
+    """Confusion counts and ROC-AUC of labelled rows, plus ADWIN on the error per bucket."""
+
+    name = "performance"
+    signal_topic = PERFORMANCE_SIGNALS
+
+    def __init__(self, metadata: ModelMetadata, policy: Policy, clock: StreamClock):
+        self.metadata = metadata
+        self.policy = policy
+        self.clock = clock
+        self.confidence = policy.performance.confidence
+        self.k = policy.summaries.sketch_k
+        self.reset()
+
+    def reset(self) -> None:
+        self.recent: deque[PerformanceWindow] = deque(
+            maxlen=self.policy.performance.rolling_windows
+        )
+        self.error_watch = ChangeWatch(
+            "error_rate", AdwinDetector(delta=self.policy.drift.adwin_delta)
+        )
+
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
+
+    def new_window(self) -> PerformanceState:
+        return PerformanceState(PerformanceWindow(k=self.k), self.clock.stream(ERROR_STREAM))
+
+    def update(self, state: PerformanceState, row: ScoredRow) -> None:  # type: ignore[override]
+        state.window.update(row.label, row.prediction, row.probability)
+        if row.label is not None:
+            state.errors.update(row.event_time, {"error_rate": row.prediction != row.label})
+
+    def encode(self, state: PerformanceState) -> PerformancePartial:
+        w = state.window
+        return PerformancePartial(
+            rows=w.rows, tp=w.tp, fp=w.fp, tn=w.tn, fn=w.fn,
+            predicted_positive=w.predicted_positive, squared_error=w.squared_error,
+            positives=w.positives.message(), negatives=w.negatives.message(),
+            stream=state.errors.message(),
+        )  # fmt: skip
+
+    def decode(self, partial: PartialState) -> PerformanceState:
+        if not isinstance(partial, PerformancePartial):
+            raise ValueError(f"a {partial.kind} partial, expected PerformancePartial")
+        positives = ScoreSketch.from_message(partial.positives, self.k)
+        negatives = ScoreSketch.from_message(partial.negatives, self.k)
+        if positives.rows != partial.tp + partial.fn or negatives.rows != partial.fp + partial.tn:
+            raise ValueError("score sketches do not hold the labelled rows the counts say")
+        labelled = partial.tp + partial.fp + partial.tn + partial.fn
+        if labelled > partial.rows or partial.predicted_positive > partial.rows:
+            raise ValueError("confusion counts exceed the rows")
+        window = PerformanceWindow(
+            rows=partial.rows, tp=partial.tp, fp=partial.fp, tn=partial.tn, fn=partial.fn,
+            predicted_positive=partial.predicted_positive, squared_error=partial.squared_error,
+            k=self.k, positives=positives, negatives=negatives,
+        )  # fmt: skip
+        errors = BucketStream.from_message(
+            ERROR_STREAM, self.clock.origin, self.clock.width, partial.stream
+        )
+        if len(errors) != labelled:
+            raise ValueError("the error stream does not hold the labelled rows")
+        return PerformanceState(window, errors)
+
+    def merge(self, state: PerformanceState, other: PerformanceState) -> PerformanceState:
+        return PerformanceState(state.window.merge(other.window), state.errors.merge(other.errors))
+
+    def signal(self, closed: ClosedWindow[PerformanceState]) -> PerformanceSignal:
+        cap = self.policy.summaries.adwin_values_per_bucket
+        change_points = detect([self.error_watch], closed.state.errors, cap)
+        result = closed.state.window.result(self.confidence)
+        self.recent.append(closed.state.window)
+        merged = self.recent[0]
+        for window in list(self.recent)[1:]:
+            merged = merged.merge(window)
+        span = merged.result(self.confidence)
+        recall_low, recall_high = result.recall_interval or (None, None)
+        auc_low, auc_high = result.roc_auc_interval or (None, None)
+        label_low, label_high = result.label_rate_interval or (None, None)
+        positive_low, positive_high = result.positive_rate_interval or (None, None)
+        baseline = self.metadata.baseline
+        return PerformanceSignal(
+            **_window_fields(closed, result.rows),
+            labelled=result.labelled,
+            precision=result.precision,
+            recall=result.recall,
+            f1=result.f1,
+            roc_auc=result.roc_auc,
+            accuracy=result.accuracy,
+            positive_rate=result.positive_rate,
+            brier=result.brier,
+            label_coverage=result.label_coverage,
+            recall_low=recall_low,
+            recall_high=recall_high,
+            roc_auc_low=auc_low,
+            roc_auc_high=auc_high,
+            roc_auc_error=result.roc_auc_error,
+            baseline_recall=baseline.recall,
+            baseline_roc_auc=baseline.roc_auc,
+            label_rate=result.label_rate,
+            label_rate_low=label_low,
+            label_rate_high=label_high,
+            baseline_label_rate=baseline.label_rate,
+            positive_rate_low=positive_low,
+            positive_rate_high=positive_high,
+            baseline_positive_rate=baseline.positive_rate,
+            change_points=tuple(change_points),
+            rolling=RollingPerformance(
+                windows=len(self.recent),
+                labelled=span.labelled,
+                precision=span.precision,
+                recall=span.recall,
+                recall_low=(span.recall_interval or (None, None))[0],
+                recall_high=(span.recall_interval or (None, None))[1],
+                roc_auc=span.roc_auc,
+                brier=span.brier,
+            ),
+        )
+
+
+class EstimatedPerformanceCalculator:
+    """Provisional performance of predictions whose labels have not arrived (CBPE-style)."""
+
+    name = "performance-estimate"
+    signal_topic = PERFORMANCE_SIGNALS
+
+    def __init__(self, metadata: ModelMetadata, policy: Policy):
+        self.metadata = metadata
+        self.k = policy.summaries.sketch_k
+
+    def reset(self) -> None:
+        """Nothing spans windows."""
+
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state == LabelState.PENDING
+
+    def new_window(self) -> EstimateWindow:
+        return EstimateWindow(k=self.k)
+
+    def update(self, state: EstimateWindow, row: ScoredRow) -> None:  # type: ignore[override]
+        probability = calibrate(
+            np.array([row.probability]),
+            self.metadata.calibration_scores,
+            self.metadata.calibration_rates,
+        )
+        state.update(float(probability[0]), row.prediction, row.probability)
+
+    def encode(self, state: EstimateWindow) -> EstimatePartial:
+        return EstimatePartial(
+            rows=state.rows,
+            predicted_positive=state.predicted_positive,
+            probability_predicted_positive=state.probability_predicted_positive,
+            probability_predicted_negative=state.probability_predicted_negative,
+            scores=state.scores.message(),
+        )
+
+    def decode(self, partial: PartialState) -> EstimateWindow:
+        if not isinstance(partial, EstimatePartial):
+            raise ValueError(f"a {partial.kind} partial, expected EstimatePartial")
+        scores = ScoreSketch.from_message(partial.scores, self.k)
+        if scores.rows != partial.rows or partial.predicted_positive > partial.rows:
+            raise ValueError("the score sketch does not hold the rows the counts say")
+        if partial.probability_predicted_positive > partial.predicted_positive or (
+            partial.probability_predicted_negative > partial.rows - partial.predicted_positive
+        ):
+            raise ValueError("probability sums exceed their rows")
+        return EstimateWindow(
+            partial.rows,
+            partial.predicted_positive,
+            partial.probability_predicted_positive,
+            partial.probability_predicted_negative,
+            self.k,
+            scores,
+        )
+
+    def merge(self, state: EstimateWindow, other: EstimateWindow) -> EstimateWindow:
+        return state.merge(other)
+
+    def signal(self, closed: ClosedWindow[EstimateWindow]) -> PerformanceSignal:
+        state = closed.state
+        estimate = state.result(self.metadata.calibration_scores, self.metadata.calibration_rates)
+        baseline = self.metadata.baseline
+        return PerformanceSignal(
+            **_window_fields(closed, estimate.rows),
+            provisional=True,
+            labelled=0,
+            precision=estimate.precision,
+            recall=estimate.recall,
+            f1=estimate.f1,
+            roc_auc=estimate.roc_auc,
+            accuracy=estimate.accuracy,
+            positive_rate=state.predicted_positive / state.rows if state.rows else None,
+            label_coverage=0.0,
+            label_rate=estimate.label_rate,
+            baseline_recall=baseline.recall,
+            baseline_roc_auc=baseline.roc_auc,
+            baseline_label_rate=baseline.label_rate,
+            baseline_positive_rate=baseline.positive_rate,
+        )
+
+
+# Label-free change detection runs on the model's output and on each numeric input.
+WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
+
+
+@dataclass
+class DriftState:
+    counts: DriftWindow
+    stream: BucketStream
+    quarantined: Counter = field(default_factory=Counter)
+    quarantined_rows: int = 0
+    sample: RowSample | None = None
+
+
+class DriftCalculator:
+    """Drift per feature and of the prediction; quarantined rows counted apart; ADWIN on the
+    prediction and the numeric inputs, per event-time bucket."""
+
+    name = "drift"
+    signal_topic = DRIFT_SIGNALS
+
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        metadata: ModelMetadata,
+        policy: Policy,
+        clock: StreamClock,
+        attribution: LinearAttribution | None = None,
+    ):
+        self.policy = policy
+        self.metadata = metadata
+        self.clock = clock
+        self.attribution = attribution
+        self.profile = ReferenceProfile.fit(
+            reference,
+            policy.drift.bins,
+            test_bins=policy.drift.test_bins,
+            prediction_column=PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
+        )
+        self.importance = metadata.importance_share()
+        self.reset()
+
+    def reset(self) -> None:
+        drift = self.policy.drift
+        self.confirmer = SeverityConfirmer(drift.confirm_windows, drift.confirm_min)
+        self.watches = [
+            ChangeWatch(name, AdwinDetector(delta=drift.adwin_delta)) for name in WATCHED_STREAMS
+        ]
+
+    def accepts(self, row: BaseModel) -> bool:
+        if isinstance(row, QuarantinedRow):
+            return True
+        return isinstance(row, ScoredRow) and row.label_state in INPUT_STATES
+
+    def new_window(self) -> DriftState:
+        sample = None
+        if self.attribution is not None:
+            sample = RowSample(self.policy.drift.attribution_sample_rows)
+        return DriftState(
+            DriftWindow(self.profile), self.clock.stream(WATCHED_STREAMS), sample=sample
+        )
+
+    def update(self, state: DriftState, row: BaseModel) -> None:
+        if isinstance(row, QuarantinedRow):
+            state.quarantined_rows += 1
+            state.quarantined.update({issue.code.value for issue in row.issues})
+            return
+        scored: ScoredRow = row  # type: ignore[assignment]
+        values = scored.features.model_dump()
+        if state.sample is not None:
+            state.sample.update(scored.event_id, dict(values))
+        values[PREDICTION] = scored.probability
+        state.counts.update(values)
+        state.stream.update(scored.event_time, values)
+
+    def encode(self, state: DriftState) -> DriftPartial:
+        return DriftPartial(
+            scored_rows=state.counts.rows,
+            counts=PackedArray.of(state.counts.counts.ravel(), "<i8"),
+            unseen=PackedArray.of(state.counts.unseen, "<i8"),
+            quarantined_rows=state.quarantined_rows,
+            quarantined_by_reason=dict(state.quarantined),
+            stream=state.stream.message(),
+            sample=state.sample.message() if state.sample is not None else None,
+        )
+
+    def decode(self, partial: PartialState) -> DriftState:
+        if not isinstance(partial, DriftPartial):
+            raise ValueError(f"a {partial.kind} partial, expected DriftPartial")
+        shape = self.profile.reference.shape
+        counts = partial.counts.array()
+        if counts.size != shape[0] * shape[1] or (counts < 0).any():
+            raise ValueError(f"{counts.size} drift counts, expected {shape[0] * shape[1]}")
+        if partial.unseen.array().size != shape[0]:
+            raise ValueError(f"unseen counts of {partial.unseen.array().size} features")
+        window = DriftWindow(
+            self.profile,
+            partial.scored_rows,
+            counts.reshape(shape).astype(float),
+            partial.unseen.array(),
+        )
+        stream = BucketStream.from_message(
+            WATCHED_STREAMS, self.clock.origin, self.clock.width, partial.stream
+        )
+        if len(stream) != partial.scored_rows:
+            raise ValueError("the bucket stream does not hold the scored rows")
+        sample = None
+        if partial.sample is not None:
+            sample = RowSample.from_message(partial.sample)
+        return DriftState(
+            window,
+            stream,
+            Counter(partial.quarantined_by_reason),
+            partial.quarantined_rows,
+            sample,
+        )
+
+    def merge(self, state: DriftState, other: DriftState) -> DriftState:
+        sample = state.sample
+        if sample is not None and other.sample is not None:
+            sample = sample.merge(other.sample)
+        return DriftState(
+            state.counts.merge(other.counts),
+            state.stream.merge(other.stream),
+            state.quarantined + other.quarantined,
+            state.quarantined_rows + other.quarantined_rows,
+            sample or other.sample,
+        )
+
+    def signal(self, closed: ClosedWindow[DriftState]) -> DriftSignal:
+        counts = closed.state.counts
+        cap = self.policy.summaries.adwin_values_per_bucket
+        change_points = detect(self.watches, closed.state.stream, cap)
+        drifts = self.confirmer.confirm(
+            counts.result(self.policy.drift, self.importance), closed.start
+        )
+        features = tuple(d for d in drifts if d.feature != PREDICTION)
+        prediction = next((d for d in drifts if d.feature == PREDICTION), None)
+        ranked = sorted((d for d in features if d.significant), key=lambda d: -d.impact)
+        attribution_ndcg, attribution_top = None, ()
+        sample = closed.state.sample
+        if self.attribution is not None and sample is not None and sample.rows:
+            importance = self.attribution.importance(sample.frame())
+            order = sorted(importance, key=lambda name: -importance[name])
+            attribution_ndcg = ndcg(self.metadata.shap_importance, order)
+            attribution_top = tuple(order[:5])
+        return DriftSignal(
+            **_window_fields(closed, counts.rows),
+            features=features,
+            prediction=prediction,
+            top_impact=tuple(d.feature for d in ranked[:5]),
+            attribution_ndcg=attribution_ndcg,
+            attribution_top=attribution_top,
+            change_points=tuple(change_points),
+            quarantined_rows=closed.state.quarantined_rows,
+            quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),
+            unseen_categories=counts.unseen_by_feature(),
+        )
+
+
+class FairnessCalculator:
+    """Per-group metrics of labelled rows, judged per window and over a rolling span."""
+
+    name = "fairness"
+    signal_topic = FAIRNESS_SIGNALS
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.reset()
+
+    def reset(self) -> None:
+        # the last span_windows windows by start: a replayed window replaces itself
+        self.recent: dict[datetime, GroupWindow] = {}
+
+    def _remember(self, start: datetime, window: GroupWindow) -> None:
+        self.recent[start] = window
+        for old in sorted(self.recent)[: -self.policy.fairness.span_windows]:
+            del self.recent[old]
+
+    def accepts(self, row: BaseModel) -> bool:
+        return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
+
+    def new_window(self) -> GroupWindow:
+        return GroupWindow(self.policy.fairness.attributes)
+
+    def update(self, state: GroupWindow, row: ScoredRow) -> None:  # type: ignore[override]
+        state.update(row.features.model_dump(), row.label, row.prediction)
+
+    def encode(self, state: GroupWindow) -> FairnessPartial:
+        cells = tuple(
+            GroupCell(attribute=attribute, group=group, counts=(a, b, c, d))
+            for (attribute, group), (a, b, c, d) in sorted(state.cells.items())
+        )
+        return FairnessPartial(rows=state.rows, cells=cells)
+
+    def decode(self, partial: PartialState) -> GroupWindow:
+        if not isinstance(partial, FairnessPartial):
+            raise ValueError(f"a {partial.kind} partial, expected FairnessPartial")
+        attributes = self.policy.fairness.attributes
+        cells: dict[tuple[str, str], list[int]] = {}
+        for cell in partial.cells:
+            if cell.attribute not in attributes or min(cell.counts) < 0:
+                raise ValueError(f"a group cell of {cell.attribute!r} does not fit the policy")
+            cells[(cell.attribute, cell.group)] = list(cell.counts)
+        for attribute in attributes:
+            labelled = sum(sum(c) for (a, _), c in cells.items() if a == attribute)
+            if labelled > partial.rows:
+                raise ValueError(f"groups of {attribute} hold more rows than the partial")
+        return GroupWindow(attributes, cells, partial.rows)
+
+    def merge(self, state: GroupWindow, other: GroupWindow) -> GroupWindow:
+        return state.merge(other)
+
+    def signal(self, closed: ClosedWindow[GroupWindow]) -> FairnessSignal:
+        rules = self.policy.fairness
+        limits = (rules.min_group_positives, rules.min_group_negatives, rules.gap_confidence)
+        groups, gaps = closed.state.result(*limits)
+        self._remember(closed.start, closed.state)
+        span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]
+        _, rolling = merge_all(span, rules.attributes).result(*limits)
+        return FairnessSignal(
+            **_window_fields(closed, closed.state.rows),
+            groups=tuple(g.message() for g in groups),
+            gaps=tuple(g.message() for g in gaps),
+            rolling_gaps=tuple(g.message() for g in rolling),
+            span_windows=len(span),
+        )
