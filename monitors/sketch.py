@@ -11,12 +11,12 @@ by concatenating their levels and compacting again.
 - **Exact when small.** Until a sketch holds more than ``k`` items nothing is compacted: a window
   of at most ``k`` scores per label has its exact ROC-AUC.
 - **Error bound.** A compaction on level ``h`` moves the rank of any value by ``0`` or ``±2**h``,
-  with a fair sign. The sketch counts its compactions per level, so it knows the variance of its
-  rank error, ``sum_h m_h 4**h``; by Hoeffding's inequality, with a union bound over the values it
-  can be asked about, the normalised rank error of every query is below :meth:`rank_error` with
-  probability ``1 - delta``. The ROC-AUC of a positive and a negative sketch is then within the
-  sum of their two rank errors of the exact one (the AUC is the mean, over positives, of the
-  negatives' CDF: an error in either CDF of at most ``e`` moves it by at most ``e``).
+  with a fair sign. The sketch counts its compactions per level, so it knows the variance proxy of
+  its rank error, ``sum_h m_h 4**h`` (:meth:`spread`); by the Azuma-Hoeffding inequality the
+  normalised rank error of given queries is below :meth:`rank_error` with probability
+  ``1 - delta``. The ROC-AUC of a positive and a negative sketch is one such query of each
+  (:func:`roc_auc_error_bound`); at the default ``k`` of 6000 the bound is below 0.001 at any
+  row count (0.0007 to 0.0009 from 10 thousand to a million rows a class).
 - **Deterministic.** The coin of a compaction is a hash of the sketch's row count and the level,
   so the same rows in the same order give the same sketch in every process (restarts re-read a
   partition and must publish the same partial).
@@ -201,8 +201,17 @@ class ScoreSketch:
         """
         if self.exact or not self.rows:
             return 0.0
-        spread = sum(m * 4**h for h, m in enumerate(self.compactions))
-        return math.sqrt(2 * spread * math.log(2 * max(queries, 1) / delta)) / self.rows
+        hoeffding = math.sqrt(2 * self.spread() * math.log(2 * max(queries, 1) / delta))
+        return min(hoeffding, self.reach()) / self.rows
+
+    def reach(self) -> int:
+        """The most the compactions can have moved any rank, in rows: ``sum_h m_h 2**h``."""
+        return sum(m << h for h, m in enumerate(self.compactions))
+
+    def spread(self) -> int:
+        """Sum over compactions of the squared rank change each may cause, ``4**h`` on level h:
+        the variance proxy of the sketch's rank error, in rows squared."""
+        return sum(m * 4**h for h, m in enumerate(self.compactions))
 
     # --- wire format -----------------------------------------------------------------------------
 
@@ -258,12 +267,19 @@ class ScoreSketch:
 def roc_auc_error_bound(positives: ScoreSketch, negatives: ScoreSketch,
                         delta: float = 0.01) -> float:  # fmt: skip
     """How far :func:`sketch_roc_auc` may be from the exact ROC-AUC, with probability
-    ``1 - delta``: the AUC averages the negatives' CDF at the positives' values (the positive
-    sketch's items are the queries of the negative sketch) and, integrated by parts, the
-    positives' CDF at the negatives' values; each CDF error moves it by at most that error."""
-    half = delta / 2
-    return positives.rank_error(negatives.size() + 1, half) + negatives.rank_error(
-        positives.size() + 1, half
+    ``1 - delta``.
+
+    The sketched AUC minus the exact one is the sum of two terms: the negatives' CDF error
+    averaged over the positives, and (integrated by parts) the positives' CDF error averaged over
+    the negatives' sketched distribution. Each is a sum of one term per compaction of that
+    sketch, ``±2**h / rows`` or 0 with a fair sign, so Azuma-Hoeffding bounds each directly, at
+    ``delta / 2`` each (no union over query points is needed: the AUC is one query); and none
+    can exceed the sum of its terms (:meth:`ScoreSketch.reach`), whatever the coins.
+    """
+    return sum(
+        min(math.sqrt(2 * sketch.spread() * math.log(4 / delta)), sketch.reach()) / sketch.rows
+        for sketch in (positives, negatives)
+        if sketch.rows
     )
 
 

@@ -83,6 +83,24 @@ def test_exact_below_capacity_whatever_the_split(rows, parts):
     assert sketch_roc_auc(positives, negatives) == pytest.approx(roc_auc_score(labels, scores))
 
 
+@pytest.mark.parametrize("one_at_a_time", [False, True])
+def test_the_stated_bound_stays_under_a_thousandth_at_any_row_count(one_at_a_time):
+    """The bound depends on the compaction history, not on the values: sweep the row counts
+    where compactions start and pile up, to two million a class."""
+    rng = np.random.default_rng(8)
+    counts = np.unique(np.geomspace(DEFAULT_SKETCH_K, 2_000_000, 25).astype(int))
+    counts = counts[::4] if one_at_a_time else counts
+    for count in counts:
+        values = np.round(rng.uniform(0, 1, int(count)), 9)
+        sketch = ScoreSketch(DEFAULT_SKETCH_K)
+        if one_at_a_time:
+            for value in values.tolist():
+                sketch.update(value)
+        else:
+            sketch.update_many(values)
+        assert roc_auc_error_bound(sketch, sketch) <= 0.001, count
+
+
 def test_small_k_stays_within_its_stated_bound():
     """With a k far too small for 0.001 the bound is wide, and still holds."""
     for seed in range(20):
