@@ -24,7 +24,7 @@ from rich.progress import track
 from rich.table import Table
 from scipy import stats
 
-from monitors.changepoint import AdwinDetector, ChangeWatch
+from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import SEVERITIES, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow
@@ -178,9 +178,10 @@ def timings(profile, policy, reference, held_out, attributes) -> dict:
     }
 
 
-def change_points(model, metadata, pool, seeds: int) -> dict:
-    """ADWIN on the per-row error of the `concept` and `baseline` scenarios at the demo's rates."""
-    from datetime import UTC, datetime
+def change_points(model, metadata, pool, seeds: int, buckets: int, cap: int) -> dict:
+    """ADWIN on the error of the `concept` and `baseline` scenarios at the demo's rates, fed
+    from each window's event-time buckets as the performance monitor feeds it."""
+    from datetime import UTC, datetime, timedelta
 
     from producer.scenario import get_scenario
     from producer.stream import StreamPlan, generate
@@ -195,12 +196,20 @@ def change_points(model, metadata, pool, seeds: int) -> dict:
             frame = pd.DataFrame([r.features.model_dump() for r in rows])
             predicted = (model.predict_proba(frame)[:, 1] >= metadata.threshold).astype(int)
             errors = predicted != np.array([r.label for r in rows])
+            # as the monitor sees them: each day's window summarised in event-time buckets
             watch = ChangeWatch("error_rate", AdwinDetector(0.002))
+            times = np.array([r.event_time.timestamp() for r in rows])
+            width = timedelta(days=1) / buckets
             onset = 7 * 500
-            detections = [
-                i for i, (err, row) in enumerate(zip(errors, rows, strict=True))
-                if watch.observe(float(err), row.event_time) is not None
-            ]  # fmt: skip
+            detections = []
+            for day in range(14):
+                stream = BucketStream(("error_rate",), plan.origin, width)
+                for error, row in zip(errors[day * 500 : (day + 1) * 500],
+                                      rows[day * 500 : (day + 1) * 500], strict=True):  # fmt: skip
+                    stream.update(row.event_time, {"error_rate": float(error)})
+                for change in detect([watch], stream, cap):
+                    end = (change.event_time + width).timestamp()
+                    detections.append(int(np.searchsorted(times, end, side="left")))
             if name == "baseline":
                 outcome["baseline_detections"] += len(detections)
                 continue
@@ -283,7 +292,14 @@ def main() -> None:
         "windows_per_size": args.windows,
         "drift": drift_quality(profile, policy, reference, held_out, args.windows, rng),
         "timing": timings(profile, policy, reference, held_out, policy.fairness.attributes),
-        "change_points": change_points(model, metadata, parts.production, args.seeds),
+        "change_points": change_points(
+            model,
+            metadata,
+            parts.production,
+            args.seeds,
+            policy.summaries.stream_buckets,
+            policy.summaries.adwin_values_per_bucket,
+        ),  # fmt: skip
     }
     results["timing"]["speedup_vs_scipy"] = (
         results["timing"]["scipy_baseline_ms"] / results["timing"]["check_from_counts_ms"]

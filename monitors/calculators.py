@@ -47,7 +47,14 @@ from shared.schemas import (
     ScoredRow,
     WindowSignal,
 )
-from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS, Topic
+from shared.topics import (
+    DRIFT_SIGNALS,
+    FAIRNESS_SIGNALS,
+    PERFORMANCE_SIGNALS,
+    RAW_ROWS,
+    SCORED_ROWS,
+    Topic,
+)
 
 S = TypeVar("S")
 
@@ -317,6 +324,8 @@ class EstimatedPerformanceCalculator:
         )
 
 
+# Quarantine records of these topics are rows (on the broker: "<namespace>.<topic>").
+ROW_TOPIC_SUFFIXES = (f".{RAW_ROWS.name}", f".{SCORED_ROWS.name}")
 # Label-free change detection runs on the model's output and on each numeric input.
 WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
 
@@ -367,7 +376,8 @@ class DriftCalculator:
 
     def accepts(self, row: BaseModel) -> bool:
         if isinstance(row, QuarantinedRow):
-            return True
+            # rows refused on the way in or out of the scorer; not labels, partials or signals
+            return row.source_topic.endswith(ROW_TOPIC_SUFFIXES)
         return isinstance(row, ScoredRow) and row.label_state in INPUT_STATES
 
     def new_window(self) -> DriftState:

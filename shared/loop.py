@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
-from shared.schemas import QuarantinedRow
+from shared.schemas import FieldIssue, IssueCode, QuarantinedRow
 from shared.settings import Settings
 from shared.topics import (
     EVENT_ID_HEADER,
@@ -48,6 +48,18 @@ PROGRESS_LOG_SECONDS = 10.0
 RECREATE_TOPICS_SECONDS = 2.0
 MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
+# What the client or broker refuses for the message itself: sending it again cannot help, so it
+# is replaced by a quarantine record instead of failing the batch (and re-reading it forever).
+REFUSED_ERRORS = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE,
+    KafkaError.RECORD_LIST_TOO_LARGE,
+    KafkaError.INVALID_RECORD,
+    KafkaError.INVALID_MSG,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TOPIC_EXCEPTION,
+    KafkaError._INVALID_ARG,
+})  # fmt: skip
 
 
 class DeliveryError(RuntimeError):
@@ -360,23 +372,52 @@ class ConsumerLoop:
     # --- delivery ------------------------------------------------------------------------------
 
     def _deliver(self, outputs: list[Outbound], attempts: int = 5) -> None:
+        """Publish and wait for the broker's acknowledgements, retrying what failed for a while
+        (a broker that does not answer: DeliveryError, and a restart re-reads); what the broker
+        refuses for good goes to quarantine in its place."""
         pending = outputs
         for attempt in range(attempts):
             if not pending:
                 return
-            pending = self._produce_and_wait(pending)
+            pending, refused = self._produce_and_wait(pending)
+            if refused:
+                self._deliver(self._replace_refused(refused), attempts)
             if pending:
                 log.warning("%d outputs not delivered (attempt %d)", len(pending), attempt + 1)
                 time.sleep(min(2.0, 0.2 * 2**attempt))
         if pending:
             raise DeliveryError(f"{len(pending)} outputs could not be delivered")
 
-    def _produce_and_wait(self, outputs: list[Outbound]) -> list[Outbound]:
+    def _replace_refused(self, refused: list[tuple[Outbound, KafkaError]]) -> list[Outbound]:
+        """A quarantine record for each refused output, naming the topic and the broker's reason.
+        A refused quarantine record has nowhere left to go: it is logged with its content."""
+        replacements = []
+        for output, error in refused:
+            topic = self.settings.topic_name(output.topic)
+            if output.topic is QUARANTINE:
+                log.error("the quarantine topic %s refused a record (%s): %s", topic,
+                          error.str(), output.topic.encode(output.value)[:2048])  # fmt: skip
+                continue
+            log.error("%s refused a %s (%s); it goes to quarantine", topic,
+                      type(output.value).__name__, error.str())  # fmt: skip
+            replacements.append(Outbound(QUARANTINE, refused_record(
+                output, topic, error, self.settings.quarantine_payload_chars
+            )))  # fmt: skip
+        return replacements
+
+    def _produce_and_wait(
+        self, outputs: list[Outbound]
+    ) -> tuple[list[Outbound], list[tuple[Outbound, KafkaError]]]:
+        """(outputs to try again, outputs refused for good with the reason)."""
         producer = self._ensure_producer()
         failed: list[Outbound] = []
+        refused: list[tuple[Outbound, KafkaError]] = []
 
         def on_delivery(error, message, output: Outbound) -> None:
             if error is not None:
+                if error.code() in REFUSED_ERRORS:
+                    refused.append((output, error))
+                    return
                 failed.append(output)
                 if error.fatal():
                     self._producer_fatal = True
@@ -403,16 +444,23 @@ class ConsumerLoop:
                     break
                 except BufferError:
                     producer.poll(0.1)  # local queue full: let deliveries drain
+                except KafkaException as exc:  # refused by the client: too large, bad argument
+                    error = exc.args[0]
+                    if error.code() not in REFUSED_ERRORS:
+                        raise
+                    refused.append((output, error))
+                    break
             producer.poll(0)
         remaining = producer.flush(FLUSH_TIMEOUT_SECONDS)
         if remaining:
             # Still queued after the timeout: treat all as unsent, retry with a new client.
             self._producer_fatal = True
-            return outputs
-        self.stats.produced += len(outputs) - len(failed)
-        failed_ids = {id(output) for output in failed}
-        self._count_delivered([o for o in outputs if id(o) not in failed_ids])
-        return failed
+            return outputs, []
+        undelivered = {id(output) for output in failed} | {id(output) for output, _ in refused}
+        delivered = [o for o in outputs if id(o) not in undelivered]
+        self.stats.produced += len(delivered)
+        self._count_delivered(delivered)
+        return failed, refused
 
     def _count_delivered(self, delivered: list[Outbound]) -> None:
         metrics = self.metrics
@@ -483,6 +531,31 @@ def salvage_event_time(record: Message) -> datetime:
     if timestamp_ms and timestamp_ms > 0:
         return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
     return datetime.now(tz=UTC)
+
+
+def refused_record(
+    output: Outbound, topic: str, error: KafkaError, payload_chars: int
+) -> QuarantinedRow:
+    """The quarantine record of an output the broker refused: the output's own time and id (so
+    the row it came from is still accounted for), the topic, and the reason."""
+    payload = output.topic.encode(output.value)
+    text = payload.decode("utf-8", errors="replace")
+    value = output.value
+    event_time = getattr(value, "event_time", None) or datetime.now(tz=UTC)
+    event_id = getattr(value, "event_id", None)
+    issue = FieldIssue(field="$", code=IssueCode.PUBLISH_REFUSED,
+                       detail=f"{topic} refused it: {error.str()}"[:500])  # fmt: skip
+    return QuarantinedRow(
+        event_time=event_time,
+        event_id=event_id if isinstance(event_id, str) else None,
+        source_topic=topic,
+        source_partition=-1,  # never published: it has no partition or offset
+        source_offset=-1,
+        issues=(issue,),
+        payload=text[:payload_chars],
+        payload_bytes=len(payload),
+        payload_truncated=len(text) > payload_chars,
+    )
 
 
 def quarantine_record(record: Message, issues, payload_chars: int) -> QuarantinedRow:

@@ -121,6 +121,8 @@ class IssueCode(StrEnum):
     MALFORMED_JSON = "MALFORMED_JSON"
     OVERSIZED = "OVERSIZED"
     INVALID = "INVALID"
+    # an output the broker (or client) refused for good: too large, not authorised
+    PUBLISH_REFUSED = "PUBLISH_REFUSED"
 
 
 class FieldIssue(_Frozen):
@@ -135,6 +137,8 @@ class QuarantinedRow(Message):
     """A message that could not be processed, kept with its reason and where it came from.
 
     ``event_time`` is the row's own time when it could be read, else the time of quarantine.
+    An output the broker refused (PUBLISH_REFUSED) names the topic it was refused on, with
+    partition and offset -1.
     """
 
     event_id: str | None

@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     # default is 64 MiB); 8 MiB is still thousands of rows ahead of a 500-row batch.
     consumer_prefetch_kbytes: int = Field(default=8_192, ge=1_024)
     max_payload_bytes: int = Field(default=16_384, gt=0)
-    # partial windows carry a window's rows for ADWIN; the broker's default message limit
-    max_internal_payload_bytes: int = Field(default=1_000_000, gt=0)
+    # what the services write for one another (partial windows, signals) is bounded by the
+    # monitors' summaries, whatever the window's row count: 256 KiB
+    max_internal_payload_bytes: int = Field(default=262_144, gt=0)
     quarantine_payload_chars: int = Field(default=2_048, gt=0)
     # Predictions waiting for a late label (and labels waiting for their row), at most.
     label_buffer_rows: int = Field(default=200_000, gt=0)

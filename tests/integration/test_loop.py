@@ -143,3 +143,34 @@ def test_consumer_lag_comes_from_the_consumers_own_fetches(settings, topics):
         "trustwatch_consumer_lag_messages", {"service": "relay", "topic": SOURCE.name}
     )
     assert lag == 40  # 60 published, 20 read
+
+
+class Inflater(Handler):
+    """Relays each alert, the one named ``huge`` grown past any broker's message limit."""
+
+    def handle(self, batch):
+        outputs = []
+        for item in batch:
+            value = item.value
+            if value.subject == "huge":
+                value = value.model_copy(update={"explanation": "x" * 2_000_000})
+            outputs.append(Outbound(SINK, value, key=value.key))
+        return outputs
+
+
+def test_an_output_the_broker_refuses_goes_to_quarantine_and_the_loop_goes_on(settings, topics):
+    huge = alert(1).model_copy(update={"subject": "huge"})
+    publish(settings, SOURCE, [alert(0), huge, alert(2)])
+    stats = ConsumerLoop(settings, "inflater", [SOURCE], Inflater()).run(
+        max_messages=3, idle_timeout=15
+    )
+    assert stats.consumed == 3 and stats.produced == 3  # two relayed, one quarantine record
+    assert sorted(a.subject for a in read_all(settings, SINK, expected=2)) == ["0", "2"]
+    (record,) = read_all(settings, QUARANTINE, expected=1)
+    assert record.issues[0].code == IssueCode.PUBLISH_REFUSED
+    assert settings.topic_name(SINK) in record.issues[0].detail
+    assert record.source_topic == settings.topic_name(SINK) and record.source_offset == -1
+    assert record.payload_bytes > 2_000_000 and record.payload_truncated
+    # the offsets moved on: nothing is read again, nothing is stuck
+    again = ConsumerLoop(settings, "inflater", [SOURCE], Inflater()).run(idle_timeout=5)
+    assert again.consumed == 0

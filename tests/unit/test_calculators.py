@@ -97,7 +97,7 @@ def broken(count: int, day: int = 0):
         QuarantinedRow(
             event_time=ORIGIN + day * DAY + timedelta(hours=i % 24),
             event_id=f"q{i}",
-            source_topic="rows.raw",
+            source_topic="t.rows.raw",
             source_partition=0,
             source_offset=i,
             issues=(issue,),
