@@ -37,6 +37,10 @@ SERVICES: dict[str, list[str]] = {
 }
 
 
+# While the services work through the stream, say how far they are this often.
+SETTLE_REPORT_SECONDS = 15.0
+
+
 class RowCounts(BaseModel):
     model_config = ConfigDict(frozen=True)
     produced: int
@@ -156,6 +160,8 @@ class DemoOptions:
     plan: StreamPlan
     rate: float | None
     split_seed: int
+    # after the last row is produced: give up once nothing new was scored, quarantined or
+    # decided for this long (a large stream takes the services a while to work through)
     settle_timeout: float = 90.0
     # keep the services (and their /metrics) up this long after the stream has settled
     hold_seconds: float = 0.0
@@ -236,11 +242,21 @@ def run_demo(
         )
         windows = options.plan.days
         deadline = time.monotonic() + options.settle_timeout
+        progress = (-1, -1)
+        reported = time.monotonic()
         while time.monotonic() < deadline:
             if services.dead():
                 raise RuntimeError(f"services died: {services.dead()}; see logs in {logs_dir}")
-            if observed.accounted >= result.produced and len(observed.decisions) >= windows:
+            now = (observed.accounted, len(observed.decisions))
+            if now[0] >= result.produced and now[1] >= windows:
                 break
+            if now != progress:
+                progress = now
+                deadline = time.monotonic() + options.settle_timeout
+            if time.monotonic() - reported >= SETTLE_REPORT_SECONDS:
+                reported = time.monotonic()
+                on_status(f"{now[0]:,} of {result.produced:,} rows scored or quarantined, "
+                          f"{now[1]} of {windows} windows decided")  # fmt: skip
             time.sleep(0.2)
         else:
             on_status("timed out waiting for every row and window; the summary is partial")
