@@ -15,7 +15,9 @@ from shared.artifact import ModelMetadata
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.schemas import (
+    SCHEMA_VERSION,
     FieldIssue,
+    IssueCode,
     LabelEvent,
     LabelState,
     QuarantinedRow,
@@ -29,11 +31,23 @@ from shared.topics import QUARANTINE, SCORED_ROWS
 # which would change tied ranks in ROC-AUC. Nine decimals are far finer than any monitor needs and
 # far coarser than that noise.
 PROBABILITY_DECIMALS = 9
+NO_PROBABILITY = FieldIssue(
+    field="$", code=IssueCode.INVALID, detail="the model gave no probability in [0, 1] for it"
+)
+
+
+def feature_columns(rows: Sequence[RawRow]) -> dict[str, list[object]]:
+    """The batch's features column by column (one pass per feature, no per-row dict)."""
+    features = [row.features for row in rows]
+    return {name: [getattr(f, name) for f in features] for name in FEATURES}
 
 
 def score_probabilities(model: Any, rows: Sequence[RawRow]) -> np.ndarray:
     """Churn probability per row, one ``predict_proba`` call for the whole batch."""
-    frame = pd.DataFrame([row.features.model_dump() for row in rows], columns=list(FEATURES))
+    return score_frame(model, pd.DataFrame(feature_columns(rows), columns=list(FEATURES)))
+
+
+def score_frame(model: Any, frame: pd.DataFrame) -> np.ndarray:
     return np.round(model.predict_proba(frame)[:, 1], PROBABILITY_DECIMALS)
 
 
@@ -127,23 +141,30 @@ class ScorerHandler(Handler):
         self.join = LabelJoin(label_buffer_rows)
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        """Validate and score the batch's rows column by column; join its labels."""
         outputs: list[Outbound] = []
-        valid: list[Inbound] = []
-        for item in batch:
-            if isinstance(item.value, LabelEvent):
-                continue
-            row: RawRow = item.value  # type: ignore[assignment]
-            issues = self.validator.issues(row.features)
-            if issues:
-                outputs.append(Outbound(QUARANTINE, self._quarantine(item, row, issues)))
-                self.join.note_quarantined(row.event_id)
-            else:
-                valid.append(item)
-        if valid:
-            rows: list[RawRow] = [item.value for item in valid]  # type: ignore[misc]
-            probabilities = score_probabilities(self.model, rows)
-            for item, row, probability in zip(valid, rows, probabilities, strict=True):
-                outputs += self._scored(item, row, float(probability))
+        items = [item for item in batch if isinstance(item.value, RawRow)]
+        rows: list[RawRow] = [item.value for item in items]  # type: ignore[misc]
+        if rows:
+            columns = feature_columns(rows)
+            keep = np.ones(len(rows), dtype=bool)
+            for index in np.flatnonzero(self.validator.suspects(columns, len(rows))):
+                row = rows[index]
+                issues = self.validator.issues(row.features)
+                if issues:
+                    keep[index] = False
+                    outputs.append(self._refuse(items[index], row, issues))
+            frame = pd.DataFrame(columns, columns=list(FEATURES))
+            if not keep.all():
+                frame = frame[keep]
+            kept = np.flatnonzero(keep)
+            if len(kept):
+                probabilities = score_frame(self.model, frame)
+                for index, probability in zip(kept, probabilities.tolist(), strict=True):
+                    if not 0.0 <= probability <= 1.0:  # NaN included: the model's own fault
+                        outputs.append(self._refuse(items[index], rows[index], (NO_PROBABILITY,)))
+                        continue
+                    outputs += self._scored(items[index], rows[index], probability)
         for item in batch:
             if isinstance(item.value, LabelEvent):
                 waiting = self.join.add_label(item.value, item.partition_key, item.offset)
@@ -154,11 +175,17 @@ class ScorerHandler(Handler):
     def held_offsets(self) -> dict[PartitionKey, int]:
         return self.join.held_offsets()
 
+    def _refuse(self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...]) -> Outbound:
+        self.join.note_quarantined(row.event_id)
+        return Outbound(QUARANTINE, self._quarantine(item, row, issues))
+
     def on_rejected(self, row: QuarantinedRow) -> None:
         self.join.note_quarantined(row.event_id)
 
     def _scored(self, item: Inbound, row: RawRow, probability: float) -> list[Outbound]:
-        scored = ScoredRow(
+        # built without validating again: every field comes from a validated row or the model
+        scored = ScoredRow.model_construct(
+            schema_version=SCHEMA_VERSION,
             event_time=row.event_time,
             event_id=row.event_id,
             customer_id=row.customer_id,

@@ -7,6 +7,9 @@ what only the model knows: allowed categories and valid numeric ranges.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from shared.artifact import FeatureSpec
 from shared.schemas import FieldIssue, IssueCode, TelcoFeatures
@@ -29,6 +32,32 @@ class RowValidator:
     def issues(self, features: TelcoFeatures) -> tuple[FieldIssue, ...]:
         return self.issues_of_values(features.model_dump())
 
+    def suspects(self, columns: Mapping[str, Sequence[object]], rows: int) -> np.ndarray:
+        """Rows of a batch, given column by column, that may have an issue: a category not
+        allowed, a number outside its range, or one too large for a float. Vectorised; the rows
+        it flags get their reasons from :meth:`issues`.
+
+        >>> spec = FeatureSpec(name="tenure", kind="numeric", valid_min=0, valid_max=144)
+        >>> RowValidator([spec]).suspects({"tenure": [3, -3, 10**400]}, 3).tolist()
+        [False, True, True]
+        """
+        suspect = np.zeros(rows, dtype=bool)
+        for spec in self.specs:
+            values = columns[spec.name]
+            if spec.kind == "categorical":
+                allowed = self._categories[spec.name]
+                suspect |= np.fromiter((v not in allowed for v in values), bool, rows)
+                continue
+            try:
+                numbers = np.asarray(values, dtype=float)
+            except (OverflowError, TypeError, ValueError):  # an integer beyond any float
+                numbers = np.array([_as_float(v) for v in values], dtype=float)
+            low = spec.valid_min if spec.valid_min is not None else -math.inf
+            high = spec.valid_max if spec.valid_max is not None else math.inf
+            with np.errstate(invalid="ignore"):
+                suspect |= ~((numbers >= low) & (numbers <= high))  # NaN fails both
+        return suspect
+
     def issues_of_values(self, values: dict[str, object]) -> tuple[FieldIssue, ...]:
         found = []
         for spec in self.specs:
@@ -45,7 +74,7 @@ class RowValidator:
                         )
                     )
                 continue
-            number = float(value)  # type: ignore[arg-type]  # decoded as int or float already
+            number = _as_float(value)
             low = spec.valid_min if spec.valid_min is not None else -math.inf
             high = spec.valid_max if spec.valid_max is not None else math.inf
             if not math.isfinite(number) or not low <= number <= high:
@@ -57,3 +86,11 @@ class RowValidator:
                     )
                 )
         return tuple(found)
+
+
+def _as_float(value: object) -> float:
+    """A decoded int or float as a float; NaN for an integer too large for one (out of range)."""
+    try:
+        return float(value)  # type: ignore[arg-type]  # decoded as int or float already
+    except OverflowError:
+        return math.nan

@@ -1,0 +1,57 @@
+"""The scorer's handler on whole batches, without a broker: rows are validated and scored column
+by column, the bad ones quarantined with their reasons, the rest exactly as one at a time."""
+
+import json
+
+import numpy as np
+
+from scorer.service import ScorerHandler, score_probabilities
+from shared.artifact import load_model
+from shared.handler import Inbound
+from shared.schemas import IssueCode, QuarantinedRow, RawRow, ScoredRow
+from shared.topics import RAW_ROWS
+from tests.unit.test_validation import VALID
+
+
+def inbound(index: int, **features) -> Inbound:
+    document = json.loads(json.dumps(VALID))
+    document["event_id"] = f"e{index}"
+    document["features"].update(features)
+    row = RAW_ROWS.decode(json.dumps(document))
+    return Inbound(RAW_ROWS, row, b"c1", 0, index, "t.rows.raw")
+
+
+def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_scored(version_dir, metadata):
+    model = load_model(version_dir, metadata)
+    batch = [
+        inbound(0),
+        inbound(1, tenure=10**400),  # parses as an int, too large for any float
+        inbound(2, Contract="Ten year"),
+        inbound(3, tenure=40, MonthlyCharges=99.5),
+    ]
+    outputs = ScorerHandler(model, metadata, 2048).handle(batch)
+    scored = [o.value for o in outputs if isinstance(o.value, ScoredRow)]
+    refused = [o.value for o in outputs if isinstance(o.value, QuarantinedRow)]
+    quarantined = {q.event_id: q for q in refused}
+    assert [s.event_id for s in scored] == ["e0", "e3"]
+    assert quarantined["e1"].issues[0].code == IssueCode.OUT_OF_RANGE
+    assert quarantined["e2"].issues[0].code == IssueCode.UNSEEN_CATEGORY
+    # the same probability as each row scored alone
+    alone = [score_probabilities(model, [item.value])[0] for item in (batch[0], batch[3])]
+    assert [s.probability for s in scored] == alone
+    assert all(s.prediction == int(s.probability >= metadata.threshold) for s in scored)
+    # what is published validates as the topic's model
+    for row in scored:
+        assert ScoredRow.model_validate_json(row.model_dump_json()) == row
+
+
+class NaNModel:
+    def predict_proba(self, frame):
+        return np.full((len(frame), 2), np.nan)
+
+
+def test_a_model_without_a_probability_quarantines_the_row(metadata):
+    (output,) = ScorerHandler(NaNModel(), metadata, 2048).handle([inbound(0)])
+    assert isinstance(output.value, QuarantinedRow)
+    assert output.value.issues[0].code == IssueCode.INVALID
+    assert isinstance(RAW_ROWS.decode(output.value.payload), RawRow)
