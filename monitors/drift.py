@@ -246,7 +246,8 @@ class ReferenceProfile:
         key = (window_rows, min_expected)
         cached = self._groups.get(key)
         if cached is None:
-            most = max(1, int(window_rows // min_expected))
+            # groups of contiguous bins: never more than the bins, however large the window
+            most = min(self.width, max(1, int(window_rows // min_expected)))
             need = min_expected / max(window_rows, 1)
             raw = np.zeros(self.reference.shape, dtype=int)
             for row, spec in enumerate(self.features):

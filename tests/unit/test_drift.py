@@ -192,3 +192,26 @@ def test_encoded_rows_count_like_a_frame(profile, data_split):
     np.testing.assert_array_equal(by_frame.counts, by_codes.counts)
     np.testing.assert_array_equal(by_frame.unseen, by_codes.unseen)
     assert by_codes.count_of(PREDICTION).sum() == 0  # no probability column: not counted
+
+
+def test_the_test_grouping_is_bounded_by_the_bins_not_the_window(profile, data_split, policy):
+    """A million-row window groups no more than the fine bins (the grouping was sized by the row
+    count: 200,000 groups a feature, cached per window size); its test is the chi-square of the
+    fine bins themselves, as scipy computes it."""
+    _, grouped, most = profile.test_groups(1_000_000, policy.drift.min_expected)
+    assert most <= profile.width and grouped.shape == (len(profile.features), most)
+    sample = data_split.test.sample(5000, replace=True, random_state=1)
+    small = DriftWindow(profile).update_frame(sample)
+    window = DriftWindow(profile, small.rows * 200, small.counts * 200, small.unseen * 200)
+    check = window.check(policy.drift)
+    flat, _, most = profile.test_groups(window.rows, policy.drift.min_expected)
+    for row, spec in enumerate(profile.features):
+        if window.counts[row].sum() == 0:
+            continue  # a column the sample lacks (the prediction)
+        groups = flat.reshape(len(profile.features), profile.width)[row][: spec.size] - row * most
+        table = np.vstack([np.bincount(groups, weights=spec.reference_counts, minlength=most),
+                           np.bincount(groups, weights=window.counts[row, : spec.size],
+                                       minlength=most)])  # fmt: skip
+        table = table[:, table.sum(axis=0) > 0]
+        expected = stats.chi2_contingency(table, correction=False)
+        assert check.statistic[row] == pytest.approx(expected.statistic, rel=1e-9), spec.name
