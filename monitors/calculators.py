@@ -394,9 +394,11 @@ class DriftCalculator:
             state.quarantined.update({issue.code.value for issue in row.issues})
             return
         scored: ScoredRow = row  # type: ignore[assignment]
-        values = scored.features.model_dump()
+        # the validated model's own field dict, copied once (model_dump costs ten times as much)
+        features = scored.features.__dict__
         if state.sample is not None:
-            state.sample.update(scored.event_id, dict(values))
+            state.sample.update(scored.event_id, features)  # kept as is: a frozen model's
+        values = dict(features)
         values[PREDICTION] = scored.probability
         state.counts.update(values)
         state.stream.update(scored.event_time, values)
@@ -512,7 +514,7 @@ class FairnessCalculator:
         return GroupWindow(self.policy.fairness.attributes)
 
     def update(self, state: GroupWindow, row: ScoredRow) -> None:  # type: ignore[override]
-        state.update(row.features.model_dump(), row.label, row.prediction)
+        state.update(row.features.__dict__, row.label, row.prediction)  # read, not kept
 
     def encode(self, state: GroupWindow) -> FairnessPartial:
         cells = tuple(

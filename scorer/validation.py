@@ -7,9 +7,9 @@ what only the model knows: allowed categories and valid numeric ranges.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from shared.artifact import FeatureSpec
 from shared.schemas import FieldIssue, IssueCode, TelcoFeatures
@@ -32,26 +32,25 @@ class RowValidator:
     def issues(self, features: TelcoFeatures) -> tuple[FieldIssue, ...]:
         return self.issues_of_values(features.model_dump())
 
-    def suspects(self, columns: Mapping[str, Sequence[object]], rows: int) -> np.ndarray:
-        """Rows of a batch, given column by column, that may have an issue: a category not
-        allowed, a number outside its range, or one too large for a float. Vectorised; the rows
-        it flags get their reasons from :meth:`issues`.
+    def suspects(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows of a batch that may have an issue: a category not allowed, a number outside its
+        range, or one too large for a float. Vectorised; the rows it flags get their reasons
+        from :meth:`issues`.
 
         >>> spec = FeatureSpec(name="tenure", kind="numeric", valid_min=0, valid_max=144)
-        >>> RowValidator([spec]).suspects({"tenure": [3, -3, 10**400]}, 3).tolist()
+        >>> RowValidator([spec]).suspects(pd.DataFrame({"tenure": [3, -3, 10**400]})).tolist()
         [False, True, True]
         """
-        suspect = np.zeros(rows, dtype=bool)
+        suspect = np.zeros(len(frame), dtype=bool)
         for spec in self.specs:
-            values = columns[spec.name]
+            column = frame[spec.name]
             if spec.kind == "categorical":
-                allowed = self._categories[spec.name]
-                suspect |= np.fromiter((v not in allowed for v in values), bool, rows)
+                suspect |= ~column.isin(self._categories[spec.name]).to_numpy()
                 continue
             try:
-                numbers = np.asarray(values, dtype=float)
+                numbers = column.to_numpy(dtype=float)
             except (OverflowError, TypeError, ValueError):  # an integer beyond any float
-                numbers = np.array([_as_float(v) for v in values], dtype=float)
+                numbers = np.array([_as_float(v) for v in column], dtype=float)
             low = spec.valid_min if spec.valid_min is not None else -math.inf
             high = spec.valid_max if spec.valid_max is not None else math.inf
             with np.errstate(invalid="ignore"):

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -97,6 +98,16 @@ class ConsumerLoop:
         self.settings = settings
         self.group_id = group_id
         self.topics = {settings.topic_name(topic): topic for topic in topics}
+        # only a stage that reads the quarantine topic waits on the marks rows carry
+        self._reads_quarantine = QUARANTINE in topics
+        # per topic on the broker: the topic, and the payload size it takes (internal topics
+        # carry the services' own larger messages)
+        self._inputs = {
+            name: (topic, settings.max_internal_payload_bytes if topic.internal
+                   else settings.max_payload_bytes)
+            for name, topic in self.topics.items()
+        }  # fmt: skip
+        self._names: dict[Topic, str] = {}
         self.handler = handler
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
@@ -306,9 +317,10 @@ class ConsumerLoop:
                 time.perf_counter() - started
             )
 
-        for record in records:
-            key = (record.topic(), record.partition())
-            self._read_to[key] = max(self._read_to.get(key, 0), record.offset() + 1)
+        # a partition's records come in offset order: its last one in the batch is the highest
+        last = {(record.topic(), record.partition()): record.offset() for record in records}
+        for key, offset in last.items():
+            self._read_to[key] = max(self._read_to.get(key, 0), offset + 1)
         # every partition read so far, not only this batch's: a window that closed now may
         # release the hold on a partition that delivered nothing in this batch
         self._store(consumer, self._read_to)
@@ -352,11 +364,9 @@ class ConsumerLoop:
         self._store(consumer, {key: offset for key, offset in held.items() if key in assigned})
 
     def _decode(self, record: Message) -> Inbound | QuarantinedRow:
-        topic = self.topics[record.topic()]
+        name = record.topic()
+        topic, limit = self._inputs[name]
         payload = record.value() or b""
-        limit = self.settings.max_payload_bytes
-        if topic.internal:
-            limit = self.settings.max_internal_payload_bytes
         if len(payload) > limit:
             issues = (oversized_issue(len(payload), limit),)
         else:
@@ -366,9 +376,10 @@ class ConsumerLoop:
                 issues = issues_from_validation_error(exc)
             else:
                 _, timestamp_ms = record.timestamp()
+                marks = quarantine_marks(record) if self._reads_quarantine else NO_MARKS
                 return Inbound(
                     topic, value, record.key(), record.partition(), record.offset(),
-                    record.topic(), max(0, timestamp_ms or 0), quarantine_marks(record),
+                    name, max(0, timestamp_ms or 0), marks,
                 )  # fmt: skip
         return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
 
@@ -438,7 +449,7 @@ class ConsumerLoop:
             while True:
                 try:
                     producer.produce(
-                        self.settings.topic_name(output.topic),
+                        self._name_of(output.topic),
                         value=payload,
                         key=output.key,
                         headers=None if output.topic is QUARANTINE else headers,
@@ -480,6 +491,12 @@ class ConsumerLoop:
         for code, count in sorted(codes.items()):
             metrics.quarantined.labels(metrics.service, code).inc(count)
 
+    def _name_of(self, topic: Topic) -> str:
+        name = self._names.get(topic)
+        if name is None:
+            name = self._names[topic] = self.settings.topic_name(topic)
+        return name
+
     def _ensure_producer(self) -> Producer:
         if self._producer is None or self._producer_fatal:
             if self._producer is not None:
@@ -496,12 +513,20 @@ def _header(record: Message, name: str) -> str | None:
     return None
 
 
-def quarantine_marks(record: Message) -> dict[int, int]:
+NO_MARKS: Mapping[int, int] = MappingProxyType({})
+
+
+def quarantine_marks(record: Message) -> Mapping[int, int]:
     """The quarantine offsets a message was published after (QUARANTINE_MARK_HEADER); a header
     that does not parse counts as none (the row is still processed, only not waited for)."""
-    header = _header(record, QUARANTINE_MARK_HEADER)
+    header = None
+    for key, value in record.headers() or ():
+        if key == QUARANTINE_MARK_HEADER and value is not None:
+            header = value.decode("utf-8", errors="replace")
+    if not header:
+        return NO_MARKS
     marks: dict[int, int] = {}
-    for part in (header or "").split(","):
+    for part in header.split(","):
         partition, _, offset = part.partition(":")
         if partition.strip().isdigit() and offset.strip().isdigit():
             marks[int(partition)] = int(offset)

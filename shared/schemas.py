@@ -100,7 +100,13 @@ class LabelState(StrEnum):
 
 
 class ScoredRow(Message):
-    """A valid row with the model's output and, where known, the true outcome."""
+    """A valid row with the model's output and, where known, the true outcome.
+
+    ``label_state`` is kept as its string value (it compares equal to the LabelState member):
+    serializing the member goes through Python's enum ``value`` property, a cost on every row.
+    """
+
+    model_config = ConfigDict(use_enum_values=True)
 
     event_id: str
     customer_id: str

@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # Processing.
     batch_size: int = Field(default=500, gt=0)
     # What a consumer fetches ahead of the loop, at most (librdkafka queued.max.messages.kbytes):
-    # a service that lags its input holds this much, so its memory grows by it (librdkafka's
-    # default is 64 MiB); 8 MiB is still thousands of rows ahead of a 500-row batch.
-    consumer_prefetch_kbytes: int = Field(default=8_192, ge=1_024)
+    # a service that lags its input holds this much, whatever the window size. librdkafka's
+    # default is 64 MiB; 8 MiB halved a relay's throughput on the embedded broker (fetches wait
+    # on the queue to drain), 32 MiB keeps it within about a tenth of the default's.
+    consumer_prefetch_kbytes: int = Field(default=32_768, ge=1_024)
     max_payload_bytes: int = Field(default=16_384, gt=0)
     # what the services write for one another (partial windows, signals) is bounded by the
     # monitors' summaries, whatever the window's row count: 256 KiB
