@@ -39,6 +39,7 @@ reliability: install
 bench: install
 	$(BIN)/python -m bench.monitors $(ARGS)
 	$(BIN)/python -m bench.pipeline $(PIPELINE_ARGS)
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache .hypothesis

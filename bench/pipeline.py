@@ -93,7 +93,7 @@ def _timed_loop(loop: ConsumerLoop, rows: int) -> float:
     return rows / (marks[-1] - marks[0])
 
 
-def throughput(base: Settings, rows: int, artifacts: Path) -> dict:
+def throughput(base: Settings, rows: int, artifacts: Path, rounds: int = 3) -> dict:
     """Each hop of ours against a plain confluent-kafka relay doing the same work, on the same
     rows and broker in the same run."""
     settings = _settings(base, "bench-throughput")
@@ -108,15 +108,27 @@ def throughput(base: Settings, rows: int, artifacts: Path) -> dict:
     version_dir = resolve_version_dir(artifacts)
     metadata = load_metadata(version_dir)
     model = load_model(version_dir, metadata)
-    with console.status("bare JSON relay (confluent-kafka and json only)"):
-        bare_json = bare.json_relay(bootstrap, source, bare_sink, total)
-    with console.status("trustwatch relay (the consumer loop, decode and publish)"):
-        relay = _timed_loop(ConsumerLoop(settings, "bench-relay", [RAW_ROWS], JsonRelay()), total)
-    with console.status("bare scoring relay (the JSON relay plus predict_proba)"):
-        bare_scoring = bare.scoring_relay(bootstrap, source, bare_sink, total, model,
-                                          list(FEATURES), metadata.threshold)  # fmt: skip
-    with console.status("trustwatch scorer alone, in-process"):
-        scoring = _timed_loop(build_scorer(settings), total)
+    samples: dict[str, list[float]] = {"bare_json": [], "relay": [], "bare_scoring": [],
+                                       "scorer": []}  # fmt: skip
+    # rounds interleaved, medians reported: two cores shared with the broker make any one
+    # run swing by a fifth
+    for round_ in range(rounds):
+        with console.status(f"round {round_ + 1} of {rounds}: bare JSON relay"):
+            samples["bare_json"].append(bare.json_relay(bootstrap, source, bare_sink, total))
+        with console.status(f"round {round_ + 1} of {rounds}: trustwatch relay (consumer loop)"):
+            relay = ConsumerLoop(settings, f"bench-relay-{round_}", [RAW_ROWS], JsonRelay())
+            samples["relay"].append(_timed_loop(relay, total))
+        with console.status(f"round {round_ + 1} of {rounds}: bare scoring relay"):
+            samples["bare_scoring"].append(bare.scoring_relay(
+                bootstrap, source, bare_sink, total, model, list(FEATURES), metadata.threshold
+            ))  # fmt: skip
+        with console.status(f"round {round_ + 1} of {rounds}: trustwatch scorer alone"):
+            scorer = build_scorer(settings)
+            scorer.group_id = f"bench-scorer-{round_}"
+            samples["scorer"].append(_timed_loop(scorer, total))
+    bare_json, relay_rate, bare_scoring, scoring = (
+        statistics.median(samples[k]) for k in ("bare_json", "relay", "bare_scoring", "scorer")
+    )
     # end to end on the same rows in a namespace of its own: the scorer above already committed
     # its group's offsets and wrote scored rows
     whole = _settings(base, "bench-end-to-end")
@@ -128,12 +140,14 @@ def throughput(base: Settings, rows: int, artifacts: Path) -> dict:
     return {
         "rows": total,
         "producer_rows_per_s": total / produced.seconds,
+        "rounds": rounds,
+        "samples_rows_per_s": samples,
         "bare_json_relay_rows_per_s": bare_json,
-        "relay_rows_per_s": relay,
+        "relay_rows_per_s": relay_rate,
         "bare_scoring_relay_rows_per_s": bare_scoring,
         "scorer_rows_per_s": scoring,
         **end_to_end,
-        "relay_over_bare_json_relay": relay / bare_json,
+        "relay_over_bare_json_relay": relay_rate / bare_json,
         "scorer_over_bare_scoring_relay": scoring / bare_scoring,
         "end_to_end_over_bare_scoring_relay": end_to_end["end_to_end_rows_per_s"] / bare_scoring,
     }
@@ -396,7 +410,8 @@ def report(results: dict) -> None:
 
 
 def _report_throughput(speed: dict) -> None:
-    table = Table(title=f"throughput, {speed['rows']:,} rows, same broker, same run")
+    table = Table(title=f"throughput, {speed['rows']:,} rows, same broker, same run (median of "
+                        f"{speed.get('rounds', 1)} interleaved rounds)")  # fmt: skip
     for column in ("hop", "rows/s", "baseline", "rows/s", "ratio", "goal"):
         table.add_column(column, justify="right")
     table.add_row("producer (flat out)", f"{speed['producer_rows_per_s']:,.0f}", "", "", "", "")
