@@ -254,7 +254,8 @@ class WindowCombiner(Handler, Generic[S]):
         self._reset()
 
     def _reset(self) -> None:
-        self.open: dict[datetime, dict[PartitionKey, tuple[int, WindowPartial]]] = {}
+        # window start -> partition -> (offset, partial, its decoded state)
+        self.open: dict[datetime, dict[PartitionKey, tuple[int, WindowPartial, S]]] = {}
         self.marks: dict[PartitionKey, datetime] = {}
         self.closed_through: datetime | None = None
         self.last_partial_at = time.monotonic()
@@ -324,7 +325,7 @@ class WindowCombiner(Handler, Generic[S]):
         offsets = [
             offset
             for parts in self.open.values()
-            for offset, _ in parts.values()
+            for offset, _, _ in parts.values()
             if offset >= self.replayed_to
         ]
         return {self.partials_key: min(offsets)} if offsets else {}
@@ -333,6 +334,18 @@ class WindowCombiner(Handler, Generic[S]):
         if partial.monitor != self.calculator.name:
             return False
         key = (partial.source, partial.partition)
+        state = None
+        if partial.rows:
+            try:
+                if partial.state is None:
+                    raise ValueError("a partial with rows carries no state")
+                state = self.calculator.decode(partial.state)
+            except ValueError as exc:
+                # not merged, and its mark not believed: the window closes without it
+                log.warning("%s: refused the partial of %s[%d] at offset %d for the window of "
+                            "%s: %s", self.calculator.name, *key, offset,
+                            partial.window_start.isoformat(), exc)  # fmt: skip
+                return False
         if key not in self.marks or partial.closed_through > self.marks[key]:
             self.marks[key] = partial.closed_through
         done = self.closed_through is not None and partial.window_end <= self.closed_through
@@ -346,11 +359,11 @@ class WindowCombiner(Handler, Generic[S]):
             )  # fmt: skip
             self.late_pending += partial.rows
         elif partial.rows and not done:
-            self.open.setdefault(partial.window_start, {})[key] = (offset, partial)
+            self.open.setdefault(partial.window_start, {})[key] = (offset, partial, state)
         return True
 
     @staticmethod
-    def _end(parts: Mapping[PartitionKey, tuple[int, WindowPartial]]) -> datetime:
+    def _end(parts: Mapping[PartitionKey, tuple[int, WindowPartial, S]]) -> datetime:
         return next(iter(parts.values()))[1].window_end
 
     def _close(self, starts: list[datetime]) -> list[Outbound]:
@@ -360,7 +373,7 @@ class WindowCombiner(Handler, Generic[S]):
             self.published_parts[start] = set(parts)
             while len(self.published_parts) > self.restore_partials:
                 del self.published_parts[min(self.published_parts)]
-            merged = [partial for _, (_, partial) in sorted(parts.items())]
+            merged = [(partial, state) for _, (_, partial, state) in sorted(parts.items())]
             if start in self.republished:
                 # rebuild the state that spans windows; late rows wait for the next signal
                 self.republished.discard(start)
@@ -370,11 +383,11 @@ class WindowCombiner(Handler, Generic[S]):
             self.late_pending = 0
         return outputs
 
-    def _signal(self, parts: list[WindowPartial], late_rows: int) -> Outbound:
+    def _signal(self, merged: list[tuple[WindowPartial, S]], late_rows: int) -> Outbound:
         """The window's signal; ``late_rows``: rows of other windows that came after they closed."""
-        # only partials with rows open a window, and those carry their state
-        states = [self.calculator.decode(p.state) for p in parts if p.state is not None]
-        state = functools.reduce(self.calculator.merge, states)
+        # only partials with rows open a window, and those carry their decoded state
+        state = functools.reduce(self.calculator.merge, [state for _, state in merged])
+        parts = [partial for partial, _ in merged]
         first = parts[0]
         closed = ClosedWindow(
             first.window_start,

@@ -376,3 +376,25 @@ def test_windows_closed_while_idle_keep_the_rows_of_every_partition(
         )  # fmt: skip
         signals = cluster.run()
         assert [(s.rows, s.late_rows) for s in signals] == [(per_day[d], 0) for d in range(4)]
+
+
+def test_a_partial_that_does_not_fit_is_refused_without_opening_a_window_or_moving_a_mark(
+    policy,
+):
+    """A schema-valid partial whose state does not fit (more labelled rows than rows) is logged
+    and dropped: no window opened, no partition mark believed."""
+    from shared.schemas import FairnessPartial, WindowPartial
+
+    forged = WindowPartial(
+        event_time=ORIGIN + timedelta(days=1), monitor="fairness", window_start=ORIGIN,
+        window_end=ORIGIN + timedelta(days=1), source=SCORED, partition=0,
+        closed_through=ORIGIN + timedelta(days=30), rows=5,
+        state=FairnessPartial(rows=0, cells=()).model_copy(update={"rows": -1}),
+    )  # fmt: skip
+    handler = monitor_handler([FairnessCalculator(policy)], SETTINGS, SCORED_ROWS,
+                              FAIRNESS_WINDOWS, lambda *args: [])  # fmt: skip
+    combiner = handler.handlers[-1]
+    combiner.on_assign({(SETTINGS.topic_name(FAIRNESS_WINDOWS), 0): -1})
+    assert combiner._add(forged, 0) is False
+    assert not combiner.open and not combiner.marks
+    assert combiner._add(forged.model_copy(update={"state": None}), 1) is False
