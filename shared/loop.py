@@ -1,20 +1,23 @@
 """The one consumer loop every service runs.
 
-poll → decode → handle → deliver outputs → store offsets. Offsets are stored only after every
+poll → decode → handle → publish outputs → store offsets. Offsets are stored only after every
 output of a message has been acknowledged by the broker (at-least-once); librdkafka commits what
-was stored. A message that cannot be decoded goes to the quarantine topic with its reason instead of
-stopping the loop. Stateful handlers (windowed monitors) hold back the offsets of rows that sit in
-still-open windows, so a restart re-reads them rather than losing them.
+was stored. A batch does not wait for its acknowledgements before the next one is read: its
+offsets are stored once its outputs and those of every earlier batch are in. A message that
+cannot be decoded goes to the quarantine topic with its reason instead of stopping the loop.
+Stateful handlers (windowed monitors) hold back the offsets of rows that sit in still-open
+windows, so a restart re-reads them rather than losing them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +53,8 @@ PROGRESS_LOG_SECONDS = 10.0
 RECREATE_TOPICS_SECONDS = 2.0
 MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
+# Batches whose outputs may be on their way at once; past it the loop waits for the broker.
+MAX_IN_FLIGHT_BATCHES = 8
 # What the client or broker refuses for the message itself: sending it again cannot help, so it
 # is replaced by a quarantine record instead of failing the batch (and re-reading it forever).
 REFUSED_ERRORS = frozenset({
@@ -69,12 +74,26 @@ class DeliveryError(RuntimeError):
 
 
 @dataclass
+class InFlight:
+    """One batch's outputs on their way to the broker, and the offsets to store once every one
+    of them is acknowledged (taken when the batch was handled: what its handler held then)."""
+
+    outputs: list[Outbound]
+    offsets: dict[PartitionKey, int]
+    outstanding: int
+    failed: list[Outbound] = field(default_factory=list)
+    refused: list[tuple[Outbound, KafkaError]] = field(default_factory=list)
+
+
+@dataclass
 class LoopStats:
     consumed: int = 0
     quarantined: int = 0
     produced: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
+    # when the last outputs were acknowledged and their offsets stored, at the end of a run
+    settled: float | None = None
 
 
 class ConsumerLoop:
@@ -107,7 +126,7 @@ class ConsumerLoop:
                    else settings.max_payload_bytes)
             for name, topic in self.topics.items()
         }  # fmt: skip
-        self._names: dict[Topic, str] = {}
+        self._names: dict[str, str] = {}  # base name -> name on the broker
         self.handler = handler
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
@@ -119,6 +138,7 @@ class ConsumerLoop:
         self._producer: Producer | None = None
         self._producer_fatal = False
         self._read_to: dict[PartitionKey, int] = {}  # next offset to read, per partition read
+        self._in_flight: deque[InFlight] = deque()
         # quarantine partition -> offset after the last quarantine record this loop delivered
         self._quarantine_marks: dict[int, int] = {}
         self._topics_missing_since: float | None = None
@@ -137,7 +157,7 @@ class ConsumerLoop:
         consumer = make_consumer(
             self.settings, self.settings.group_id(self.group_id), **self.consumer_overrides
         )
-        consumer.subscribe(list(self.topics), on_assign=self._assigned)
+        consumer.subscribe(list(self.topics), on_assign=self._assigned, on_revoke=self._revoked)
         last_message_at = time.monotonic()
         last_report = last_message_at
         idle_since = last_message_at  # last message, or the last call of on_idle
@@ -166,6 +186,7 @@ class ConsumerLoop:
                     idle_lag_reported = False
                     self._process(consumer, records)
                     continue
+                self._settle(consumer)
                 idle_for = now - last_message_at
                 if self.metrics is not None and not idle_lag_reported and idle_for >= 1.0:
                     # caught up: the lag gauge must come down too (once per quiet spell)
@@ -179,11 +200,17 @@ class ConsumerLoop:
                     flushed = list(self.handler.on_idle())
                     if flushed:
                         log.info("input idle for %.1fs: published %d", idle_for, len(flushed))
+                    self._settle(consumer, wait=True)
                     self._deliver(flushed)
                     self._store_held(consumer)
                 if idle_timeout is not None and idle_for >= idle_timeout:
                     break
         finally:
+            try:
+                self._settle(consumer, wait=True)  # what is acknowledged, stored before closing
+                self.stats.settled = time.monotonic()
+            except Exception:  # noqa: BLE001 - the loop is ending anyway; re-read after restart
+                log.exception("outputs in flight could not be settled; they will be re-read")
             try:
                 consumer.close()  # commits the stored offsets
             finally:
@@ -191,6 +218,10 @@ class ConsumerLoop:
                     self._producer.flush(10)
             self._report("stopped")
         return self.stats
+
+    def _revoked(self, consumer, partitions: list[TopicPartition]) -> None:
+        # store what is acknowledged while the partitions are still ours (committed on revoke)
+        self._settle(consumer, wait=True)
 
     def _report(self, state: str) -> None:
         stats = self.stats
@@ -302,7 +333,7 @@ class ConsumerLoop:
         # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
         # knows which quarantine records it must have read before the row's time counts.
         self._deliver([o for o in outputs if o.topic is QUARANTINE])
-        self._deliver([o for o in outputs if o.topic is not QUARANTINE])
+        rows_out = [o for o in outputs if o.topic is not QUARANTINE]
         self.stats.consumed += len(records)
         self.stats.quarantined += len(rejected)
         self.stats.batches += 1
@@ -323,9 +354,47 @@ class ConsumerLoop:
             self._read_to[key] = max(self._read_to.get(key, 0), offset + 1)
         # every partition read so far, not only this batch's: a window that closed now may
         # release the hold on a partition that delivered nothing in this batch
-        self._store(consumer, self._read_to)
+        held = self.handler.held_offsets()
+        offsets = {key: min(at, held.get(key, at)) for key, at in self._read_to.items()}
+        batch = InFlight(rows_out, offsets, len(rows_out))
+        self._in_flight.append(batch)
+        if rows_out:
+            self._send(rows_out, batch)
+        self._settle(consumer)
         if self.on_batch is not None:
             self.on_batch(self.stats)
+
+    def _settle(self, consumer, wait: bool = False) -> None:
+        """Store the offsets of the batches whose outputs are all acknowledged, oldest first;
+        retry what failed and quarantine what was refused before storing past it. ``wait``, or
+        too many batches in flight: wait for the broker first."""
+        producer = self._producer
+        if producer is None or not self._in_flight:
+            self._in_flight.clear()
+            return
+        producer.poll(0)
+        if wait or len(self._in_flight) > MAX_IN_FLIGHT_BATCHES:
+            if producer.flush(FLUSH_TIMEOUT_SECONDS):
+                # still queued after the timeout: send everything unacknowledged again with a
+                # new client (duplicates are counted once downstream)
+                self._producer_fatal = True
+                for batch in self._in_flight:
+                    if batch.outstanding:
+                        answered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
+                        batch.failed += [o for o in batch.outputs if id(o) not in answered]
+                        batch.outstanding = 0
+        while self._in_flight and self._in_flight[0].outstanding == 0:
+            batch = self._in_flight.popleft()
+            if batch.refused:
+                self._deliver(self._replace_refused(batch.refused))
+            if batch.failed:
+                log.warning("%d outputs not delivered; sending them again", len(batch.failed))
+                self._deliver(batch.failed)
+            undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
+            delivered = [o for o in batch.outputs if id(o) not in undelivered]
+            self.stats.produced += len(delivered)
+            self._count_delivered(delivered)
+            self._store_offsets(consumer, batch.offsets)
 
     def _report_lag(self, consumer) -> None:
         now = time.monotonic()
@@ -348,10 +417,12 @@ class ConsumerLoop:
 
     def _store(self, consumer, next_offsets: Mapping[PartitionKey, int]) -> None:
         held = self.handler.held_offsets()
-        offsets = [
-            TopicPartition(topic, partition, min(offset, held.get((topic, partition), offset)))
-            for (topic, partition), offset in next_offsets.items()
-        ]
+        self._store_offsets(consumer, {
+            key: min(offset, held.get(key, offset)) for key, offset in next_offsets.items()
+        })  # fmt: skip
+
+    def _store_offsets(self, consumer, to_store: Mapping[PartitionKey, int]) -> None:
+        offsets = [TopicPartition(t, p, offset) for (t, p), offset in to_store.items()]
         if offsets:
             try:
                 consumer.store_offsets(offsets=offsets)
@@ -423,27 +494,42 @@ class ConsumerLoop:
         self, outputs: list[Outbound]
     ) -> tuple[list[Outbound], list[tuple[Outbound, KafkaError]]]:
         """(outputs to try again, outputs refused for good with the reason)."""
+        batch = InFlight(outputs, {}, len(outputs))
+        self._send(outputs, batch)
+        remaining = self._ensure_producer().flush(FLUSH_TIMEOUT_SECONDS)
+        if remaining:
+            # Still queued after the timeout: treat all as unsent, retry with a new client.
+            self._producer_fatal = True
+            return outputs, []
+        undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
+        delivered = [o for o in outputs if id(o) not in undelivered]
+        self.stats.produced += len(delivered)
+        self._count_delivered(delivered)
+        return batch.failed, batch.refused
+
+    def _delivered(self, batch: InFlight, output: Outbound, error, message) -> None:
+        """librdkafka's report on one output of ``batch``."""
+        batch.outstanding -= 1
+        if error is not None:
+            if error.code() in REFUSED_ERRORS:
+                batch.refused.append((output, error))
+                return
+            batch.failed.append(output)
+            if error.fatal():
+                self._producer_fatal = True
+        elif output.topic is QUARANTINE:
+            # assigned, not maxed: a broker that restarted empty starts offsets again at 0
+            self._quarantine_marks[message.partition()] = message.offset() + 1
+
+    def _send(self, outputs: list[Outbound], batch: InFlight) -> None:
+        """Hand ``outputs`` to the producer; their reports arrive on ``batch``."""
         producer = self._ensure_producer()
-        failed: list[Outbound] = []
-        refused: list[tuple[Outbound, KafkaError]] = []
-
-        def on_delivery(error, message, output: Outbound) -> None:
-            if error is not None:
-                if error.code() in REFUSED_ERRORS:
-                    refused.append((output, error))
-                    return
-                failed.append(output)
-                if error.fatal():
-                    self._producer_fatal = True
-            elif output.topic is QUARANTINE:
-                # assigned, not maxed: a broker that restarted empty starts offsets again at 0
-                self._quarantine_marks[message.partition()] = message.offset() + 1
-
         marks = self._quarantine_marks
         headers = None
         if marks:
             text = ",".join(f"{partition}:{offset}" for partition, offset in sorted(marks.items()))
             headers = [(QUARANTINE_MARK_HEADER, text.encode())]
+        report = self._delivered
         for output in outputs:
             payload = output.topic.encode(output.value)
             while True:
@@ -453,7 +539,7 @@ class ConsumerLoop:
                         value=payload,
                         key=output.key,
                         headers=None if output.topic is QUARANTINE else headers,
-                        on_delivery=lambda err, msg, out=output: on_delivery(err, msg, out),
+                        on_delivery=functools.partial(report, batch, output),
                     )
                     break
                 except BufferError:
@@ -462,19 +548,10 @@ class ConsumerLoop:
                     error = exc.args[0]
                     if error.code() not in REFUSED_ERRORS:
                         raise
-                    refused.append((output, error))
+                    batch.outstanding -= 1
+                    batch.refused.append((output, error))
                     break
         producer.poll(0)
-        remaining = producer.flush(FLUSH_TIMEOUT_SECONDS)
-        if remaining:
-            # Still queued after the timeout: treat all as unsent, retry with a new client.
-            self._producer_fatal = True
-            return outputs, []
-        undelivered = {id(output) for output in failed} | {id(output) for output, _ in refused}
-        delivered = [o for o in outputs if id(o) not in undelivered]
-        self.stats.produced += len(delivered)
-        self._count_delivered(delivered)
-        return failed, refused
 
     def _count_delivered(self, delivered: list[Outbound]) -> None:
         metrics = self.metrics
@@ -492,9 +569,9 @@ class ConsumerLoop:
             metrics.quarantined.labels(metrics.service, code).inc(count)
 
     def _name_of(self, topic: Topic) -> str:
-        name = self._names.get(topic)
+        name = self._names.get(topic.name)
         if name is None:
-            name = self._names[topic] = self.settings.topic_name(topic)
+            name = self._names[topic.name] = self.settings.topic_name(topic)
         return name
 
     def _ensure_producer(self) -> Producer:
