@@ -280,29 +280,17 @@ def memory(base: Settings, rows: int) -> dict:
     plan = _plan(rows, 5000)
     logs = Path(tempfile.mkdtemp(prefix="trustwatch-bench-memory-"))
     services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVICES}
-    stop = threading.Event()
-
-    def sample() -> None:
-        started = time.monotonic()
-        while not stop.is_set():
-            for name, process in services.processes.items():
-                rss = _rss_mib(process.pid)
-                if rss is not None:
-                    samples[name].append((time.monotonic() - started, rss))
-            stop.wait(1.0)
-
     services.start()
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     try:
-        with console.status(f"streaming {plan.total_rows} rows through every service"):
+        with (
+            RssSampler(services) as sampler,
+            console.status(f"streaming {plan.total_rows} rows through every service"),
+        ):
             produce(settings, plan, None)
             _wait_for_decisions(settings, plan.days, timeout=3600, services=services)
     finally:
-        stop.set()
-        sampler.join()
         services.stop()
+    samples = sampler.samples
     result = {"rows": plan.total_rows, "services": {}}
     for name, series in samples.items():
         values = [rss for _, rss in series]
@@ -315,6 +303,35 @@ def memory(base: Settings, rows: int) -> dict:
             "series": series[:: max(1, len(series) // 200)],
         }
     return result
+
+
+class RssSampler:
+    """Each service's RSS (MiB) every second while in its ``with`` block: (seconds, MiB) pairs
+    per service name."""
+
+    def __init__(self, services: ServiceGroup, every: float = 1.0):
+        self.services = services
+        self.every = every
+        self.samples: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVICES}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            for name, process in self.services.processes.items():
+                rss = _rss_mib(process.pid)
+                if rss is not None:
+                    self.samples[name].append((time.monotonic() - started, rss))
+            self._stop.wait(self.every)
 
 
 def _rss_mib(pid: int) -> float | None:

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
-from bench.pipeline import _rss_mib, _service_env, _wait_for_decisions
+from bench.pipeline import RssSampler, _service_env, _wait_for_decisions
 from producer.app import produce
 from producer.scenario import SchemaFaults, get_scenario
 from producer.stream import StreamPlan
@@ -78,30 +78,18 @@ def run_size(artifacts: Path, rows_per_day: int, windows: int) -> dict:
         plan = _plan(rows_per_day, windows, settings.simulation_start)
         logs = Path(tempfile.mkdtemp(prefix=f"trustwatch-bench-scale-{rows_per_day}-"))
         services = ServiceGroup(_service_env(settings, plan, logs), logs, {})
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVICES}
-        stop = threading.Event()
-
-        def sample() -> None:
-            started = time.monotonic()
-            while not stop.is_set():
-                for name, process in services.processes.items():
-                    rss = _rss_mib(process.pid)
-                    if rss is not None:
-                        samples[name].append((time.monotonic() - started, rss))
-                stop.wait(1.0)
-
         services.start()
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
         started = time.monotonic()
         try:
-            with console.status(f"{plan.total_rows:,} rows, {rows_per_day:,} a window"):
+            with (
+                RssSampler(services) as sampler,
+                console.status(f"{plan.total_rows:,} rows, {rows_per_day:,} a window"),
+            ):
                 produced = produce(settings, plan, None)
                 _wait_for_decisions(settings, windows, timeout=7200, services=services)
         finally:
-            stop.set()
-            sampler.join()
             services.stop()
+        samples = sampler.samples
         seconds = time.monotonic() - started
         with console.status("checking every window against the rows on the broker"):
             checks = check_windows(settings, plan, produced.produced)
