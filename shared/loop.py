@@ -390,10 +390,7 @@ class ConsumerLoop:
             if batch.failed:
                 log.warning("%d outputs not delivered; sending them again", len(batch.failed))
                 self._deliver(batch.failed)
-            undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
-            delivered = [o for o in batch.outputs if id(o) not in undelivered]
-            self.stats.produced += len(delivered)
-            self._count_delivered(delivered)
+            self._count_delivered(batch)
             self._store_offsets(consumer, batch.offsets)
 
     def _report_lag(self, consumer) -> None:
@@ -501,10 +498,7 @@ class ConsumerLoop:
             # Still queued after the timeout: treat all as unsent, retry with a new client.
             self._producer_fatal = True
             return outputs, []
-        undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
-        delivered = [o for o in outputs if id(o) not in undelivered]
-        self.stats.produced += len(delivered)
-        self._count_delivered(delivered)
+        self._count_delivered(batch)
         return batch.failed, batch.refused
 
     def _delivered(self, batch: InFlight, output: Outbound, error, message) -> None:
@@ -553,7 +547,11 @@ class ConsumerLoop:
                     break
         producer.poll(0)
 
-    def _count_delivered(self, delivered: list[Outbound]) -> None:
+    def _count_delivered(self, batch: InFlight) -> None:
+        """Count the outputs of ``batch`` the broker acknowledged (not failed, not refused)."""
+        undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
+        delivered = [o for o in batch.outputs if id(o) not in undelivered]
+        self.stats.produced += len(delivered)
         metrics = self.metrics
         if metrics is None:
             return
