@@ -11,9 +11,10 @@ over Kafka (``monitors.service``) are the same for every monitor.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,9 @@ class WindowCalculator(Protocol[S]):
 
     def new_window(self) -> S: ...
 
-    def update(self, state: S, row: BaseModel) -> None: ...
+    def update(self, state: S, rows: Sequence[Any]) -> None:
+        """Feed the state a batch of rows it accepts, in the order they were read."""
+        ...
 
     def encode(self, state: S) -> PartialState: ...
 
@@ -151,10 +154,14 @@ class PerformanceCalculator:
     def new_window(self) -> PerformanceState:
         return PerformanceState(PerformanceWindow(k=self.k), self.clock.stream(ERROR_STREAM))
 
-    def update(self, state: PerformanceState, row: ScoredRow) -> None:  # type: ignore[override]
-        state.window.update(row.label, row.prediction, row.probability)
-        if row.label is not None:
-            state.errors.update(row.event_time, {"error_rate": row.prediction != row.label})
+    def update(self, state: PerformanceState, rows: Sequence[ScoredRow]) -> None:
+        times, errors = [], []
+        for row in rows:
+            state.window.update(row.label, row.prediction, row.probability)
+            if row.label is not None:
+                times.append(row.event_time)
+                errors.append(float(row.prediction != row.label))
+        state.errors.update_many(times, {"error_rate": errors})
 
     def encode(self, state: PerformanceState) -> PerformancePartial:
         w = state.window
@@ -262,13 +269,13 @@ class EstimatedPerformanceCalculator:
     def new_window(self) -> EstimateWindow:
         return EstimateWindow(k=self.k)
 
-    def update(self, state: EstimateWindow, row: ScoredRow) -> None:  # type: ignore[override]
+    def update(self, state: EstimateWindow, rows: Sequence[ScoredRow]) -> None:
+        scores = np.fromiter((row.probability for row in rows), float, len(rows))
+        predicted = np.fromiter((row.prediction for row in rows), bool, len(rows))
         probability = calibrate(
-            np.array([row.probability]),
-            self.metadata.calibration_scores,
-            self.metadata.calibration_rates,
+            scores, self.metadata.calibration_scores, self.metadata.calibration_rates
         )
-        state.update(float(probability[0]), row.prediction, row.probability)
+        state.update_many(probability, predicted, scores)
 
     def encode(self, state: EstimateWindow) -> EstimatePartial:
         return EstimatePartial(
@@ -388,20 +395,26 @@ class DriftCalculator:
             DriftWindow(self.profile), self.clock.stream(WATCHED_STREAMS), sample=sample
         )
 
-    def update(self, state: DriftState, row: BaseModel) -> None:
-        if isinstance(row, QuarantinedRow):
-            state.quarantined_rows += 1
-            state.quarantined.update({issue.code.value for issue in row.issues})
+    def update(self, state: DriftState, rows: Sequence[ScoredRow | QuarantinedRow]) -> None:
+        scored: list[ScoredRow] = []
+        for row in rows:
+            if isinstance(row, QuarantinedRow):
+                state.quarantined_rows += 1
+                state.quarantined.update({issue.code.value for issue in row.issues})
+            else:
+                scored.append(row)
+        if not scored:
             return
-        scored: ScoredRow = row  # type: ignore[assignment]
-        # the validated model's own field dict, copied once (model_dump costs ten times as much)
-        features = scored.features.__dict__
+        # the validated models' own field dicts (model_dump costs ten times as much)
+        features = [row.features.__dict__ for row in scored]
         if state.sample is not None:
-            state.sample.update(scored.event_id, features)  # kept as is: a frozen model's
-        values = dict(features)
-        values[PREDICTION] = scored.probability
-        state.counts.update(values)
-        state.stream.update(scored.event_time, values)
+            for row, values in zip(scored, features, strict=True):
+                state.sample.update(row.event_id, values)  # kept as is: a frozen model's
+        columns: dict[str, Any] = {name: [values[name] for values in features]
+                                   for name in features[0]}  # fmt: skip
+        columns[PREDICTION] = [row.probability for row in scored]
+        state.counts.update_columns(columns, len(scored))
+        state.stream.update_many([row.event_time for row in scored], columns)
 
     def encode(self, state: DriftState) -> DriftPartial:
         return DriftPartial(
@@ -513,8 +526,9 @@ class FairnessCalculator:
     def new_window(self) -> GroupWindow:
         return GroupWindow(self.policy.fairness.attributes)
 
-    def update(self, state: GroupWindow, row: ScoredRow) -> None:  # type: ignore[override]
-        state.update(row.features.__dict__, row.label, row.prediction)  # read, not kept
+    def update(self, state: GroupWindow, rows: Sequence[ScoredRow]) -> None:
+        for row in rows:
+            state.update(row.features.__dict__, row.label, row.prediction)  # read, not kept
 
     def encode(self, state: GroupWindow) -> FairnessPartial:
         cells = tuple(

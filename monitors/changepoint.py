@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -16,11 +16,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
-class ChangeDetector(Protocol):
-    def update(self, value: float) -> ChangeDetector: ...
+class Detection(NamedTuple):
+    """A change a detector reported: after which value, and its state right after."""
 
-    @property
-    def drift_detected(self) -> bool: ...
+    position: int
+    width: int
+    estimate: float
+
+
+class ChangeDetector(Protocol):
+    def feed(self, values: Sequence[float]) -> list[Detection]:
+        """Update with each value in order; the changes reported. Between two changes the
+        detector's window only grows (its estimate is the running mean of what it holds)."""
+        ...
 
     @property
     def estimate(self) -> float: ...
@@ -52,6 +60,15 @@ class AdwinDetector:
         self._adwin.update(value)
         return self
 
+    def feed(self, values: Sequence[float]) -> list[Detection]:
+        adwin, update = self._adwin, self._adwin.update  # the hot loop of change detection
+        found = []
+        for position, value in enumerate(values):
+            update(value)
+            if adwin.drift_detected:
+                found.append(Detection(position, int(adwin.width), float(adwin.estimation)))
+        return found
+
     @property
     def drift_detected(self) -> bool:
         return bool(self._adwin.drift_detected)
@@ -70,31 +87,66 @@ class AdwinDetector:
 class ChangeWatch:
     """One detector on one stream, turning detections into ``ChangePoint`` records.
 
-    Keeps the event times of the last ``memory`` rows to date where the change began.
+    Keeps the event times of the last ``memory`` values (per run of values sharing a time) to
+    date where the change began.
     """
 
     name: str
     detector: ChangeDetector
     memory: int = 20_000
-    _times: deque = field(default_factory=deque)
+    _times: deque = field(default_factory=deque)  # (event time, values at it), oldest first
+    _remembered: int = 0
 
     def observe(self, value: float, event_time: datetime) -> ChangePoint | None:
-        before = self.detector.estimate
-        self.detector.update(value)
-        self._times.append(event_time)
-        if len(self._times) > self.memory:
-            self._times.popleft()
-        if not self.detector.drift_detected:
-            return None
-        kept = min(self.detector.width, len(self._times))
-        started = self._times[-kept] if kept else event_time
-        return ChangePoint(
-            detector=self.name,
-            event_time=event_time,
-            mean_before=before,
-            mean_after=self.detector.estimate,
-            estimated_start=started,
-        )
+        changes = self.observe_all([value], event_time)
+        return changes[-1] if changes else None
+
+    def observe_all(self, values: Sequence[float], event_time: datetime) -> list[ChangePoint]:
+        """Feed values that share one event time (a bucket's); the changes they raise.
+
+        The estimate before a change is the running mean from the detector's state before the
+        values (or at the change before): asking the detector per value cost more than the
+        update itself.
+        """
+        detector = self.detector
+        width = detector.width
+        total = detector.estimate * width
+        changes = []
+        since = 0  # values before this one are remembered, and in total and width
+        for hit in detector.feed(values):
+            fed = values[since : hit.position]  # the values before the one that raised it
+            before = (total + sum(fed)) / (width + len(fed)) if width + len(fed) else 0.0
+            self._remember(event_time, hit.position + 1 - since)
+            since = hit.position + 1
+            width, total = hit.width, hit.estimate * hit.width
+            changes.append(ChangePoint(
+                detector=self.name,
+                event_time=event_time,
+                mean_before=before,
+                mean_after=hit.estimate,
+                estimated_start=self._started(min(width, self._remembered), event_time),
+            ))  # fmt: skip
+        self._remember(event_time, len(values) - since)
+        return changes
+
+    def _remember(self, event_time: datetime, count: int) -> None:
+        if count <= 0:
+            return
+        if self._times and self._times[-1][0] == event_time:
+            self._times[-1] = (event_time, self._times[-1][1] + count)
+        else:
+            self._times.append((event_time, count))
+        self._remembered += count
+        while self._remembered - self._times[0][1] >= self.memory:
+            self._remembered -= self._times.popleft()[1]
+
+    def _started(self, kept: int, default: datetime) -> datetime:
+        """Event time of the ``kept``-th newest value remembered."""
+        for event_time, count in reversed(self._times):
+            kept -= count
+            if kept <= 0:
+                return event_time
+        return default
 
 
 @dataclass
@@ -139,6 +191,29 @@ class BucketStream:
             value = float(values[name])
             bucket[position] += value
             bucket[position + count] += value * value
+        return self
+
+    def update_many(
+        self, event_times: Sequence[datetime], columns: Mapping[str, Sequence[float] | np.ndarray]
+    ) -> BucketStream:
+        """Add rows at once: ``columns`` holds each stream's values in the order of
+        ``event_times`` (the same buckets as row by row; sums may round differently)."""
+        if not event_times:
+            return self
+        indices = np.fromiter(
+            ((t - self.origin) // self.width for t in event_times), np.int64, len(event_times)
+        )
+        keys, inverse = np.unique(indices, return_inverse=True)
+        table = [np.bincount(inverse, minlength=len(keys)).astype(float)]
+        values = [np.asarray(columns[name], dtype=float) for name in self.names]
+        table += [np.bincount(inverse, weights=v, minlength=len(keys)) for v in values]
+        table += [np.bincount(inverse, weights=v * v, minlength=len(keys)) for v in values]
+        for key, sums in zip(keys.tolist(), np.column_stack(table).tolist(), strict=True):
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = sums
+            else:
+                self.buckets[key] = [a + b for a, b in zip(bucket, sums, strict=True)]
         return self
 
     def merge(self, other: BucketStream) -> BucketStream:
@@ -220,8 +295,5 @@ def detect(watches: Sequence[ChangeWatch], stream: BucketStream, cap: int) -> li
     for position in range(len(stream.buckets)):
         for watch in watches:
             start, values = fed[watch.name][position]
-            for value in values:
-                change = watch.observe(value, start)
-                if change is not None:
-                    changes.append(change)
+            changes += watch.observe_all(values, start)
     return changes

@@ -359,11 +359,17 @@ class DriftWindow:
 
     def update_frame(self, frame: pd.DataFrame) -> DriftWindow:
         """Add every row of ``frame``; columns not monitored are ignored."""
-        self.rows += len(frame)
+        return self.update_columns(frame, len(frame))
+
+    def update_columns(self, columns: Mapping[str, Sequence | np.ndarray | pd.Series],
+                       rows: int) -> DriftWindow:  # fmt: skip
+        """Add ``rows`` rows given column by column (feature name to its values, in the same
+        row order); columns not monitored are ignored."""
+        self.rows += rows
         for row, spec in enumerate(self.profile.features):
-            if spec.name not in frame:
+            if spec.name not in columns:
                 continue
-            indices = spec.bins_of(frame[spec.name])
+            indices = spec.bins_of(columns[spec.name])
             self.unseen[row] += int((indices < 0).sum())
             self.counts[row, : spec.size] += np.bincount(indices[indices >= 0], minlength=spec.size)
         return self

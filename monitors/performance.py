@@ -261,6 +261,18 @@ class EstimateWindow:
         self.scores.update(score)
         return self
 
+    def update_many(self, probability: np.ndarray, predicted: np.ndarray,
+                    scores: np.ndarray) -> EstimateWindow:  # fmt: skip
+        """Rows at once, as :meth:`update` row by row (the sums may round differently)."""
+        positive = np.asarray(predicted, dtype=bool)
+        probability = np.asarray(probability, dtype=float)
+        self.rows += len(positive)
+        self.predicted_positive += int(positive.sum())
+        self.probability_predicted_positive += float(probability[positive].sum())
+        self.probability_predicted_negative += float(probability[~positive].sum())
+        self.scores.extend(scores)
+        return self
+
     def merge(self, other: EstimateWindow) -> EstimateWindow:
         return EstimateWindow(
             self.rows + other.rows,

@@ -33,7 +33,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from monitors.calculators import WindowCalculator
-from monitors.windowing import ClosedWindow, RecentIds, TumblingWindows, window_start
+from monitors.windowing import ClosedWindow, OpenWindow, RecentIds, TumblingWindows
 from shared.handler import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
 from shared.schemas import QuarantinedRow, WindowPartial
 from shared.settings import Settings
@@ -132,6 +132,8 @@ class WindowWorker(Handler, Generic[S]):
                     recent.seen(row_identity(row))
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
+        # rows gathered per window and fed to the calculator once per batch, columnar
+        gathered: dict[int, tuple[PartitionKey, OpenWindow[S], list[BaseModel], list[int]]] = {}
         for item in batch:
             row = item.value
             key = item.partition_key
@@ -147,14 +149,19 @@ class WindowWorker(Handler, Generic[S]):
                 continue  # published twice by a scorer that restarted before committing
             event_time: datetime = row.event_time  # type: ignore[attr-defined]
             primary = key[0] == self.primary_name
-            state = windows.add(event_time, key, item.offset, advances_watermark=primary)
+            window = windows.add_row(event_time, key, item.offset, advances_watermark=primary)
             if primary and self.secondary:
                 self.waiting[key].append((event_time, item.quarantine_marks))
-            if state is not None:
-                self.calculator.update(state, row)
-                start = window_start(event_time, self.origin, self.size)
-                newest = self.newest_row_ms.get((key, start), 0)
-                self.newest_row_ms[(key, start)] = max(newest, item.timestamp_ms)
+            if window is not None:
+                group = gathered.get(id(window))
+                if group is None:
+                    group = gathered[id(window)] = (key, window, [], [])
+                group[2].append(row)
+                group[3].append(item.timestamp_ms)
+        for key, window, rows, stamps in gathered.values():
+            self.calculator.update(window.state, rows)
+            newest = self.newest_row_ms.get((key, window.start), 0)
+            self.newest_row_ms[(key, window.start)] = max(newest, *stamps)
         self._pass_progress_to_secondary()
         return self._partials({key: w.advance() for key, w in self.by_partition.items()})
 

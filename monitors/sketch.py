@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +94,18 @@ class ScoreSketch:
         self.rows += 1
         if len(self._pending) >= self.k:
             self._absorb()
+        return self
+
+    def extend(self, scores: Sequence[float] | np.ndarray) -> ScoreSketch:
+        """Add scores in order: the same sketch as :meth:`update` one by one, whatever the
+        batches (the batches a consumer gets are not reproducible; the signals must be)."""
+        units = to_units(np.asarray(scores, dtype=float)).tolist()
+        while units:
+            take, units = units[: self.k - len(self._pending)], units[self.k - len(self._pending) :]
+            self._pending.extend(take)
+            self.rows += len(take)
+            if len(self._pending) >= self.k:
+                self._absorb()
         return self
 
     def update_many(self, scores: np.ndarray) -> ScoreSketch:

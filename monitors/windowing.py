@@ -83,6 +83,7 @@ class TumblingWindows(Generic[S]):
         self._closed_until: datetime | None = None
         self._late_pending = 0
         self.late_rows_total = 0
+        self._last: OpenWindow[S] | None = None  # the window the last row went to, while open
 
     def expect_partitions(self, partitions: frozenset[Hashable] | set[Hashable]) -> None:
         """Partitions that must have delivered before the watermark can move."""
@@ -120,24 +121,39 @@ class TumblingWindows(Generic[S]):
         advances_watermark: bool = True,
     ) -> S | None:
         """State of the window for this row, or None when its window has already closed."""
+        window = self.add_row(event_time, partition, offset, advances_watermark)
+        return None if window is None else window.state
+
+    def add_row(
+        self,
+        event_time: datetime,
+        partition: Hashable,
+        offset: int,
+        advances_watermark: bool = True,
+    ) -> OpenWindow[S] | None:
+        """The open window for this row, or None when its window has already closed."""
         if not advances_watermark:
             self._secondary.add(partition)
         high = self._partition_high.get(partition)
         if high is None or event_time > high:
             self._partition_high[partition] = event_time
-        start = window_start(event_time, self.origin, self.size)
-        if self._closed_until is not None and start < self._closed_until:
-            self._late_pending += 1
-            self.late_rows_total += 1
-            return None
-        window = self._open.get(start)
-        if window is None:
-            window = OpenWindow(start, start + self.size, self.new_state())
-            self._open[start] = window
+        window = self._last
+        if window is None or not window.start <= event_time < window.end:
+            # rows come in time order: most belong to the window of the row before
+            start = window_start(event_time, self.origin, self.size)
+            if self._closed_until is not None and start < self._closed_until:
+                self._late_pending += 1
+                self.late_rows_total += 1
+                return None
+            window = self._open.get(start)
+            if window is None:
+                window = OpenWindow(start, start + self.size, self.new_state())
+                self._open[start] = window
+            self._last = window
         if partition not in window.first_offsets:
             window.first_offsets[partition] = offset
         window.rows += 1
-        return window.state
+        return window
 
     def advance(self) -> list[ClosedWindow[S]]:
         """Close and return, oldest first, every window the watermark has passed."""
@@ -172,6 +188,8 @@ class TumblingWindows(Generic[S]):
         closed = []
         for start in sorted(starts):
             window = self._open.pop(start)
+            if window is self._last:
+                self._last = None
             closed.append(
                 ClosedWindow(
                     window.start, window.end, window.state, self._late_pending, window.rows

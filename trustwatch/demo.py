@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +126,12 @@ class ServiceGroup:
         self.env_overrides = env_overrides
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self) -> None:
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start the services named (all of them by default)."""
+        wanted = set(SERVICES if names is None else names)
         for name, arguments in SERVICES.items():
+            if name not in wanted:
+                continue
             with open(self.logs_dir / f"{name}.log", "wb") as log:
                 self.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", "trustwatch", *arguments],

@@ -28,14 +28,39 @@ def test_one_row_per_bucket_finds_what_river_finds_row_by_row():
     rng = np.random.default_rng(1)
     values = np.concatenate([rng.random(3000) < 0.2, rng.random(3000) < 0.45]).astype(float)
     river = ADWIN(delta=0.002)
-    expected = [i for i, v in enumerate(values) if river.update(v) or river.drift_detected]
+    expected, before = [], []
+    for i, value in enumerate(values):
+        estimate = river.estimation
+        if river.update(value) or river.drift_detected:
+            expected.append(i)
+            before.append(estimate)
     width = timedelta(seconds=1)
     stream = BucketStream(("x",), ORIGIN, width)
     for i, value in enumerate(values):
         stream.update(ORIGIN + i * width, {"x": value})
+    times = [ORIGIN + i * width for i in range(len(values))]
+    at_once = BucketStream(("x",), ORIGIN, width).update_many(times, {"x": values})
+    assert at_once.buckets == stream.buckets
     found = detect([ChangeWatch("x", AdwinDetector(0.002))], stream, cap=64)
     assert expected, "the step must be detectable"
     assert [int((c.event_time - ORIGIN) / width) for c in found] == expected
+    assert [c.mean_before for c in found] == pytest.approx(before)
+
+
+def test_rows_at_once_fill_the_buckets_row_by_row_does():
+    rng = np.random.default_rng(2)
+    times = sorted(ORIGIN + timedelta(seconds=float(s)) for s in rng.uniform(0, 600, 2_000))
+    values = {"x": rng.normal(size=2_000), "y": rng.random(2_000)}
+    one = BucketStream(("x", "y"), ORIGIN, timedelta(seconds=7))
+    for i, at in enumerate(times):
+        one.update(at, {"x": values["x"][i], "y": values["y"][i]})
+    batched = BucketStream(("x", "y"), ORIGIN, timedelta(seconds=7))
+    for begin in range(0, 2_000, 333):
+        batched.update_many(times[begin : begin + 333],
+                            {n: v[begin : begin + 333] for n, v in values.items()})  # fmt: skip
+    assert one.buckets.keys() == batched.buckets.keys()
+    for key, bucket in one.buckets.items():
+        assert batched.buckets[key] == pytest.approx(bucket, rel=1e-12)
 
 
 def test_a_bucket_feeds_its_mean_and_variance_within_the_cap():
@@ -75,9 +100,7 @@ def change_rows(rows: list[ScoredRow], calculator: PerformanceCalculator) -> lis
     for day in range(14):
         start = ORIGIN + day * DAY
         state = calculator.new_window()
-        for row in rows:
-            if start <= row.event_time < start + DAY:
-                calculator.update(state, row)
+        calculator.update(state, [row for row in rows if start <= row.event_time < start + DAY])
         signal = calculator.signal(ClosedWindow(start, start + DAY, state, 0, 500))
         for change in signal.change_points:
             bucket_end = (change.event_time + calculator.clock.width).timestamp()

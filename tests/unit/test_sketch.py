@@ -130,7 +130,10 @@ def test_one_at_a_time_equals_all_at_once_and_is_deterministic():
     for value in values.tolist():
         again.update(value)
     batch = ScoreSketch(500).update_many(values)
-    for other in (again, batch):
+    uneven = ScoreSketch(500)  # batches as a consumer delivers them: none, one, a few hundred
+    for begin, end in zip([0, 0, 1, 333, 9_000], [0, 1, 333, 9_000, len(values)], strict=True):
+        uneven.extend(values[begin:end])
+    for other in (again, batch, uneven):
         assert [a.tolist() for a in one.to_arrays()] == [b.tolist() for b in other.to_arrays()]
 
 
