@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -205,47 +205,19 @@ class PerformanceCalculator:
         merged = self.recent[0]
         for window in list(self.recent)[1:]:
             merged = merged.merge(window)
-        span = merged.result(self.confidence)
-        recall_low, recall_high = result.recall_interval or (None, None)
-        auc_low, auc_high = result.roc_auc_interval or (None, None)
-        label_low, label_high = result.label_rate_interval or (None, None)
-        positive_low, positive_high = result.positive_rate_interval or (None, None)
+        span = asdict(merged.result(self.confidence))
         baseline = self.metadata.baseline
         return PerformanceSignal(
             **_window_fields(closed, result.rows),
-            labelled=result.labelled,
-            precision=result.precision,
-            recall=result.recall,
-            f1=result.f1,
-            roc_auc=result.roc_auc,
-            accuracy=result.accuracy,
-            positive_rate=result.positive_rate,
-            brier=result.brier,
-            label_coverage=result.label_coverage,
-            recall_low=recall_low,
-            recall_high=recall_high,
-            roc_auc_low=auc_low,
-            roc_auc_high=auc_high,
-            roc_auc_error=result.roc_auc_error,
+            **{name: value for name, value in asdict(result).items() if name != "rows"},
             baseline_recall=baseline.recall,
             baseline_roc_auc=baseline.roc_auc,
-            label_rate=result.label_rate,
-            label_rate_low=label_low,
-            label_rate_high=label_high,
             baseline_label_rate=baseline.label_rate,
-            positive_rate_low=positive_low,
-            positive_rate_high=positive_high,
             baseline_positive_rate=baseline.positive_rate,
             change_points=tuple(change_points),
             rolling=RollingPerformance(
                 windows=len(self.recent),
-                labelled=span.labelled,
-                precision=span.precision,
-                recall=span.recall,
-                recall_low=(span.recall_interval or (None, None))[0],
-                recall_high=(span.recall_interval or (None, None))[1],
-                roc_auc=span.roc_auc,
-                brier=span.brier,
+                **{name: span[name] for name in RollingPerformance.model_fields if name in span},
             ),
         )
 
@@ -314,16 +286,11 @@ class EstimatedPerformanceCalculator:
         baseline = self.metadata.baseline
         return PerformanceSignal(
             **_window_fields(closed, estimate.rows),
+            **{name: value for name, value in asdict(estimate).items() if name != "rows"},
             provisional=True,
             labelled=0,
-            precision=estimate.precision,
-            recall=estimate.recall,
-            f1=estimate.f1,
-            roc_auc=estimate.roc_auc,
-            accuracy=estimate.accuracy,
             positive_rate=state.predicted_positive / state.rows if state.rows else None,
             label_coverage=0.0,
-            label_rate=estimate.label_rate,
             baseline_recall=baseline.recall,
             baseline_roc_auc=baseline.roc_auc,
             baseline_label_rate=baseline.label_rate,

@@ -62,14 +62,19 @@ class PerformanceResult:
     roc_auc: float | None
     accuracy: float | None
     positive_rate: float | None
-    recall_interval: tuple[float, float] | None
-    roc_auc_interval: tuple[float, float] | None
     label_rate: float | None
-    label_rate_interval: tuple[float, float] | None
-    positive_rate_interval: tuple[float, float] | None
     brier: float | None = None
     label_coverage: float | None = None
     roc_auc_error: float | None = None
+    # confidence intervals, by the names a signal carries them under
+    recall_low: float | None = None
+    recall_high: float | None = None
+    roc_auc_low: float | None = None
+    roc_auc_high: float | None = None
+    label_rate_low: float | None = None
+    label_rate_high: float | None = None
+    positive_rate_low: float | None = None
+    positive_rate_high: float | None = None
 
 
 @dataclass
@@ -142,6 +147,20 @@ class PerformanceWindow:
         recall = _ratio(self.tp, self.tp + self.fn)
         f1 = _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
         auc = sketch_roc_auc(self.positives, self.negatives)
+        recall_low, recall_high = (
+            wilson_interval(self.tp, positives, confidence) if positives else (None, None)
+        )
+        auc_low, auc_high = (
+            auc_interval(auc, positives, negatives, confidence) if auc is not None else (None, None)
+        )
+        label_low, label_high = (
+            wilson_interval(positives, labelled, confidence) if labelled else (None, None)
+        )
+        positive_low, positive_high = (
+            wilson_interval(self.predicted_positive, self.rows, confidence)
+            if self.rows
+            else (None, None)
+        )
         return PerformanceResult(
             rows=self.rows,
             labelled=labelled,
@@ -151,22 +170,20 @@ class PerformanceWindow:
             roc_auc=auc,
             accuracy=_ratio(self.tp + self.tn, labelled),
             positive_rate=_ratio(self.predicted_positive, self.rows),
-            recall_interval=wilson_interval(self.tp, positives, confidence) if positives else None,
-            roc_auc_interval=None
-            if auc is None
-            else auc_interval(auc, positives, negatives, confidence),
             label_rate=_ratio(positives, labelled),
-            label_rate_interval=wilson_interval(positives, labelled, confidence)
-            if labelled
-            else None,
-            positive_rate_interval=wilson_interval(self.predicted_positive, self.rows, confidence)
-            if self.rows
-            else None,
             brier=self.squared_error / labelled if labelled else None,
             label_coverage=_ratio(labelled, self.rows),
             roc_auc_error=None
             if auc is None
             else roc_auc_error_bound(self.positives, self.negatives),
+            recall_low=recall_low,
+            recall_high=recall_high,
+            roc_auc_low=auc_low,
+            roc_auc_high=auc_high,
+            label_rate_low=label_low,
+            label_rate_high=label_high,
+            positive_rate_low=positive_low,
+            positive_rate_high=positive_high,
         )
 
 
