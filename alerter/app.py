@@ -54,7 +54,7 @@ def restore(settings: Settings, handler: AlerterHandler) -> None:
     # through the loop
     consumed = committed_offset(settings, GROUP_ID, DRIFT_SIGNALS, 0)
     drifts = [value for _, value in read_range(settings, DRIFT_SIGNALS, 0, 0, consumed)]
-    handler.restore(alerts, decided_through, drifts)  # type: ignore[arg-type]
+    handler.restore(alerts, decided_through, drifts)
     if history:
         log.info("restored %d alerts; decisions made through %s", len(alerts), decided_through)
 

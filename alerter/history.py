@@ -9,8 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from pydantic import BaseModel
+from typing import TypeVar
 
 from shared.schemas import (
     Alert,
@@ -18,6 +17,7 @@ from shared.schemas import (
     DriftSignal,
     FairnessSignal,
     PerformanceSignal,
+    WindowSignal,
 )
 
 SCHEMA = """
@@ -37,7 +37,12 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 """
 
-KINDS = {PerformanceSignal: "performance", DriftSignal: "drift", FairnessSignal: "fairness"}
+KINDS: dict[type[WindowSignal], str] = {
+    PerformanceSignal: "performance",
+    DriftSignal: "drift",
+    FairnessSignal: "fairness",
+}
+SignalT = TypeVar("SignalT", bound=WindowSignal)
 
 
 class History:
@@ -50,7 +55,7 @@ class History:
         self.connection = sqlite3.connect(self.path)
         self.connection.executescript(SCHEMA)
 
-    def record(self, message: BaseModel) -> None:
+    def record(self, message: Alert | Decision | WindowSignal) -> None:
         if isinstance(message, Alert):
             self.connection.execute(
                 "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -68,9 +73,9 @@ class History:
             kind = KINDS[type(message)]
             self.connection.execute(
                 "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?)",
-                (kind, message.window_start.isoformat(),  # type: ignore[attr-defined]
+                (kind, message.window_start.isoformat(),
                  int(getattr(message, "provisional", False)),
-                 message.window_end.isoformat(),  # type: ignore[attr-defined]
+                 message.window_end.isoformat(),
                  message.model_dump_json()),
             )  # fmt: skip
         self.connection.commit()
@@ -88,11 +93,11 @@ class History:
         self.connection.commit()
         return removed
 
-    def signals(self, kind: str, provisional: bool = False) -> list[BaseModel]:
-        model = {v: k for k, v in KINDS.items()}[kind]
+    def signals(self, model: type[SignalT], provisional: bool = False) -> list[SignalT]:
+        """The signals of one kind (``PerformanceSignal``, ...) in window order."""
         rows = self.connection.execute(
             "SELECT payload FROM signals WHERE kind = ? AND provisional = ? ORDER BY window_start",
-            (kind, int(provisional)),
+            (KINDS[model], int(provisional)),
         )
         return [model.model_validate_json(payload) for (payload,) in rows]
 

@@ -87,10 +87,10 @@ class Problem:
 
     def cleared(self) -> tuple[datetime, datetime] | None:
         """The window the last member cleared in, once every member has."""
-        windows = [m.cleared for m in self.members.values()]
-        if any(w is None for w in windows):
+        windows = [m.cleared for m in self.members.values() if m.cleared is not None]
+        if len(windows) < len(self.members):
             return None
-        return max(windows)  # type: ignore[type-var]
+        return max(windows)
 
     def headline_condition(self) -> Condition:
         return self.members[self.headline].condition
@@ -235,10 +235,10 @@ class AlertBook:
                 member.clear_windows += 1
                 if member.clear_windows >= self.resolve_after_clear_windows:
                     member.cleared = (start, end)
-        judged = [self.judged.get(s) for s in self.sources]
-        if any(w is None for w in judged):
+        judged = [self.judged[s] for s in self.sources if s in self.judged]
+        if len(judged) < len(self.sources):
             return []
-        watermark = min(judged)  # type: ignore[type-var]
+        watermark = min(judged)
         published = []
         for problem in list(self.problems.values()):
             cleared = problem.cleared()

@@ -34,6 +34,16 @@ class WindowSignals:
     def complete(self) -> bool:
         return None not in (self.performance, self.drift, self.fairness)
 
+    def with_signal(self, signal: Signal) -> WindowSignals:
+        """These signals with ``signal``'s source (see :func:`source_of`) replaced by it."""
+        if isinstance(signal, DriftSignal):
+            return replace(self, drift=signal)
+        if isinstance(signal, FairnessSignal):
+            return replace(self, fairness=signal)
+        if signal.provisional:
+            return replace(self, estimate=signal)
+        return replace(self, performance=signal)
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -136,6 +146,9 @@ def data_quality_conditions(signal: DriftSignal, policy: Policy) -> list[Conditi
     if severity is None:
         return []
     reasons = ", ".join(f"{count} {code}" for code, count in signal.quarantined_by_reason.items())
+    evidence: Evidence = {"quarantine_share": share, "quarantined_rows": signal.quarantined_rows}
+    for code, count in signal.quarantined_by_reason.items():
+        evidence[f"reason_{code}"] = count
     return [
         Condition(
             type=AlertType.DATA_QUALITY,
@@ -147,8 +160,7 @@ def data_quality_conditions(signal: DriftSignal, policy: Policy) -> list[Conditi
                 "Schema problems are not drift: fix the upstream pipeline; do not retrain on "
                 "broken data."
             ),
-            evidence={"quarantine_share": share, "quarantined_rows": signal.quarantined_rows}
-            | {f"reason_{code}": count for code, count in signal.quarantined_by_reason.items()},
+            evidence=evidence,
         )
     ]
 
@@ -171,9 +183,9 @@ def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Con
          signal.positive_rate_low, signal.positive_rate_high, signal.baseline_positive_rate),
     )  # fmt: skip
     for subject, what, value, low, high, baseline in checks:
-        if None in (value, low, high, baseline):
+        if value is None or low is None or high is None or baseline is None:
             continue
-        distance = _rate_distance(low, high, baseline)  # type: ignore[arg-type]
+        distance = _rate_distance(low, high, baseline)
         severity = graded(distance, tolerance, 2 * tolerance)
         if severity is None:
             continue
@@ -325,11 +337,12 @@ def fairness_conditions(
         span = f"over the last {signal.span_windows} windows"
         candidates.setdefault(gap.attribute, []).append((gap, span))
     for attribute, options in candidates.items():
-        judged = [(g, where) for g, where in options if g.gap is not None and g.gap_low is not None]
+        judged = [(g.gap_low, g, where) for g, where in options
+                  if g.gap is not None and g.gap_low is not None]  # fmt: skip
         if not judged:
             continue
-        gap, where = max(judged, key=lambda item: item[0].gap_low)  # type: ignore[arg-type]
-        severity = graded(gap.gap_low, rules.recall_gap_warning, rules.recall_gap_critical)  # type: ignore[arg-type]
+        low, gap, where = max(judged, key=lambda item: item[0])
+        severity = graded(low, rules.recall_gap_warning, rules.recall_gap_critical)
         if severity is None:
             continue
         confined = baseline is not None and confined_to_worst_group(signal, gap, baseline, policy)

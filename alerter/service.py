@@ -10,7 +10,7 @@ conditions that held in that window and the drift streaks as of that window.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from alerter.rules import Condition, WindowSignals, conditions_of, source_of, wi
 from shared.artifact import ModelMetadata
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
-from shared.schemas import Alert, DriftSignal
+from shared.schemas import Alert, DriftSignal, FairnessSignal, PerformanceSignal
 from shared.topics import ALERTS, DECISIONS
 
 
@@ -97,8 +97,10 @@ class AlerterHandler(Handler):
 
     def _judge(self, item: Inbound) -> list[Outbound]:
         signal = item.value
-        source = source_of(signal)  # type: ignore[arg-type]
-        start, end = signal.window_start, signal.window_end  # type: ignore[attr-defined]
+        if not isinstance(signal, PerformanceSignal | DriftSignal | FairnessSignal):
+            return []  # the loop decodes each signal topic into its own model
+        source = source_of(signal)
+        start, end = signal.window_start, signal.window_end
         if self.decided_through is not None and start <= self.decided_through:
             return []  # a replayed signal of a window already decided
         if source in self.judged_through and start <= self.judged_through[source]:
@@ -107,11 +109,11 @@ class AlerterHandler(Handler):
         causes = self.book.open_conditions()
         holding = [
             with_likely_cause(condition, causes)
-            for condition in conditions_of(signal, self.policy, self.group_baseline)  # type: ignore[arg-type]
+            for condition in conditions_of(signal, self.policy, self.group_baseline)
         ]
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
-        window.signals = replace(window.signals, **{source: signal})
+        window.signals = window.signals.with_signal(signal)
         window.holding += holding
         window.first_offsets.setdefault(item.partition_key, item.offset)
         if source == "drift":

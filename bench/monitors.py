@@ -58,7 +58,7 @@ def contract_to_month(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     out = frame.copy()
     others = np.flatnonzero(out["Contract"].to_numpy() != "Month-to-month")
     moved = rng.choice(others, size=min(len(others), int(0.3 * len(out))), replace=False)
-    out.iloc[moved, out.columns.get_loc("Contract")] = "Month-to-month"
+    out.loc[out.index[moved], "Contract"] = "Month-to-month"
     return out
 
 

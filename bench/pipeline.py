@@ -43,7 +43,7 @@ from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound
 from shared.kafka import ensure_topics
 from shared.loop import ConsumerLoop
-from shared.schemas import Alert, AlertStatus, Decision, RawRow
+from shared.schemas import Alert, AlertStatus, Decision, RawRow, WindowSignal
 from shared.settings import Settings
 from shared.tail import TailedMessage, read_back
 from shared.topics import (
@@ -171,7 +171,8 @@ def _service_env(settings: Settings, plan: StreamPlan, logs: Path) -> dict[str, 
 def _wait_for_decisions(settings: Settings, windows: int, timeout: float, services=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        decided = {m.value.window_start for m in read_back(settings, [DECISIONS], quiet=0.5)}
+        decided = {m.value.window_start for m in read_back(settings, [DECISIONS], quiet=0.5)
+                   if isinstance(m.value, Decision)}  # fmt: skip
         if len(decided) >= windows:
             return
         if services is not None and services.dead():
@@ -270,11 +271,11 @@ def _latency_run(base: Settings, rate: float, run: int) -> tuple[list[float], li
     closed: dict[tuple[str, object], float] = {}
     for message in read_back(settings, list(SIGNALS), quiet=1.0):
         signal = message.value
-        if signal.closed_at is not None:  # type: ignore[attr-defined]
+        if isinstance(signal, WindowSignal) and signal.closed_at is not None:
             source = message.topic.name.removeprefix("signals.")
             if getattr(signal, "provisional", False):
                 source = "estimate"
-            closed[(source, signal.window_start)] = signal.closed_at.timestamp()  # type: ignore[attr-defined]
+            closed[(source, signal.window_start)] = signal.closed_at.timestamp()
     to_alert, to_decision = [], []
     for message in read_back(settings, [ALERTS, DECISIONS], quiet=1.0):
         value = message.value
@@ -313,11 +314,12 @@ def memory(base: Settings, rows: int) -> dict:
     finally:
         services.stop()
     samples = sampler.samples
-    result = {"rows": plan.total_rows, "services": {}}
+    services_memory: dict[str, dict] = {}
+    result = {"rows": plan.total_rows, "services": services_memory}
     for name, series in samples.items():
         values = [rss for _, rss in series]
         warm = values[max(1, len(values) // 10)] if len(values) > 2 else values[-1]
-        result["services"][name] = {
+        services_memory[name] = {
             "after_warm_up_mib": warm,
             "peak_mib": max(values),
             "end_mib": values[-1],

@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -114,7 +115,7 @@ def check_windows(settings: Settings, plan: StreamPlan, produced: int) -> dict:
     by_window: dict[int, dict] = defaultdict(
         lambda: {"labels": [], "predictions": [], "scores": [], "groups": [], "quarantined": 0}
     )
-    signals: dict[tuple[str, int], object] = {}
+    signals: dict[tuple[str, int], Any] = {}  # (signal type, window): its signal
     rows_seen = 0
     stop = threading.Event()
     expected_signals = 3 * plan.days  # drift, fairness and matured performance per window
@@ -184,7 +185,7 @@ def check_windows(settings: Settings, plan: StreamPlan, produced: int) -> dict:
         "failures": failures,
         "max_roc_auc_error": max(auc_errors, default=None),
         "stated_roc_auc_error": [
-            signals[("PerformanceSignal", i)].roc_auc_error  # type: ignore[attr-defined]
+            signals[("PerformanceSignal", i)].roc_auc_error
             for i in range(plan.days)
             if ("PerformanceSignal", i) in signals
         ],

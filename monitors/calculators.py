@@ -447,7 +447,8 @@ class DriftCalculator:
         features = tuple(d for d in drifts if d.feature != PREDICTION)
         prediction = next((d for d in drifts if d.feature == PREDICTION), None)
         ranked = sorted((d for d in features if d.significant), key=lambda d: -d.impact)
-        attribution_ndcg, attribution_top = None, ()
+        attribution_ndcg: float | None = None
+        attribution_top: tuple[str, ...] = ()
         sample = closed.state.sample
         if self.attribution is not None and sample is not None and sample.rows:
             importance = self.attribution.importance(sample.frame())

@@ -269,7 +269,7 @@ class BucketStream:
         columns = [state.sums[n].array() for n in names] + [state.squares[n].array() for n in names]
         if any(len(column) != len(keys) for column in (rows, *columns)) or (rows < 1).any():
             raise ValueError("bucket columns differ in length or hold no rows")
-        table = np.column_stack([rows.astype(float), *columns]) if len(keys) else []
+        table = np.column_stack([rows.astype(float), *columns]) if len(keys) else np.empty((0, 0))
         buckets = {int(k): [float(v) for v in row] for k, row in zip(keys, table, strict=True)}
         return cls(tuple(names), origin, width, buckets)
 

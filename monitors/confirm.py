@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from shared.schemas import DriftSeverity, FeatureDrift
 
@@ -34,12 +35,12 @@ class SeverityConfirmer:
     def __init__(self, windows: int, needed: int):
         self.windows = windows
         self.needed = needed
-        self.history: dict[str, dict[Hashable, int]] = {}
+        # per feature: window (a window start, or a count of windows told: anything that sorts)
+        # to the rank of its raw severity
+        self.history: dict[str, dict[Any, int]] = {}
         self._told = 0
 
-    def level(
-        self, feature: str, raw: DriftSeverity, window: Hashable | None = None
-    ) -> DriftSeverity:
+    def level(self, feature: str, raw: DriftSeverity, window: Any = None) -> DriftSeverity:
         """The reported level of ``feature`` in ``window`` (windows must sort in time order;
         None: the window after the last one told)."""
         if window is None:
@@ -47,8 +48,8 @@ class SeverityConfirmer:
             window = self._told
         history = self.history.setdefault(feature, {})
         history[window] = _RANK[raw]
-        recent = sorted(w for w in history if w <= window)[-self.windows :]  # type: ignore[operator]
-        for old in sorted(history)[: -self.windows]:  # type: ignore[type-var]
+        recent = sorted(w for w in history if w <= window)[-self.windows :]
+        for old in sorted(history)[: -self.windows]:
             del history[old]  # only the last windows count
         ranks = [history[w] for w in recent if w in history]
         for candidate in (DriftSeverity.HIGH, DriftSeverity.MEDIUM):
@@ -58,7 +59,7 @@ class SeverityConfirmer:
         return DriftSeverity.LOW if _RANK[raw] >= 1 else DriftSeverity.NONE
 
     def confirm(
-        self, drifts: Iterable[FeatureDrift], window: Hashable | None = None
+        self, drifts: Iterable[FeatureDrift], window: Any = None
     ) -> tuple[FeatureDrift, ...]:
         return tuple(
             d.model_copy(update={"confirmed": self.level(d.feature, d.severity, window)})

@@ -138,16 +138,16 @@ class FeatureBins:
     def size(self) -> int:
         return len(self.reference_counts)
 
-    def bins_of(self, values: pd.Series | np.ndarray) -> np.ndarray:
+    def bins_of(self, values: Sequence | np.ndarray | pd.Series) -> np.ndarray:
         """Fine bin index of each value; -1 for a category the reference never had."""
         if self.numeric:
             return np.searchsorted(self.inner_edges, np.asarray(values, dtype=float), side="right")
-        strings = np.asarray(values, dtype=object).astype(str)
+        strings = pd.Index(np.asarray(values, dtype=object).astype(str))
         return self.category_index.get_indexer(strings).astype(np.int64)
 
-    def bin_of(self, value: object) -> int:
+    def bin_of(self, value: float | str) -> int:
         if self.numeric:
-            return bisect_right(self.edges_list, float(value))  # type: ignore[arg-type]
+            return bisect_right(self.edges_list, float(value))
         return self.lookup.get(str(value), -1)
 
     @classmethod
@@ -331,8 +331,9 @@ class DriftWindow:
 
     profile: ReferenceProfile
     rows: int = 0
-    counts: np.ndarray = field(default=None)  # type: ignore[assignment]
-    unseen: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # None: empty (zeros of the profile's shape)
+    counts: np.ndarray = None  # type: ignore[assignment]
+    unseen: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.counts is None:
@@ -343,7 +344,7 @@ class DriftWindow:
     def count_of(self, name: str) -> np.ndarray:
         return self.counts[self.profile.index[name], : self.profile.feature(name).size]
 
-    def update(self, values: Mapping[str, object]) -> DriftWindow:
+    def update(self, values: Mapping[str, float | str | None]) -> DriftWindow:
         """Add one row (a mapping of feature name to value)."""
         self.rows += 1
         for row, spec in enumerate(self.profile.features):
@@ -361,8 +362,9 @@ class DriftWindow:
         """Add every row of ``frame``; columns not monitored are ignored."""
         return self.update_columns(frame, len(frame))
 
-    def update_columns(self, columns: Mapping[str, Sequence | np.ndarray | pd.Series],
-                       rows: int) -> DriftWindow:  # fmt: skip
+    def update_columns(
+        self, columns: Mapping[str, Sequence | np.ndarray | pd.Series] | pd.DataFrame, rows: int
+    ) -> DriftWindow:
         """Add ``rows`` rows given column by column (feature name to its values, in the same
         row order); columns not monitored are ignored."""
         self.rows += rows

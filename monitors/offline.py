@@ -187,7 +187,9 @@ class FairnessMonitor:
 
     def check(self, y_true, y_pred, sensitive: pd.DataFrame) -> FairnessResult:
         window = GroupWindow(self.attributes)
-        columns = sensitive[list(self.attributes)].astype(str).to_dict(orient="records")
+        columns: list[dict[str, str]] = (
+            sensitive[list(self.attributes)].astype(str).to_dict(orient="records")  # type: ignore[assignment]  # pandas-stubs: keys are Hashable
+        )
         for truth, predicted, values in zip(y_true, y_pred, columns, strict=True):
             window.update(values, int(truth), int(predicted))
         groups, gaps = window.result(self.min_positives, self.min_negatives, self.confidence)

@@ -28,14 +28,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
 from monitors.calculators import WindowCalculator
 from monitors.windowing import ClosedWindow, OpenWindow, RecentIds, TumblingWindows
 from shared.handler import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
-from shared.schemas import QuarantinedRow, WindowPartial
+from shared.schemas import Message, QuarantinedRow, ScoredRow, WindowPartial
 from shared.settings import Settings
 from shared.topics import QUARANTINE, Topic
 
@@ -52,7 +52,9 @@ def row_identity(row: BaseModel) -> Hashable:
     is scored once PENDING and again JOINED), or for a quarantined one where it was read from."""
     if isinstance(row, QuarantinedRow):
         return (row.source_topic, row.source_partition, row.source_offset)
-    return (row.event_id, row.label_state)  # type: ignore[attr-defined]
+    if isinstance(row, ScoredRow):
+        return (row.event_id, row.label_state)
+    raise TypeError(f"not a row: {type(row).__name__}")
 
 
 class WindowWorker(Handler, Generic[S]):
@@ -139,7 +141,7 @@ class WindowWorker(Handler, Generic[S]):
             key = item.partition_key
             if key in self.secondary_read_to:
                 self.secondary_read_to[key] = max(self.secondary_read_to[key], item.offset + 1)
-            if not self.calculator.accepts(row):
+            if not isinstance(row, Message) or not self.calculator.accepts(row):
                 continue
             windows = self.by_partition.get(key)
             if windows is None:
@@ -147,7 +149,7 @@ class WindowWorker(Handler, Generic[S]):
                 continue
             if self.recent_ids[key].seen(row_identity(row)):
                 continue  # published twice by a scorer that restarted before committing
-            event_time: datetime = row.event_time  # type: ignore[attr-defined]
+            event_time = row.event_time
             primary = key[0] == self.primary_name
             window = windows.add_row(event_time, key, item.offset, advances_watermark=primary)
             if primary and self.secondary:
@@ -193,7 +195,8 @@ class WindowWorker(Handler, Generic[S]):
     def held_offsets(self) -> dict[PartitionKey, int]:
         held: dict[PartitionKey, int] = {}
         for windows in self.by_partition.values():
-            held.update(windows.held_offsets())  # type: ignore[arg-type]
+            # the windows are keyed by the partition keys given them
+            held.update(cast(dict[PartitionKey, int], windows.held_offsets()))
         return held
 
     def _partials(self, closed: Mapping[PartitionKey, list[ClosedWindow[S]]]) -> list[Outbound]:
@@ -289,7 +292,8 @@ class WindowCombiner(Handler, Generic[S]):
         end = partitions[self.partials_key]
         start = max(0, end - self.restore_partials)
         for offset, partial in self.read(self.partials, 0, start, end):
-            self._add(partial, offset)  # type: ignore[arg-type]
+            if isinstance(partial, WindowPartial):
+                self._add(partial, offset)
         self.replayed_to = max(0, end)
         self.republished = set(self.open)
         self._close(self._ready())
@@ -304,8 +308,8 @@ class WindowCombiner(Handler, Generic[S]):
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         added = False
         for item in batch:
-            if item.partition_key == self.partials_key:
-                added |= self._add(item.value, item.offset)  # type: ignore[arg-type]
+            if item.partition_key == self.partials_key and isinstance(item.value, WindowPartial):
+                added |= self._add(item.value, item.offset)
         if not added:
             return []
         self.last_partial_at = time.monotonic()
@@ -341,7 +345,7 @@ class WindowCombiner(Handler, Generic[S]):
         if partial.monitor != self.calculator.name:
             return False
         key = (partial.source, partial.partition)
-        state = None
+        state: S | None = None
         if partial.rows:
             try:
                 if partial.state is None:
@@ -365,7 +369,7 @@ class WindowCombiner(Handler, Generic[S]):
                 self.calculator.name, *key, partial.window_start.isoformat(), partial.rows,
             )  # fmt: skip
             self.late_pending += partial.rows
-        elif partial.rows and not done:
+        elif state is not None and not done:
             self.open.setdefault(partial.window_start, {})[key] = (offset, partial, state)
         return True
 

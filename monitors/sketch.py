@@ -196,8 +196,8 @@ class ScoreSketch:
         """Estimated share of rows at or below (``inclusive``) or strictly below each score."""
         values, weights = self.weighted()
         cumulative = np.concatenate([[0.0], np.cumsum(weights)])
-        side = "right" if inclusive else "left"
-        positions = np.searchsorted(values, to_units(scores).astype(float) / SCALE, side=side)
+        queries = to_units(scores).astype(float) / SCALE
+        positions = np.searchsorted(values, queries, side="right" if inclusive else "left")
         return cumulative[positions] / max(self.rows, 1)
 
     @property

@@ -9,7 +9,7 @@ that is assigned but has delivered nothing yet holds the watermark back; idle in
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -85,7 +85,7 @@ class TumblingWindows(Generic[S]):
         self.late_rows_total = 0
         self._last: OpenWindow[S] | None = None  # the window the last row went to, while open
 
-    def expect_partitions(self, partitions: frozenset[Hashable] | set[Hashable]) -> None:
+    def expect_partitions(self, partitions: Iterable[Hashable]) -> None:
         """Partitions that must have delivered before the watermark can move."""
         self._expected = frozenset(partitions)
 

@@ -34,6 +34,7 @@ class _Frozen(BaseModel):
 
 
 class _Step(_Frozen):
+    kind: str  # each kind of step fixes its own
     start_day: int = Field(ge=0)
     end_day: int | None = Field(default=None, ge=1)
     onset_days: int = Field(default=0, ge=0, description="0: sudden; k: linear ramp over k days")
@@ -61,7 +62,7 @@ class _Step(_Frozen):
 
     @property
     def step_id(self) -> str:
-        return f"{self.kind}-{self.target}-day{self.start_day}"  # type: ignore[attr-defined]
+        return f"{self.kind}-{self.target}-day{self.start_day}"
 
 
 class NumericOperation(StrEnum):

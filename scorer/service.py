@@ -143,8 +143,9 @@ class ScorerHandler(Handler):
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         """Validate and score the batch's rows column by column; join its labels."""
         outputs: list[Outbound] = []
-        items = [item for item in batch if isinstance(item.value, RawRow)]
-        rows: list[RawRow] = [item.value for item in items]  # type: ignore[misc]
+        read = [(item, item.value) for item in batch if isinstance(item.value, RawRow)]
+        items = [item for item, _ in read]
+        rows = [row for _, row in read]
         if rows:
             frame = feature_frame(rows)
             keep = np.ones(len(rows), dtype=bool)

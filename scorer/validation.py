@@ -88,8 +88,11 @@ class RowValidator:
 
 
 def _as_float(value: object) -> float:
-    """A decoded int or float as a float; NaN for an integer too large for one (out of range)."""
+    """A decoded int or float as a float; NaN for an integer too large for one, or for what is
+    not a number at all (out of range either way)."""
+    if not isinstance(value, int | float):
+        return math.nan
     try:
-        return float(value)  # type: ignore[arg-type]  # decoded as int or float already
+        return float(value)
     except OverflowError:
         return math.nan

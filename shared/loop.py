@@ -435,6 +435,7 @@ class ConsumerLoop:
         name = record.topic()
         topic, limit = self._inputs[name]
         payload = record.value() or b""
+        issues: tuple[FieldIssue, ...]
         if len(payload) > limit:
             issues = (oversized_issue(len(payload), limit),)
         else:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.kafka import make_consumer
 from shared.settings import Settings
-from shared.topics import Topic
+from shared.topics import M, Topic
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ def read_back(
 
 
 def read_range(
-    settings: Settings, topic: Topic, partition: int, start: int, end: int, timeout: float = 60.0
-) -> list[tuple[int, BaseModel]]:
+    settings: Settings, topic: Topic[M], partition: int, start: int, end: int, timeout: float = 60.0
+) -> list[tuple[int, M]]:
     """The decoded messages of one partition from offset ``start`` up to ``end`` (exclusive), with
     their offsets: how a stage rebuilds its state from a log (Kafka Streams restores a store from
     its changelog the same way). The end is known (a committed offset), so no end offset is asked
@@ -119,7 +119,7 @@ def read_range(
         **{"enable.auto.commit": False},
     )
     consumer.assign([TopicPartition(settings.topic_name(topic), partition, max(start, 0))])
-    found: list[tuple[int, BaseModel]] = []
+    found: list[tuple[int, M]] = []
     deadline = time.monotonic() + timeout
     next_offset = max(start, 0)
     try:

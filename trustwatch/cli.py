@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -15,7 +16,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from monitors.app import MonitorKind
@@ -164,6 +172,10 @@ def _progress_bar() -> Progress:
     )
 
 
+def _advance(bar: Progress, task: TaskID, rows: int) -> None:
+    bar.update(task, completed=rows)
+
+
 @app.command(name="produce")
 def produce_command(
     scenario: Scenario = "full",
@@ -194,7 +206,7 @@ def produce_command(
             task = bar.add_task("rows", total=plan.total_rows)
             result = produce(
                 settings, plan, rate or None, should_stop=stop.is_set,
-                progress=lambda n, task=task: bar.update(task, completed=n),
+                progress=functools.partial(_advance, bar, task),
             )  # fmt: skip
         console.print(
             f"produced {result.produced} rows and {result.labels} late labels in "
@@ -274,14 +286,15 @@ def watch(
 ) -> None:
     """Follow alerts, decisions or monitor signals as they are published, colour-coded."""
     from shared.tail import tail
-    from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS
+    from shared.topics import ALERTS, DECISIONS, SIGNAL_TOPICS, Topic
     from trustwatch.render import render, wanted
 
-    topics = {
+    by_target: dict[WatchTarget, list[Topic]] = {
         WatchTarget.ALERTS: [ALERTS],
         WatchTarget.DECISIONS: [DECISIONS],
         WatchTarget.SIGNALS: list(SIGNAL_TOPICS),
-    }[target]
+    }
+    topics = by_target[target]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

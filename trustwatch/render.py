@@ -15,6 +15,7 @@ from shared.schemas import (
     DriftSignal,
     FairnessSignal,
     PerformanceSignal,
+    WindowSignal,
 )
 
 SEVERITY_STYLE = {
@@ -52,9 +53,9 @@ def decision_text(decision: Decision) -> Text:
     return text
 
 
-def signal_text(signal: BaseModel) -> Text:
+def signal_text(signal: WindowSignal) -> Text:
     text = Text()
-    text.append(f"{signal.window_start:%Y-%m-%d} ", style="dim")  # type: ignore[attr-defined]
+    text.append(f"{signal.window_start:%Y-%m-%d} ", style="dim")
     if isinstance(signal, PerformanceSignal):
         kind = "estimate   " if signal.provisional else "performance"
         text.append(f"{kind} ", style="bold")
@@ -86,7 +87,9 @@ def render(message: BaseModel) -> Text:
         return alert_text(message)
     if isinstance(message, Decision):
         return decision_text(message)
-    return signal_text(message)
+    if isinstance(message, WindowSignal):
+        return signal_text(message)
+    return Text(message.model_dump_json())
 
 
 def wanted(message: BaseModel, types: set[str], severities: set[str]) -> bool:

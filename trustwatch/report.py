@@ -10,7 +10,14 @@ import numpy as np
 
 from alerter.history import History
 from shared.policy import Policy
-from shared.schemas import AlertSeverity, AlertStatus, DriftSeverity
+from shared.schemas import (
+    AlertSeverity,
+    AlertStatus,
+    DriftSeverity,
+    DriftSignal,
+    FairnessSignal,
+    PerformanceSignal,
+)
 
 SEVERITY_CODE = {DriftSeverity.NONE: 0, DriftSeverity.LOW: 1, DriftSeverity.MEDIUM: 2,
                  DriftSeverity.HIGH: 3}  # fmt: skip
@@ -44,8 +51,8 @@ def _save(plt, figure, path: Path, dates: bool) -> None:
 
 def plot_performance(history: History, policy: Policy, path: Path) -> bool:
     plt = _pyplot()
-    matured = history.signals("performance")
-    estimated = history.signals("performance", provisional=True)
+    matured = history.signals(PerformanceSignal)
+    estimated = history.signals(PerformanceSignal, provisional=True)
     if not matured and not estimated:
         return False
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
@@ -90,9 +97,9 @@ def plot_performance(history: History, policy: Policy, path: Path) -> bool:
     return True
 
 
-def plot_drift(history: History, path: Path) -> bool:
+def plot_drift(history: History, _policy: Policy, path: Path) -> bool:
     plt = _pyplot()
-    signals = history.signals("drift")
+    signals = history.signals(DriftSignal)
     if not signals:
         return False
     names = [f.feature for f in signals[0].features]
@@ -132,7 +139,7 @@ def plot_drift(history: History, path: Path) -> bool:
 
 def plot_fairness(history: History, policy: Policy, path: Path) -> bool:
     plt = _pyplot()
-    signals = history.signals("fairness")
+    signals = history.signals(FairnessSignal)
     if not signals:
         return False
     attributes = list(policy.fairness.attributes)
@@ -160,7 +167,7 @@ def plot_fairness(history: History, policy: Policy, path: Path) -> bool:
     return True
 
 
-def plot_timeline(history: History, path: Path) -> bool:
+def plot_timeline(history: History, _policy: Policy, path: Path) -> bool:
     plt = _pyplot()
     alerts, decisions = history.alerts(), history.decisions()
     if not decisions:
@@ -205,10 +212,10 @@ def plot_timeline(history: History, path: Path) -> bool:
 
 
 PLOTS = (
-    ("performance.png", "Performance", plot_performance, True),
-    ("drift.png", "Drift", plot_drift, False),
-    ("fairness.png", "Fairness", plot_fairness, True),
-    ("timeline.png", "Alerts and decisions", plot_timeline, False),
+    ("performance.png", "Performance", plot_performance),
+    ("drift.png", "Drift", plot_drift),
+    ("fairness.png", "Fairness", plot_fairness),
+    ("timeline.png", "Alerts and decisions", plot_timeline),
 )
 
 
@@ -219,11 +226,8 @@ def write_report(history_path: Path, out: Path, policy: Policy) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     history = History(history_path)
     sections = []
-    for filename, title, plot, needs_policy in PLOTS:
-        made = plot(history, policy, out / filename) if needs_policy else plot(
-            history, out / filename
-        )  # fmt: skip
-        if made:
+    for filename, title, plot in PLOTS:
+        if plot(history, policy, out / filename):
             sections.append(f"<h2>{title}</h2><img src='{filename}' alt='{title}'>")
     rows = "".join(
         f"<tr><td>{a.window_start:%Y-%m-%d}</td><td>{a.status.value}</td><td>{a.severity.value}"

@@ -5,7 +5,7 @@ from datetime import timedelta
 from alerter.history import History
 from alerter.lifecycle import AlertBook
 from alerter.rules import conditions
-from shared.schemas import DriftSeverity
+from shared.schemas import DriftSeverity, DriftSignal
 from tests.unit.signals import drift, fairness, performance, window
 from trustwatch.report import write_report
 
@@ -27,7 +27,7 @@ def test_history_is_idempotent_and_the_report_renders(tmp_path, policy):
                         decision, decision):  # recorded twice: still one row  # fmt: skip
             history.record(message)
     assert len(history.decisions()) == 6
-    assert len(history.signals("drift")) == 6
+    assert len(history.signals(DriftSignal)) == 6
     assert {a.key for a in history.alerts()} == {"DRIFT:MonthlyCharges", "BIAS:gender"}
     history.close()
 
@@ -45,5 +45,5 @@ def test_retention_prunes_old_windows(tmp_path):
         history.record(drift(day))
     removed = history.prune(drift(4).window_end)  # the last window ends on March 6
     assert removed == 3  # windows starting before March 4 are older than two days
-    assert [s.window_start.day for s in history.signals("drift")] == [4, 5]
+    assert [s.window_start.day for s in history.signals(DriftSignal)] == [4, 5]
     assert timedelta(days=2) == history.retention
