@@ -49,14 +49,14 @@ def restore(settings: Settings, handler: AlerterHandler) -> None:
     history = read_back(settings, [ALERTS, DECISIONS])
     alerts = [m.value for m in history if isinstance(m.value, Alert)]
     decided = [m.value.window_start for m in history if isinstance(m.value, Decision)]
-    decided_through = max(decided) if decided else None
     # the drift monitor goes on publishing: read what this group has consumed, the rest comes
     # through the loop
     consumed = committed_offset(settings, GROUP_ID, DRIFT_SIGNALS, 0)
     drifts = [value for _, value in read_range(settings, DRIFT_SIGNALS, 0, 0, consumed)]
-    handler.restore(alerts, decided_through, drifts)
+    handler.restore(alerts, decided, drifts)
     if history:
-        log.info("restored %d alerts; decisions made through %s", len(alerts), decided_through)
+        log.info("restored %d alerts and %d decided windows (the last %s)", len(alerts),
+                 len(decided), max(decided) if decided else None)  # fmt: skip
 
 
 def run(

@@ -9,9 +9,11 @@ conditions that held in that window and the drift streaks as of that window.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -34,6 +36,38 @@ class PendingWindow:
     first_offsets: dict[PartitionKey, int] = field(default_factory=dict)
 
 
+@dataclass
+class SeenWindows:
+    """Window starts already handled, the ``capacity`` latest of them (bounded).
+
+    Kept per window rather than as a high-water mark: one signal for a window far ahead (a
+    forged or mis-stamped one) then leaves every real window after it to be judged and decided.
+
+    Examples
+    --------
+    >>> seen = SeenWindows(capacity=2)
+    >>> for start in (3, 1, 2):
+    ...     seen.add(start)
+    >>> sorted(seen.starts), 1 in seen
+    ([2, 3], False)
+    """
+
+    capacity: int = 10_000
+    starts: set = field(default_factory=set)
+    _heap: list = field(default_factory=list)
+
+    def add(self, start: Any) -> None:
+        if start in self.starts:
+            return
+        self.starts.add(start)
+        heapq.heappush(self._heap, start)
+        while len(self._heap) > self.capacity:
+            self.starts.discard(heapq.heappop(self._heap))
+
+    def __contains__(self, start: object) -> bool:
+        return start in self.starts
+
+
 class AlerterHandler(Handler):
     def __init__(
         self,
@@ -53,23 +87,22 @@ class AlerterHandler(Handler):
         )
         self.streaks = DriftStreaks()
         self.pending: dict[datetime, PendingWindow] = {}
-        self.judged_through: dict[str, datetime] = {}
-        self.decided_through: datetime | None = None
+        self.judged: dict[str, SeenWindows] = {}
+        self.decided = SeenWindows()
 
     def restore(
         self,
         alerts: Sequence[Alert],
-        decided_through: datetime | None,
+        decided: Sequence[datetime],
         drift_signals: Sequence[DriftSignal] = (),
     ) -> None:
         """State after a restart, read back from the alerts, decisions and drift topics. The
-        drift streaks replay the windows already decided; later ones are re-read and judged."""
+        drift streaks replay the windows already decided; the others are re-read and judged."""
         self.book.restore(list(alerts))
-        self.decided_through = decided_through
-        if decided_through is None:
-            return
+        for start in decided:
+            self.decided.add(start)
         for signal in sorted(drift_signals, key=lambda s: s.window_start):
-            if signal.window_start <= decided_through:
+            if signal.window_start in self.decided:
                 self.streaks.update(
                     WindowSignals(signal.window_start, signal.window_end, drift=signal)
                 )
@@ -101,11 +134,12 @@ class AlerterHandler(Handler):
             return []  # the loop decodes each signal topic into its own model
         source = source_of(signal)
         start, end = signal.window_start, signal.window_end
-        if self.decided_through is not None and start <= self.decided_through:
+        if start in self.decided:
             return []  # a replayed signal of a window already decided
-        if source in self.judged_through and start <= self.judged_through[source]:
+        judged = self.judged.setdefault(source, SeenWindows())
+        if start in judged:
             return []  # replayed within this run
-        self.judged_through[source] = start
+        judged.add(start)
         causes = self.book.open_conditions()
         holding = [
             with_likely_cause(condition, causes)
@@ -138,5 +172,5 @@ class AlerterHandler(Handler):
             self.metrics.observe_decision(decision, window.signals.end)
             self.record(decision)
             outputs.append(Outbound(DECISIONS, decision))
-            self.decided_through = start
+            self.decided.add(start)
         return outputs

@@ -35,7 +35,8 @@ from pydantic import BaseModel
 from monitors.calculators import WindowCalculator
 from monitors.windowing import ClosedWindow, OpenWindow, RecentIds, TumblingWindows
 from shared.handler import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
-from shared.schemas import Message, QuarantinedRow, ScoredRow, WindowPartial
+from shared.records import set_aside_record
+from shared.schemas import IssueCode, Message, QuarantinedRow, ScoredRow, WindowPartial
 from shared.settings import Settings
 from shared.topics import QUARANTINE, Topic
 
@@ -236,6 +237,10 @@ class WindowWorker(Handler, Generic[S]):
         return Outbound(self.partials, partial)
 
 
+class MisfitPartial(ValueError):
+    """A partial window that does not fit this monitor: refused, not merged."""
+
+
 class WindowCombiner(Handler, Generic[S]):
     """Partial windows to signals, on the instance that holds the partials topic's partition.
 
@@ -259,6 +264,9 @@ class WindowCombiner(Handler, Generic[S]):
         self.expected = {(settings.topic_name(t), p) for t in sources for p in range(t.partitions)}
         self.idle_seconds = settings.idle_flush_seconds
         self.restore_partials = settings.restore_partials
+        self.size = timedelta(seconds=settings.window_seconds)
+        self.origin = settings.simulation_start
+        self.payload_chars = settings.quarantine_payload_chars
         self.read = read
         self.active = False
         self._reset()
@@ -293,7 +301,11 @@ class WindowCombiner(Handler, Generic[S]):
         start = max(0, end - self.restore_partials)
         for offset, partial in self.read(self.partials, 0, start, end):
             if isinstance(partial, WindowPartial):
-                self._add(partial, offset)
+                try:
+                    self._add(partial, offset)
+                except MisfitPartial as exc:  # set aside when it was first read
+                    log.info("%s: the replay skips a refused partial: %s", self.calculator.name,
+                             exc)  # fmt: skip
         self.replayed_to = max(0, end)
         self.republished = set(self.open)
         self._close(self._ready())
@@ -307,14 +319,22 @@ class WindowCombiner(Handler, Generic[S]):
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         added = False
+        refused: list[Outbound] = []
         for item in batch:
             if item.partition_key == self.partials_key and isinstance(item.value, WindowPartial):
-                added |= self._add(item.value, item.offset)
+                try:
+                    added |= self._add(item.value, item.offset)
+                except MisfitPartial as exc:
+                    # not merged, and its mark not believed: the window closes without it
+                    log.warning("%s: refused the partial at offset %d: %s",
+                                self.calculator.name, item.offset, exc)  # fmt: skip
+                    record = set_aside_record(item, IssueCode.INVALID, str(exc), self.payload_chars)
+                    refused.append(Outbound(QUARANTINE, record))
         if not added:
-            return []
+            return refused
         self.last_partial_at = time.monotonic()
         self.idle_ticks = 0
-        return self._close(self._ready())
+        return refused + self._close(self._ready())
 
     def on_idle(self) -> list[Outbound]:
         """A partition whose worker has gone quiet (the stream ended, or more instances than
@@ -345,6 +365,13 @@ class WindowCombiner(Handler, Generic[S]):
         if partial.monitor != self.calculator.name:
             return False
         key = (partial.source, partial.partition)
+        where = f"{key[0]}[{key[1]}], window of {partial.window_start.isoformat()}"
+        if key not in self.expected:
+            raise MisfitPartial(f"{where}: not a partition this monitor reads")
+        if partial.window_end - partial.window_start != self.size or (
+            (partial.window_start - self.origin) % self.size
+        ):
+            raise MisfitPartial(f"{where}: not one of this monitor's windows ({self.size})")
         state: S | None = None
         if partial.rows:
             try:
@@ -352,11 +379,7 @@ class WindowCombiner(Handler, Generic[S]):
                     raise ValueError("a partial with rows carries no state")
                 state = self.calculator.decode(partial.state)
             except ValueError as exc:
-                # not merged, and its mark not believed: the window closes without it
-                log.warning("%s: refused the partial of %s[%d] at offset %d for the window of "
-                            "%s: %s", self.calculator.name, *key, offset,
-                            partial.window_start.isoformat(), exc)  # fmt: skip
-                return False
+                raise MisfitPartial(f"{where}: {exc}") from exc
         if key not in self.marks or partial.closed_through > self.marks[key]:
             self.marks[key] = partial.closed_through
         done = self.closed_through is not None and partial.window_end <= self.closed_through

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prometheus_client import CollectorRegistry, Gauge
 
 from scorer.service import ScorerHandler
@@ -20,7 +22,12 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Cons
     metadata = load_metadata(version_dir)
     model = load_model(version_dir, metadata)
     handler = ScorerHandler(
-        model, metadata, settings.quarantine_payload_chars, settings.label_buffer_rows
+        model,
+        metadata,
+        settings.quarantine_payload_chars,
+        settings.label_buffer_rows,
+        max_skew=timedelta(seconds=settings.event_time_max_skew_seconds),
+        jump_rows=settings.event_time_jump_rows,
     )
     registry = registry or CollectorRegistry()
     Gauge(

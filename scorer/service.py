@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 
 from scorer.validation import RowValidator
 from shared.artifact import ModelMetadata
+from shared.eventtime import PartitionClock
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.schemas import (
@@ -133,17 +135,48 @@ class ScorerHandler(Handler):
         metadata: ModelMetadata,
         payload_chars: int,
         label_buffer_rows: int = 200_000,
+        max_skew: timedelta = timedelta(days=7),
+        jump_rows: int = 20,
     ):
         self.model = model
         self.metadata = metadata
         self.validator = RowValidator(metadata.features)
         self.payload_chars = payload_chars
         self.join = LabelJoin(label_buffer_rows)
+        # per partition read: the newest event time accepted, and rows too far ahead of it
+        self.max_skew = max_skew
+        self.jump_rows = jump_rows
+        self.clocks: dict[PartitionKey, PartitionClock] = {}
+
+    def on_assign(self, partitions: Mapping[PartitionKey, int]) -> None:
+        self.clocks = {}
+
+    def _too_far_ahead(self, newest: datetime | None) -> FieldIssue:
+        return FieldIssue(
+            field="event_time",
+            code=IssueCode.EVENT_TIME_OUT_OF_RANGE,
+            detail=f"more than {self.max_skew} ahead of the newest row of its partition "
+            f"({newest.isoformat() if newest else 'none'})",
+        )
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
         """Validate and score the batch's rows column by column; join its labels."""
         outputs: list[Outbound] = []
-        read = [(item, item.value) for item in batch if isinstance(item.value, RawRow)]
+        read = []
+        for item in batch:
+            if not isinstance(item.value, RawRow):
+                continue
+            clock = self.clocks.get(item.partition_key)
+            if clock is None:
+                clock = PartitionClock(self.max_skew, self.jump_rows)
+                self.clocks[item.partition_key] = clock
+            newest = clock.newest
+            if clock.accept(item.value.event_time):
+                read.append((item, item.value))
+            else:
+                # filed at the partition's own time: its stamp must not open a window either
+                issue = self._too_far_ahead(newest)
+                outputs.append(self._refuse(item, item.value, (issue,), at=newest))
         items = [item for item, _ in read]
         rows = [row for _, row in read]
         if rows:
@@ -175,9 +208,10 @@ class ScorerHandler(Handler):
     def held_offsets(self) -> dict[PartitionKey, int]:
         return self.join.held_offsets()
 
-    def _refuse(self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...]) -> Outbound:
+    def _refuse(self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...],
+                at: datetime | None = None) -> Outbound:  # fmt: skip
         self.join.note_quarantined(row.event_id)
-        return Outbound(QUARANTINE, self._quarantine(item, row, issues))
+        return Outbound(QUARANTINE, self._quarantine(item, row, issues, at or row.event_time))
 
     def on_rejected(self, row: QuarantinedRow) -> None:
         self.join.note_quarantined(row.event_id)
@@ -208,11 +242,11 @@ class ScorerHandler(Handler):
         return Outbound(SCORED_ROWS, joined, key=prediction.customer_id)
 
     def _quarantine(
-        self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...]
+        self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...], at: datetime
     ) -> QuarantinedRow:
         payload = row.model_dump_json()
         return QuarantinedRow(
-            event_time=row.event_time,
+            event_time=at,
             event_id=row.event_id,
             source_topic=item.source,
             source_partition=item.partition,

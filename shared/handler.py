@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
-from shared.schemas import QuarantinedRow
+from shared.schemas import Message, QuarantinedRow
 from shared.topics import Topic
 
 PartitionKey = tuple[str, int]
@@ -21,7 +19,7 @@ class Inbound:
     built per message, and a frozen dataclass costs three times as much to build."""
 
     topic: Topic
-    value: BaseModel
+    value: Message
     key: bytes | None
     partition: int
     offset: int
@@ -40,7 +38,7 @@ class Outbound:
     """A message to publish: the topic checks that ``value`` is its model."""
 
     topic: Topic
-    value: BaseModel
+    value: Message
     key: str | None = None
 
 

@@ -12,7 +12,6 @@ windows, so a restart re-reads them rather than losing them.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import signal
 import threading
@@ -20,8 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from types import MappingProxyType
+from datetime import datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
@@ -29,11 +27,17 @@ from pydantic import ValidationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
+from shared.records import (
+    NO_MARKS,
+    failed_record,
+    header_event_time,
+    quarantine_marks,
+    quarantine_record,
+    refused_record,
+)
 from shared.schemas import FieldIssue, IssueCode, QuarantinedRow
 from shared.settings import Settings
 from shared.topics import (
-    EVENT_ID_HEADER,
-    EVENT_TIME_HEADER,
     QUARANTINE,
     QUARANTINE_MARK_HEADER,
     Topic,
@@ -143,6 +147,14 @@ class ConsumerLoop:
         self._quarantine_marks: dict[int, int] = {}
         self._topics_missing_since: float | None = None
         self._topics_recreated_at = 0.0
+        # event times outside these bounds are quarantined at decoding; a replay's ceiling is
+        # fixed, a live stream's follows the wall clock
+        self._bounds = settings.event_time_bounds()
+        self._earliest = self._bounds.earliest
+        self._ceiling = None if self._bounds.live else self._bounds.latest()
+        # the event time of the last message decoded on each partition: a broken message's time
+        self._recent_times: dict[PartitionKey, datetime] = {}
+        self._failures_logged: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -328,7 +340,7 @@ class ConsumerLoop:
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
-        outputs = rejected + (list(self.handler.handle(inbound)) if inbound else [])
+        outputs = rejected + (self._handle(inbound) if inbound else [])
         # Broken rows are acknowledged before the rows read after them are published, which then
         # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
         # knows which quarantine records it must have read before the row's time counts.
@@ -363,6 +375,30 @@ class ConsumerLoop:
         self._settle(consumer)
         if self.on_batch is not None:
             self.on_batch(self.stats)
+
+    def _handle(self, inbound: list[Inbound]) -> list[Outbound]:
+        """The handler's outputs for ``inbound``. A message whose handling raises does not stop
+        the stage (a restart would meet it again): the batch is halved until the message is
+        found, and it goes to quarantine with the error. The handlers check a message before
+        changing their state by it, so the halves already handled are not handled twice."""
+        try:
+            return list(self.handler.handle(inbound))
+        except Exception as exc:  # noqa: BLE001 - any error of one message's handling
+            if len(inbound) > 1:
+                middle = len(inbound) // 2
+                return self._handle(inbound[:middle]) + self._handle(inbound[middle:])
+            item = inbound[0]
+            kind = type(exc).__name__
+            if kind not in self._failures_logged:  # the traceback once per kind of error
+                self._failures_logged.add(kind)
+                log.exception("handling %s[%d]@%d failed; it is quarantined", item.source,
+                              item.partition, item.offset)  # fmt: skip
+            else:
+                log.warning("handling %s[%d]@%d failed (%s: %s); it is quarantined",
+                            item.source, item.partition, item.offset, kind, exc)  # fmt: skip
+            record = failed_record(item, exc, self.settings.quarantine_payload_chars)
+            self.handler.on_rejected(record)
+            return [Outbound(QUARANTINE, record, key=None)]
 
     def _settle(self, consumer, wait: bool = False) -> None:
         """Store the offsets of the batches whose outputs are all acknowledged, oldest first;
@@ -444,13 +480,42 @@ class ConsumerLoop:
             except ValidationError as exc:
                 issues = issues_from_validation_error(exc)
             else:
+                if not self._earliest <= value.event_time <= self._latest():
+                    return quarantine_record(record, (self._time_issue(value.event_time),),
+                                             self.settings.quarantine_payload_chars,
+                                             self._neighbour_time(record))  # fmt: skip
+                self._recent_times[(name, record.partition())] = value.event_time
                 _, timestamp_ms = record.timestamp()
                 marks = quarantine_marks(record) if self._reads_quarantine else NO_MARKS
                 return Inbound(
                     topic, value, record.key(), record.partition(), record.offset(),
                     name, max(0, timestamp_ms or 0), marks,
                 )  # fmt: skip
-        return quarantine_record(record, issues, self.settings.quarantine_payload_chars)
+        return quarantine_record(record, issues, self.settings.quarantine_payload_chars,
+                                 self._neighbour_time(record))  # fmt: skip
+
+    def _latest(self) -> datetime:
+        return self._ceiling if self._ceiling is not None else self._bounds.latest()
+
+    def _time_issue(self, event_time: datetime) -> FieldIssue:
+        problem = self._bounds.problem(event_time) or "out of range"
+        return FieldIssue(field="event_time", code=IssueCode.EVENT_TIME_OUT_OF_RANGE,
+                          detail=problem)  # fmt: skip
+
+    def _neighbour_time(self, record: Message) -> datetime:
+        """The time of a message that has no usable one of its own: its header when plausible,
+        else the time of the message read before it on its partition (else on any partition
+        read here), else the stream's origin; never the wall clock, which a replay is far
+        from."""
+        header = header_event_time(record)
+        if header is not None and self._bounds.contains(header):
+            return header
+        own = self._recent_times.get((record.topic(), record.partition()))
+        if own is not None:
+            return own
+        if self._recent_times:
+            return max(self._recent_times.values())
+        return self._bounds.origin
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -580,105 +645,3 @@ class ConsumerLoop:
             self._producer = make_producer(self.settings)
             self._producer_fatal = False
         return self._producer
-
-
-def _header(record: Message, name: str) -> str | None:
-    for key, value in record.headers() or ():
-        if key == name and value is not None:
-            return value.decode("utf-8", errors="replace")
-    return None
-
-
-NO_MARKS: Mapping[int, int] = MappingProxyType({})
-
-
-def quarantine_marks(record: Message) -> Mapping[int, int]:
-    """The quarantine offsets a message was published after (QUARANTINE_MARK_HEADER); a header
-    that does not parse counts as none (the row is still processed, only not waited for)."""
-    header = None
-    for key, value in record.headers() or ():
-        if key == QUARANTINE_MARK_HEADER and value is not None:
-            header = value.decode("utf-8", errors="replace")
-    if not header:
-        return NO_MARKS
-    marks: dict[int, int] = {}
-    for part in header.split(","):
-        partition, _, offset = part.partition(":")
-        if partition.strip().isdigit() and offset.strip().isdigit():
-            marks[int(partition)] = int(offset)
-    return marks
-
-
-def salvage_event_id(record: Message) -> str | None:
-    """The ``event_id`` of a message that failed validation: its header, else its payload.
-
-    It lets every produced row be accounted for by id, faulty ones included.
-    """
-    from_header = _header(record, EVENT_ID_HEADER)
-    if from_header:
-        return from_header
-    try:
-        document = json.loads(record.value() or b"")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if isinstance(document, dict) and isinstance(document.get("event_id"), str):
-        return document["event_id"]
-    return None
-
-
-def salvage_event_time(record: Message) -> datetime:
-    """The simulated time of a broken message (header), else the broker's timestamp."""
-    header = _header(record, EVENT_TIME_HEADER)
-    if header:
-        try:
-            parsed = datetime.fromisoformat(header)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    _, timestamp_ms = record.timestamp()
-    if timestamp_ms and timestamp_ms > 0:
-        return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
-    return datetime.now(tz=UTC)
-
-
-def refused_record(
-    output: Outbound, topic: str, error: KafkaError, payload_chars: int
-) -> QuarantinedRow:
-    """The quarantine record of an output the broker refused: the output's own time and id (so
-    the row it came from is still accounted for), the topic, and the reason."""
-    payload = output.topic.encode(output.value)
-    text = payload.decode("utf-8", errors="replace")
-    value = output.value
-    event_time = getattr(value, "event_time", None) or datetime.now(tz=UTC)
-    event_id = getattr(value, "event_id", None)
-    issue = FieldIssue(field="$", code=IssueCode.PUBLISH_REFUSED,
-                       detail=f"{topic} refused it: {error.str()}"[:500])  # fmt: skip
-    return QuarantinedRow(
-        event_time=event_time,
-        event_id=event_id if isinstance(event_id, str) else None,
-        source_topic=topic,
-        source_partition=-1,  # never published: it has no partition or offset
-        source_offset=-1,
-        issues=(issue,),
-        payload=text[:payload_chars],
-        payload_bytes=len(payload),
-        payload_truncated=len(text) > payload_chars,
-    )
-
-
-def quarantine_record(record: Message, issues, payload_chars: int) -> QuarantinedRow:
-    """A quarantine message for ``record``, keeping a bounded copy of its payload."""
-    raw = record.value() or b""
-    text = raw.decode("utf-8", errors="replace")
-    return QuarantinedRow(
-        event_time=salvage_event_time(record),
-        event_id=salvage_event_id(record),
-        source_topic=record.topic(),
-        source_partition=record.partition(),
-        source_offset=record.offset(),
-        issues=tuple(issues),
-        payload=text[:payload_chars],
-        payload_bytes=len(raw),
-        payload_truncated=len(text) > payload_chars,
-    )

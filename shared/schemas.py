@@ -129,6 +129,10 @@ class IssueCode(StrEnum):
     INVALID = "INVALID"
     # an output the broker (or client) refused for good: too large, not authorised
     PUBLISH_REFUSED = "PUBLISH_REFUSED"
+    # an event time the stream cannot plausibly carry (shared.eventtime)
+    EVENT_TIME_OUT_OF_RANGE = "EVENT_TIME_OUT_OF_RANGE"
+    # handling the message raised an error: set aside so that it cannot stop the stage
+    PROCESSING_FAILED = "PROCESSING_FAILED"
 
 
 class FieldIssue(_Frozen):

@@ -6,13 +6,14 @@ they never appear in a repr, a log line or an exception.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.eventtime import EventTimeBounds
 from shared.topics import Topic
 
 
@@ -70,6 +71,14 @@ class Settings(BaseSettings):
     # Partial windows a monitor's combiner replays when it takes over (about four per window):
     # the rolling views and confirmation span a few windows; ADWIN sees the last of them.
     restore_partials: int = Field(default=1_000, gt=0)
+    # Plausible event time (shared.eventtime): from simulation_start less the horizon to, for a
+    # replay or backfill, simulation_start plus the horizon, or, for a live stream, the wall clock
+    # plus the skew. The scorer also refuses a row further than the skew ahead of the newest row
+    # of its partition, until this many rows in a row agree that the stream jumped.
+    event_time_horizon_days: float = Field(default=3_650, gt=0)
+    event_time_max_skew_seconds: int = Field(default=7 * 86_400, gt=0)
+    event_time_live: bool = False
+    event_time_jump_rows: int = Field(default=20, gt=0)
 
     # Processing.
     batch_size: int = Field(default=500, gt=0)
@@ -102,6 +111,19 @@ class Settings(BaseSettings):
         'staging.alerts'
         """
         return f"{self.namespace}.{topic.name}"
+
+    @model_validator(mode="after")
+    def _event_time_representable(self) -> Settings:
+        self.event_time_bounds()  # ValueError (an invalid setting) past the year 9000
+        return self
+
+    def event_time_bounds(self) -> EventTimeBounds:
+        return EventTimeBounds(
+            self.simulation_start,
+            timedelta(days=min(self.event_time_horizon_days, 10_000_000)),
+            timedelta(seconds=self.event_time_max_skew_seconds),
+            self.event_time_live,
+        )
 
     def group_id(self, base: str) -> str:
         return f"{self.namespace}-{base}"

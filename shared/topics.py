@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
 from shared import schemas
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=schemas.Message)
 
 # Headers the producer sets on every row, so that a payload too broken to read can still be
 # accounted for by id and windowed by its simulated time.

@@ -11,7 +11,9 @@ from shared.tail import tail
 from shared.topics import Topic
 
 
-def publish_raw(settings: Settings, topic: Topic, payloads: list[bytes], key: str = "k") -> None:
+def publish_raw(settings: Settings, topic: Topic, payloads: list[bytes | None],
+                key: str = "k") -> None:  # fmt: skip
+    """Payloads as they are (None: a tombstone), without headers."""
     producer = make_producer(settings)
     for payload in payloads:
         producer.produce(settings.topic_name(topic), payload, key=key)

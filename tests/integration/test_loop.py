@@ -27,18 +27,26 @@ def alert(index: int) -> Alert:
     )  # fmt: skip
 
 
-class Relay(Handler):
-    """Copies messages to the sink; can be told to fail once it has seen ``fail_at`` messages."""
+class SimulatedCrash(BaseException):
+    """The process dies (not an error of one message, which the loop sets aside)."""
 
-    def __init__(self, fail_at: int | None = None):
+
+class Relay(Handler):
+    """Copies messages to the sink; can be told to crash once it has seen ``fail_at`` messages,
+    and to fail on the message with subject ``poison``."""
+
+    def __init__(self, fail_at: int | None = None, poison: str | None = None):
         self.seen: list[str] = []
         self.fail_at = fail_at
+        self.poison = poison
 
     def handle(self, batch):
         outputs = []
         for item in batch:
             if self.fail_at is not None and len(self.seen) >= self.fail_at:
-                raise RuntimeError("simulated crash")
+                raise SimulatedCrash("simulated crash")
+            if item.value.subject == self.poison:
+                raise ValueError(f"cannot handle {self.poison}")
             self.seen.append(item.value.subject)
             outputs.append(Outbound(SINK, item.value, key=item.value.key))
         return outputs
@@ -94,11 +102,45 @@ class Recorder(Handler):
         return []
 
 
+def test_a_message_whose_handling_fails_is_quarantined_and_its_batch_goes_on(settings, topics):
+    publish(settings, SOURCE, [alert(i) for i in range(20)], key="one-partition")
+    handler = Relay(poison="13")
+    stats = ConsumerLoop(settings, "relay", [SOURCE], handler).run(max_messages=20, idle_timeout=15)
+    assert stats.consumed == 20
+    assert {a.subject for a in read_all(settings, SINK, expected=19)} == {
+        str(i) for i in range(20) if i != 13
+    }
+    (record,) = read_all(settings, QUARANTINE, expected=1)
+    (issue,) = record.issues
+    assert issue.code == IssueCode.PROCESSING_FAILED and "cannot handle 13" in issue.detail
+    assert record.source_offset == 13 and '"subject":"13"' in record.payload
+
+
+def test_event_times_out_of_range_are_quarantined_and_broken_ones_take_their_neighbours(
+    settings, topics
+):
+    """A message stamped 9999-12-31 or 2999 never reaches the handler; a tombstone without
+    headers takes the time of the message before it on the partition, not the wall clock."""
+    far = [alert(1).model_copy(update={"event_time": datetime(year, 12, 31, tzinfo=UTC)})
+           for year in (9999, 2999)]  # fmt: skip
+    publish(settings, SOURCE, [alert(0), *far], key="one-partition")
+    publish_raw(settings, SOURCE, [None], key="one-partition")
+    publish(settings, SOURCE, [alert(2)], key="one-partition")
+    handler = Relay()
+    ConsumerLoop(settings, "relay", [SOURCE], handler).run(max_messages=5, idle_timeout=15)
+    assert handler.seen == ["0", "2"]
+    quarantined = read_all(settings, QUARANTINE, expected=3)
+    codes = [q.issues[0].code for q in quarantined]
+    assert codes == [IssueCode.EVENT_TIME_OUT_OF_RANGE] * 2 + [IssueCode.MALFORMED_JSON]
+    assert all(q.event_time == NOW for q in quarantined)
+    assert "after" in quarantined[0].issues[0].detail
+
+
 def test_a_crash_before_delivery_re_reads_instead_of_losing(settings, topics):
     publish(settings, SOURCE, [alert(i) for i in range(30)], key="one-partition")
     settings = settings.model_copy(update={"batch_size": 5})
     crashing = Relay(fail_at=10)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(SimulatedCrash, match="simulated crash"):
         ConsumerLoop(settings, "relay", [SOURCE], crashing).run(idle_timeout=15)
     resumed = Relay()
     ConsumerLoop(settings, "relay", [SOURCE], resumed).run(idle_timeout=4)

@@ -371,8 +371,35 @@ def test_a_restarted_alerter_resumes_the_drift_streaks_of_the_windows_it_decided
 
     handler = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
     published = [drift(day, {"MonthlyCharges": HIGH}) for day in range(4)]
-    handler.restore([], bounds(2)[0], published)  # windows 0-2 decided; 3 will be re-read
+    handler.restore([], [bounds(day)[0] for day in range(3)], published)  # 3 will be re-read
     assert handler.streaks.streaks == {"MonthlyCharges": 3}
     fresh = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
-    fresh.restore([], None, published)  # nothing decided yet: everything will be re-read
+    fresh.restore([], [], published)  # nothing decided yet: everything will be re-read
     assert fresh.streaks.streaks == {}
+
+
+def test_a_signal_for_a_far_window_does_not_stop_the_real_windows_being_decided(policy, metadata):
+    """A drift signal stamped four years ahead (forged, or mis-stamped) arrives first and is
+    decided once the input is idle; every real window after it is still judged and decided."""
+    from alerter.service import AlerterHandler
+    from shared.handler import Inbound
+    from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS
+
+    handler = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
+    offsets = iter(range(1000))
+
+    def inbound(topic, signal):
+        return Inbound(topic, signal, None, 0, next(offsets), f"t.{topic.name}")
+
+    decisions = handler.handle([inbound(DRIFT_SIGNALS, drift(4 * 365))])
+    decisions += handler.on_idle()
+    for day in range(3):
+        decisions += handler.handle([
+            inbound(DRIFT_SIGNALS, drift(day)),
+            inbound(PERFORMANCE_SIGNALS, performance(day)),
+            inbound(FAIRNESS_SIGNALS, fairness(day)),
+        ])  # fmt: skip
+    decided = [output.value.window_start for output in decisions]
+    assert decided == [bounds(4 * 365)[0], bounds(0)[0], bounds(1)[0], bounds(2)[0]]
+    # a signal of a window already decided is a replay: judged and decided once
+    assert handler.handle([inbound(DRIFT_SIGNALS, drift(1))]) == []

@@ -74,7 +74,8 @@ PURE_MODULES = [
     "shared.data", "shared.artifact", "monitors.drift", "monitors.performance",
     "monitors.fairness", "monitors.windowing", "alerter.rules", "alerter.lifecycle",
     "alerter.decisions", "producer.scenario", "producer.stream", "scorer.validation",
-    "trustwatch.evaluation",
+    "trustwatch.evaluation", "monitors.calculators", "monitors.sketch", "monitors.changepoint",
+    "monitors.service", "shared.handler", "shared.eventtime", "shared.records", "scorer.service",
 ]  # fmt: skip
 
 

@@ -378,23 +378,42 @@ def test_windows_closed_while_idle_keep_the_rows_of_every_partition(
         assert [(s.rows, s.late_rows) for s in signals] == [(per_day[d], 0) for d in range(4)]
 
 
-def test_a_partial_that_does_not_fit_is_refused_without_opening_a_window_or_moving_a_mark(
+def test_a_partial_that_does_not_fit_is_quarantined_without_opening_a_window_or_moving_a_mark(
     policy,
 ):
-    """A schema-valid partial whose state does not fit (more labelled rows than rows) is logged
-    and dropped: no window opened, no partition mark believed."""
-    from shared.schemas import FairnessPartial, WindowPartial
+    """Schema-valid partials that do not fit (more labelled rows than rows, rows without a state,
+    a partition the monitor does not read, a window of another size or grid) go to quarantine
+    with the reason: no window opened, no partition mark believed, the combiner serves on."""
+    from shared.handler import Inbound
+    from shared.schemas import FairnessPartial, IssueCode, QuarantinedRow, WindowPartial
+    from shared.topics import QUARANTINE
 
+    day = timedelta(days=1)
     forged = WindowPartial(
-        event_time=ORIGIN + timedelta(days=1), monitor="fairness", window_start=ORIGIN,
-        window_end=ORIGIN + timedelta(days=1), source=SCORED, partition=0,
+        event_time=ORIGIN + day, monitor="fairness", window_start=ORIGIN,
+        window_end=ORIGIN + day, source=SCORED, partition=0,
         closed_through=ORIGIN + timedelta(days=30), rows=5,
         state=FairnessPartial(rows=0, cells=()).model_copy(update={"rows": -1}),
     )  # fmt: skip
+    misfits = {
+        "groups of gender hold more rows": forged,
+        "carries no state": forged.model_copy(update={"state": None}),
+        "not a partition this monitor reads": forged.model_copy(update={"partition": 7}),
+        "not one of this monitor's windows": forged.model_copy(
+            update={"window_start": ORIGIN + timedelta(hours=1)}
+        ),
+    }
     handler = monitor_handler([FairnessCalculator(policy)], SETTINGS, SCORED_ROWS,
                               FAIRNESS_WINDOWS, lambda *args: [])  # fmt: skip
     combiner = handler.handlers[-1]
-    combiner.on_assign({(SETTINGS.topic_name(FAIRNESS_WINDOWS), 0): -1})
-    assert combiner._add(forged, 0) is False
+    partials = SETTINGS.topic_name(FAIRNESS_WINDOWS)
+    combiner.on_assign({(partials, 0): -1})
+    batch = [Inbound(FAIRNESS_WINDOWS, partial, None, 0, offset, partials)
+             for offset, partial in enumerate(misfits.values())]  # fmt: skip
+    outputs = combiner.handle(batch)
+    assert [o.topic for o in outputs] == [QUARANTINE] * len(misfits)
+    for reason, output in zip(misfits, outputs, strict=True):
+        assert isinstance(output.value, QuarantinedRow)
+        (issue,) = output.value.issues
+        assert issue.code == IssueCode.INVALID and reason in issue.detail
     assert not combiner.open and not combiner.marks
-    assert combiner._add(forged.model_copy(update={"state": None}), 1) is False

@@ -55,3 +55,23 @@ def test_a_model_without_a_probability_quarantines_the_row(metadata):
     assert isinstance(output.value, QuarantinedRow)
     assert output.value.issues[0].code == IssueCode.INVALID
     assert isinstance(RAW_ROWS.decode(output.value.payload), RawRow)
+
+
+def test_a_row_far_ahead_of_its_partition_is_quarantined_and_moves_nothing(version_dir, metadata):
+    """A row stamped years ahead of its neighbours is refused as EVENT_TIME_OUT_OF_RANGE and
+    the partition's clock stays where it was: the rows after it are scored as usual."""
+    from datetime import timedelta
+
+    model = load_model(version_dir, metadata)
+    batch = [inbound(i) for i in range(4)]
+    start = batch[0].value.event_time
+    batch[1].value = batch[1].value.model_copy(update={"event_time": start + timedelta(days=900)})
+    batch[2].value = batch[2].value.model_copy(update={"event_time": start + timedelta(hours=1)})
+    handler = ScorerHandler(model, metadata, 2048, max_skew=timedelta(days=7), jump_rows=3)
+    outputs = handler.handle(batch)
+    scored = [o.value.event_id for o in outputs if isinstance(o.value, ScoredRow)]
+    (refused,) = [o.value for o in outputs if isinstance(o.value, QuarantinedRow)]
+    assert scored == ["e0", "e2", "e3"]
+    assert refused.event_id == "e1" and refused.issues[0].code == IssueCode.EVENT_TIME_OUT_OF_RANGE
+    assert refused.event_time == start  # filed at its partition's time, not its own stamp
+    assert handler.clocks[("t.rows.raw", 0)].newest == start + timedelta(hours=1)
