@@ -20,7 +20,8 @@ Label = Annotated[int, Field(ge=0, le=1)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and Infinity are not numbers a message can carry (JSON has neither)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Message(_Frozen):
@@ -40,7 +41,7 @@ class TelcoFeatures(BaseModel):
     and numeric ranges come from the model's metadata and are checked by the scorer.
     """
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
 
     gender: str
     SeniorCitizen: str
@@ -131,6 +132,8 @@ class IssueCode(StrEnum):
     PUBLISH_REFUSED = "PUBLISH_REFUSED"
     # an event time the stream cannot plausibly carry (shared.eventtime)
     EVENT_TIME_OUT_OF_RANGE = "EVENT_TIME_OUT_OF_RANGE"
+    # a key given twice in one JSON object (which of the two is meant?)
+    DUPLICATE_KEY = "DUPLICATE_KEY"
     # handling the message raised an error: set aside so that it cannot stop the stage
     PROCESSING_FAILED = "PROCESSING_FAILED"
 

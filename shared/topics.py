@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from shared import schemas
+from shared.strictjson import check_keys
 
 M = TypeVar("M", bound=schemas.Message)
 
@@ -43,8 +44,10 @@ class Topic(Generic[M]):
 
     def decode(self, payload: bytes | str) -> M:
         """The message, or pydantic's ValidationError (the compiled validator, called directly:
-        once per message on every hop)."""
-        return self.message.__pydantic_validator__.validate_json(payload)
+        once per message on every hop), also for a key given twice in one object."""
+        message = self.message.__pydantic_validator__.validate_json(payload)
+        check_keys(payload, message)
+        return message
 
 
 # Rows are keyed by customer id and spread over partitions so scorers can share the work.

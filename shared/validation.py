@@ -40,6 +40,8 @@ def issues_from_validation_error(error: ValidationError) -> tuple[FieldIssue, ..
         kind = item["type"]
         if kind == "json_invalid":
             code, location = IssueCode.MALFORMED_JSON, PAYLOAD_FIELD
+        elif kind == "duplicate_key":
+            code = IssueCode.DUPLICATE_KEY
         elif kind == "missing":
             code = IssueCode.MISSING_FIELD
         elif item.get("input", ...) is None:
