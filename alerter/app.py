@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from prometheus_client import CollectorRegistry
 
@@ -10,6 +11,7 @@ from alerter.history import History
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
 from shared.artifact import load_metadata, resolve_version_dir
+from shared.errors import ConfigurationError
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy
@@ -27,7 +29,13 @@ GROUP_ID = "alerter"
 def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
     policy = load_policy(settings.policy_path)
     metadata = load_metadata(resolve_version_dir(settings.artifacts_dir))
-    history = History(settings.history_path, settings.history_retention_days)
+    try:
+        history = History(settings.history_path, settings.history_retention_days)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigurationError(
+            f"TRUSTWATCH_HISTORY_PATH={settings.history_path}: cannot open the alerter's history "
+            f"there ({exc}); point it at a writable file"
+        ) from None
 
     def record(message) -> None:
         history.record(message)

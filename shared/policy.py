@@ -42,6 +42,11 @@ class DriftPolicy(_Section):
         return self
 
 
+def _ordered(name: str, warning: float, critical: float) -> None:
+    if warning > critical:
+        raise ValueError(f"{name}_warning ({warning}) is above {name}_critical ({critical})")
+
+
 class PerformancePolicy(_Section):
     min_support: int = Field(ge=1)
     confidence: float = Field(gt=0, lt=1)
@@ -51,10 +56,23 @@ class PerformancePolicy(_Section):
     roc_auc_drop_warning: float = Field(gt=0, lt=1)
     roc_auc_drop_critical: float = Field(gt=0, lt=1)
 
+    @model_validator(mode="after")
+    def _warnings_below_criticals(self) -> PerformancePolicy:
+        _ordered("performance.recall_drop", self.recall_drop_warning, self.recall_drop_critical)
+        _ordered("performance.roc_auc_drop", self.roc_auc_drop_warning,
+                 self.roc_auc_drop_critical)  # fmt: skip
+        return self
+
 
 class DataQualityPolicy(_Section):
     quarantine_share_warning: float = Field(gt=0, lt=1)
     quarantine_share_critical: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> DataQualityPolicy:
+        _ordered("data_quality.quarantine_share", self.quarantine_share_warning,
+                 self.quarantine_share_critical)  # fmt: skip
+        return self
 
 
 class FairnessPolicy(_Section):
@@ -65,6 +83,11 @@ class FairnessPolicy(_Section):
     gap_confidence: float = Field(gt=0, lt=1)
     recall_gap_warning: float = Field(gt=0, lt=1)
     recall_gap_critical: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> FairnessPolicy:
+        _ordered("fairness.recall_gap", self.recall_gap_warning, self.recall_gap_critical)
+        return self
 
 
 class SummaryPolicy(_Section):

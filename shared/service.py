@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from shared.errors import ConfigurationError
 from shared.kafka import ensure_topics, wait_for_broker
 from shared.loop import ConsumerLoop, LoopStats
 from shared.settings import Settings
@@ -16,6 +17,22 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+
+
+def check_client_config(settings: Settings) -> None:
+    """Refuse, as one line, librdkafka properties the client does not know or values it does not
+    take (TRUSTWATCH_KAFKA_EXTRA_CONFIG, TRUSTWATCH_SECURITY_PROTOCOL, ...), before waiting on a
+    broker that such a client could never reach."""
+    from confluent_kafka import KafkaException, Producer
+
+    try:
+        Producer(settings.kafka_config())
+    except (KafkaException, ValueError, TypeError) as exc:
+        reason = exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
+        raise ConfigurationError(
+            f"the Kafka client refuses its configuration: {reason}; check "
+            "TRUSTWATCH_KAFKA_EXTRA_CONFIG and the TRUSTWATCH_SECURITY_*/SASL_*/SSL_* settings"
+        ) from None
 
 
 def prepare_broker(settings: Settings, timeout: float = 60.0) -> list[str]:
@@ -29,7 +46,14 @@ def serve_metrics(settings: Settings, registry: CollectorRegistry) -> int | None
     """Expose ``registry`` on ``/metrics`` when a port is configured; return the bound port."""
     if not settings.metrics_port:
         return None
-    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"TRUSTWATCH_METRICS_PORT={settings.metrics_port}: cannot serve metrics on "
+            f"{settings.metrics_host}:{settings.metrics_port} ({exc.strerror or exc}); choose a "
+            "free port, or 0 for none"
+        ) from None
     return settings.metrics_port
 
 
@@ -40,6 +64,7 @@ def run_service(
     idle_timeout: float | None = None,
 ) -> LoopStats:
     """The life of every service: broker ready, loop built, metrics served, run until stopped."""
+    check_client_config(settings)
     prepare_broker(settings)
     registry = CollectorRegistry()
     loop = build(settings, registry)

@@ -114,7 +114,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _event_time_representable(self) -> Settings:
-        self.event_time_bounds()  # ValueError (an invalid setting) past the year 9000
+        try:
+            self.event_time_bounds()
+        except ValueError as exc:
+            raise ValueError(
+                f"TRUSTWATCH_EVENT_TIME_HORIZON_DAYS, TRUSTWATCH_SIMULATION_START: {exc}"
+            ) from None
         return self
 
     def event_time_bounds(self) -> EventTimeBounds:

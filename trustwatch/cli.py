@@ -46,24 +46,34 @@ IdleTimeout = Annotated[
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return Settings()
-    except ValueError as exc:  # pydantic names the bad TRUSTWATCH_* variable
-        console.print(f"[red]error:[/] invalid settings: {exc}")
-        raise typer.Exit(2) from exc
+    except ValidationError as exc:  # one line per bad TRUSTWATCH_* variable
+        for error in exc.errors(include_url=False):
+            name = "_".join(str(part) for part in error["loc"][:1]).upper()
+            where = f" TRUSTWATCH_{name}" if name else "s"
+            message = error["msg"].removeprefix("Value error, ")
+            console.print(f"[red]error:[/] invalid setting{where}: {message}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+        raise typer.Exit(2) from None
 
 
 @contextmanager
 def _user_errors():
     """Problems a user can fix (no broker, no model, a bad policy) as one line, not a traceback."""
     from shared.artifact import ArtifactError
+    from shared.errors import ConfigurationError
     from shared.policy import PolicyError
 
     try:
         yield
-    except (ArtifactError, PolicyError, TimeoutError, RuntimeError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+    except typer.Exit:
+        raise  # said already (click's Exit is a RuntimeError)
+    except (ArtifactError, PolicyError, ConfigurationError, TimeoutError, RuntimeError) as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _train(settings: Settings, seed: int) -> None:

@@ -26,7 +26,7 @@ def test_bad_settings_name_the_variable(monkeypatch):
     monkeypatch.setenv("TRUSTWATCH_NAMESPACE", "bad name")
     result = runner.invoke(app, ["score"])
     assert result.exit_code == 2
-    assert "namespace" in result.output
+    assert "TRUSTWATCH_NAMESPACE" in result.output and len(result.output.splitlines()) == 1
 
 
 def test_report_without_history_is_a_clear_error(tmp_path):
