@@ -299,7 +299,8 @@ def _pipeline_run(settings, tmp_path, events: dict[int, tuple[str, str]]):
     """The `full` scenario through every service as its own process. At each row count in
     ``events`` an (action, service) happens: ``kill`` SIGKILLs the service and starts it again
     at once; ``join`` starts a second instance in the same consumer group; ``leave`` stops that
-    second instance. Returns the decision of each window, every signal, the alerts, the ids of
+    second instance; ``poison`` writes that set of :func:`write_poison` (at 0: before the
+    stream). Returns the decision of each window, every signal, the alerts, the ids of
     the rows that ended scored or quarantined, and the rows produced."""
     import signal
     import threading
@@ -335,7 +336,9 @@ def _pipeline_run(settings, tmp_path, events: dict[int, tuple[str, str]]):
         with lock:
             for at in [at for at in pending if rows >= at]:
                 action, name = pending.pop(at)
-                if action == "kill":
+                if action == "poison":
+                    write_poison(settings, name)
+                elif action == "kill":
                     processes[name].send_signal(signal.SIGKILL)
                     processes[name].wait(timeout=10)
                     processes[name] = start(name, name)
@@ -348,6 +351,7 @@ def _pipeline_run(settings, tmp_path, events: dict[int, tuple[str, str]]):
 
     try:
         time.sleep(6)  # the groups form, as in a running deployment
+        on_progress(0)  # what comes before the stream
         result = produce(settings, plan, 1500.0, progress=on_progress)
         assert not pending, pending
         assert _wait(lambda: len({d.window_start for d in read_all(settings, DECISIONS)})
@@ -445,3 +449,134 @@ def test_a_second_scorer_and_monitor_instances_joining_and_leaving_change_nothin
               21 * 300: ("leave", "monitor-performance"),
               24 * 300: ("leave", "monitor-fairness")}  # fmt: skip
     _assert_same_run(uninterrupted, _pipeline_run(settings, tmp_path, events))
+
+
+# --- poison: one message of each bad kind on each topic a stage reads ----------------------------
+
+NOT_A_NUMBER = "NaN"
+
+
+def _poison_row(at: str, **changes) -> dict:
+    from datetime import UTC, datetime, timedelta
+
+    features = {"gender": "Female", "SeniorCitizen": "0", "Partner": "Yes", "Dependents": "No",
+                "tenure": 12, "PhoneService": "Yes", "MultipleLines": "No",
+                "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes",
+                "DeviceProtection": "No", "TechSupport": "No", "StreamingTV": "No",
+                "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes",
+                "PaymentMethod": "Electronic check", "MonthlyCharges": 50.5,
+                "TotalCharges": 600.0}  # fmt: skip
+    features.update(changes.pop("features", {}))
+    origin = datetime(2026, 3, 1, tzinfo=UTC)
+    times = {
+        "2999": datetime(2999, 1, 1, tzinfo=UTC),
+        "9999": datetime(9999, 12, 31, tzinfo=UTC),
+        "ahead": origin + timedelta(days=400),
+        "stream": origin + timedelta(days=5),
+    }
+    return {"event_id": f"poison-{changes.pop('name')}", "customer_id": "poison",
+            "event_time": times[at].isoformat(), "features": features, **changes}  # fmt: skip
+
+
+def _dumped(document: dict) -> bytes:
+    return json.dumps(document).encode()
+
+
+# name -> (topic, payload or None for a tombstone, the reason it must be quarantined with; None:
+# not quarantined, but it must not change what the clean stream gives)
+def poison_sets(namespace: str) -> dict[str, list[tuple[str, bytes | None, str | None]]]:
+    from shared.topics import DRIFT_SIGNALS, DRIFT_WINDOWS, LABELS
+    from tests.unit.signals import drift
+
+    raw, scored = RAW_ROWS.name, SCORED_ROWS.name
+    huge = _poison_row("stream", name="huge")
+    huge["features"]["tenure"] = "HUGE"
+    huge_tenure = _dumped(huge).replace(b'"HUGE"', b"1" * 400)
+    duplicate = _dumped(_poison_row("stream", name="duplicate")).replace(
+        b'"tenure": 12', b'"tenure": 12, "tenure": 13'
+    )
+    nan = _dumped(_poison_row("stream", name="nan", features={"MonthlyCharges": 1.5})).replace(
+        b"1.5", NOT_A_NUMBER.encode()
+    )
+    scored_row = _poison_row("9999", name="scored-9999") | {
+        "label": 1, "prediction": 1, "probability": 0.9, "model_version": "v",
+        "label_state": "INLINE",
+    }  # fmt: skip
+    partial = {"event_time": "2026-03-06T00:00:00Z", "monitor": "drift",
+               "window_start": "2026-03-05T00:00:00Z", "window_end": "2026-03-06T00:00:00Z",
+               "source": f"{namespace}.{scored}", "partition": 0,
+               "closed_through": "2026-03-06T00:00:00Z", "rows": 5, "state": None}  # fmt: skip
+    label = {"event_id": "poison-label", "customer_id": "poison", "label": 1,
+             "event_time": "9999-12-31T00:00:00+00:00",
+             "row_event_time": "2026-03-05T00:00:00+00:00"}  # fmt: skip
+    future = drift(365 * 4)  # a signal for a window four years on: within the horizon
+    return {
+        "before the stream": [
+            (raw, _dumped(_poison_row("2999", name="2999")), "EVENT_TIME_OUT_OF_RANGE")
+        ],  # fmt: skip
+        "mid-stream": [
+            (raw, huge_tenure, "OUT_OF_RANGE"),
+            (raw, _dumped(_poison_row("9999", name="9999")), "EVENT_TIME_OUT_OF_RANGE"),
+            (raw, _dumped(_poison_row("ahead", name="ahead")), "EVENT_TIME_OUT_OF_RANGE"),
+            (raw, None, "MALFORMED_JSON"),
+            (raw, duplicate, "DUPLICATE_KEY"),
+            (raw, nan, "OUT_OF_RANGE"),
+            (LABELS.name, _dumped(label), "EVENT_TIME_OUT_OF_RANGE"),
+            (LABELS.name, None, "MALFORMED_JSON"),
+            (scored, _dumped(scored_row), "EVENT_TIME_OUT_OF_RANGE"),
+            (QUARANTINE.name, None, "MALFORMED_JSON"),
+            (DRIFT_WINDOWS.name, _dumped(partial), "INVALID"),
+            (DRIFT_WINDOWS.name, _dumped(partial | {"source": "x", "rows": 0}), "INVALID"),
+            (DRIFT_SIGNALS.name, DRIFT_SIGNALS.encode(future), None),
+            (DRIFT_SIGNALS.name, None, "MALFORMED_JSON"),
+        ],
+    }
+
+
+def write_poison(settings: Settings, name: str) -> None:
+    producer = make_producer(settings)
+    for topic, payload, _ in poison_sets(settings.namespace)[name]:
+        producer.produce(f"{settings.namespace}.{topic}", payload, key=b"poison")
+    assert producer.flush(30) == 0
+
+
+def test_poison_on_every_topic_stops_nothing_and_changes_no_decision(
+    settings, tmp_path, uninterrupted
+):
+    """One message of each kind of poison on every topic a stage reads (rows, labels, scored
+    rows, quarantine records, partial windows, signals), before and during the seeded stream:
+    every service keeps running, every poison message is quarantined with its reason, every
+    decision of the stream's windows and every field of their signals is as without the poison
+    (the drift monitor counts the poisoned rows as quarantined rows, nothing else)."""
+    from collections import Counter
+
+    events = {0: ("poison", "before the stream"), 5 * 300 + 10: ("poison", "mid-stream")}
+    decisions, signals, _, rows, produced = _pipeline_run(settings, tmp_path, events)
+    expected_decisions, expected_signals = uninterrupted
+    assert len({r for r in rows if r and not r.startswith("poison")}) == produced == 30 * 300
+    # the stream's windows decided as without the poison (the forged far window decided apart)
+    assert {start: decisions[start] for start in expected_decisions} == expected_decisions
+    # every poison message quarantined with its reason, where it was written
+    quarantined = read_all(settings, QUARANTINE)
+    found = Counter((q.source_topic.removeprefix(f"{settings.namespace}."), q.issues[0].code.value)
+                    for q in quarantined if q.event_id is None
+                    or q.event_id.startswith("poison"))  # fmt: skip
+    poison = poison_sets(settings.namespace)
+    wanted = Counter((topic, reason) for name in ("before the stream", "mid-stream")
+                     for topic, _, reason in poison[name] if reason)  # fmt: skip
+    for key, count in wanted.items():
+        assert found[key] >= count, (key, found)
+    # signals: every field as without the poison, but the drift monitor's quarantine counts,
+    # which hold the poisoned rows (of rows.raw and rows.scored) and nothing else
+    quarantine_fields = ("quarantined_rows", "quarantined_by_reason")
+    strip = [{k: v for k, v in s.items() if k not in quarantine_fields} for s in signals
+             if s["window_start"] in expected_decisions]  # fmt: skip
+    want = [{k: v for k, v in s.items() if k not in quarantine_fields} for s in expected_signals]
+    assert strip == want
+    extra = sum(s.get("quarantined_rows", 0) for s in signals) - sum(
+        s.get("quarantined_rows", 0) for s in expected_signals
+    )
+    row_poison = sum(1 for name in ("before the stream", "mid-stream")
+                     for topic, _, reason in poison[name]
+                     if topic in (RAW_ROWS.name, SCORED_ROWS.name) and reason)  # fmt: skip
+    assert extra == row_poison, (extra, row_poison)
