@@ -77,8 +77,9 @@ class WindowCalculator(Protocol[S]):
 
     def encode(self, state: S) -> PartialState: ...
 
-    def decode(self, partial: PartialState) -> S:
-        """The state of a partial; ValueError when it does not fit this calculator."""
+    def decode(self, partial: PartialState, span: tuple[datetime, datetime] | None = None) -> S:
+        """The state of a partial (of the window ``span``, start and end, when given);
+        ValueError when it does not fit this calculator or that window."""
         ...
 
     def merge(self, state: S, other: S) -> S: ...
@@ -172,7 +173,9 @@ class PerformanceCalculator:
             stream=state.errors.message(),
         )  # fmt: skip
 
-    def decode(self, partial: PartialState) -> PerformanceState:
+    def decode(
+        self, partial: PartialState, span: tuple[datetime, datetime] | None = None
+    ) -> PerformanceState:
         if not isinstance(partial, PerformancePartial):
             raise ValueError(f"a {partial.kind} partial, expected PerformancePartial")
         positives = ScoreSketch.from_message(partial.positives, self.k)
@@ -190,8 +193,10 @@ class PerformanceCalculator:
         errors = BucketStream.from_message(
             ERROR_STREAM, self.clock.origin, self.clock.width, partial.stream
         )
-        if len(errors) != labelled:
+        if errors.rows != labelled:
             raise ValueError("the error stream does not hold the labelled rows")
+        if span is not None and not errors.within(*span):
+            raise ValueError("the error stream has buckets outside the window")
         return PerformanceState(window, errors)
 
     def merge(self, state: PerformanceState, other: PerformanceState) -> PerformanceState:
@@ -258,7 +263,9 @@ class EstimatedPerformanceCalculator:
             scores=state.scores.message(),
         )
 
-    def decode(self, partial: PartialState) -> EstimateWindow:
+    def decode(
+        self, partial: PartialState, span: tuple[datetime, datetime] | None = None
+    ) -> EstimateWindow:
         if not isinstance(partial, EstimatePartial):
             raise ValueError(f"a {partial.kind} partial, expected EstimatePartial")
         scores = ScoreSketch.from_message(partial.scores, self.k)
@@ -394,7 +401,9 @@ class DriftCalculator:
             sample=state.sample.message() if state.sample is not None else None,
         )
 
-    def decode(self, partial: PartialState) -> DriftState:
+    def decode(
+        self, partial: PartialState, span: tuple[datetime, datetime] | None = None
+    ) -> DriftState:
         if not isinstance(partial, DriftPartial):
             raise ValueError(f"a {partial.kind} partial, expected DriftPartial")
         shape = self.profile.reference.shape
@@ -412,8 +421,10 @@ class DriftCalculator:
         stream = BucketStream.from_message(
             WATCHED_STREAMS, self.clock.origin, self.clock.width, partial.stream
         )
-        if len(stream) != partial.scored_rows:
+        if stream.rows != partial.scored_rows:
             raise ValueError("the bucket stream does not hold the scored rows")
+        if span is not None and not stream.within(*span):
+            raise ValueError("the bucket stream has buckets outside the window")
         sample = None
         if partial.sample is not None:
             sample = RowSample.from_message(partial.sample)
@@ -505,7 +516,9 @@ class FairnessCalculator:
         )
         return FairnessPartial(rows=state.rows, cells=cells)
 
-    def decode(self, partial: PartialState) -> GroupWindow:
+    def decode(
+        self, partial: PartialState, span: tuple[datetime, datetime] | None = None
+    ) -> GroupWindow:
         if not isinstance(partial, FairnessPartial):
             raise ValueError(f"a {partial.kind} partial, expected FairnessPartial")
         attributes = self.policy.fairness.attributes

@@ -177,8 +177,13 @@ class BucketStream:
     # bucket index -> [rows, sum of each stream..., sum of squares of each stream...]
     buckets: dict[int, list[float]] = field(default_factory=dict)
 
-    def __len__(self) -> int:
+    @property
+    def rows(self) -> int:
+        """The rows summarised (any size: a partial that claims too many is refused by it)."""
         return int(sum(bucket[0] for bucket in self.buckets.values()))
+
+    def __len__(self) -> int:
+        return self.rows
 
     def update(self, event_time: datetime, values: Mapping[str, float]) -> BucketStream:
         index = (event_time - self.origin) // self.width
@@ -215,6 +220,14 @@ class BucketStream:
             else:
                 self.buckets[key] = [a + b for a, b in zip(bucket, sums, strict=True)]
         return self
+
+    def within(self, start: datetime, end: datetime) -> bool:
+        """True when every bucket starts in [start, end)."""
+        if not self.buckets:
+            return True
+        first = (start - self.origin) // self.width
+        last = (end - self.origin) // self.width
+        return first <= min(self.buckets) and max(self.buckets) < last
 
     def merge(self, other: BucketStream) -> BucketStream:
         if (other.names, other.origin, other.width) != (self.names, self.origin, self.width):
@@ -269,6 +282,8 @@ class BucketStream:
         columns = [state.sums[n].array() for n in names] + [state.squares[n].array() for n in names]
         if any(len(column) != len(keys) for column in (rows, *columns)) or (rows < 1).any():
             raise ValueError("bucket columns differ in length or hold no rows")
+        if not all(np.isfinite(column).all() for column in columns):
+            raise ValueError("bucket sums are not all finite")
         table = np.column_stack([rows.astype(float), *columns]) if len(keys) else np.empty((0, 0))
         buckets = {int(k): [float(v) for v in row] for k, row in zip(keys, table, strict=True)}
         return cls(tuple(names), origin, width, buckets)

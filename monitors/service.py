@@ -377,7 +377,9 @@ class WindowCombiner(Handler, Generic[S]):
             try:
                 if partial.state is None:
                     raise ValueError("a partial with rows carries no state")
-                state = self.calculator.decode(partial.state)
+                state = self.calculator.decode(
+                    partial.state, (partial.window_start, partial.window_end)
+                )
             except ValueError as exc:
                 raise MisfitPartial(f"{where}: {exc}") from exc
         if key not in self.marks or partial.closed_through > self.marks[key]:

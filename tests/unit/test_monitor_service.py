@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from monitors.calculators import (
     DriftCalculator,
@@ -417,3 +418,119 @@ def test_a_partial_that_does_not_fit_is_quarantined_without_opening_a_window_or_
         (issue,) = output.value.issues
         assert issue.code == IssueCode.INVALID and reason in issue.detail
     assert not combiner.open and not combiner.marks
+
+
+def _mangled(draw, partial_state):
+    """A partial state with one packed array truncated, padded, or filled with extreme values."""
+    import numpy as np
+    from hypothesis import strategies as st
+
+    from shared.schemas import PackedArray
+
+    def mangle(packed: PackedArray) -> PackedArray:
+        values = packed.array()
+        how = draw(st.sampled_from(["truncate", "pad", "extreme", "garbage"]))
+        if how == "truncate":
+            values = values[: draw(st.integers(0, max(0, len(values) - 1)))]
+        elif how == "pad":
+            values = np.concatenate([values, np.zeros(draw(st.integers(1, 5)), values.dtype)])
+        elif how == "extreme" and len(values):
+            extreme = {"<f8": [np.nan, np.inf, -np.inf, -1e308, 1e308],
+                       "<i8": [-(2**63), 2**63 - 1, -1], "<u8": [2**64 - 1, 0],
+                       "<u4": [2**32 - 1, 1_000_000_001]}[packed.dtype]  # fmt: skip
+            values = values.copy()
+            values[draw(st.integers(0, len(values) - 1))] = draw(st.sampled_from(extreme))
+        else:
+            return PackedArray(dtype=packed.dtype, data=draw(st.sampled_from(["", "@@", "AAA"])))
+        return PackedArray.of(values, packed.dtype)
+
+    def walk(value):
+        if isinstance(value, PackedArray):
+            return value
+        fields = {}
+        for name in type(value).model_fields:
+            inner = getattr(value, name)
+            if isinstance(inner, PackedArray | BaseModel) or (
+                isinstance(inner, dict) and any(isinstance(v, PackedArray) for v in inner.values())
+            ):
+                fields[name] = inner
+        return fields
+
+    state = partial_state
+    path = []
+    while not isinstance(state, PackedArray):
+        fields = walk(state)
+        if not fields:
+            return partial_state
+        name = draw(st.sampled_from(sorted(fields)))
+        inner = fields[name]
+        if isinstance(inner, dict):
+            key = draw(st.sampled_from(sorted(inner)))
+            path.append((name, key))
+            state = inner[key]
+        else:
+            path.append((name, None))
+            state = inner
+    replaced = mangle(state)
+    for parent_index in range(len(path) - 1, -1, -1):
+        owner = partial_state
+        for name, key in path[:parent_index]:
+            owner = getattr(owner, name) if key is None else getattr(owner, name)[key]
+        name, key = path[parent_index]
+        if key is None:
+            replaced = owner.model_copy(update={name: replaced})
+        else:
+            replaced = owner.model_copy(update={name: getattr(owner, name) | {key: replaced}})
+    return replaced
+
+
+def test_truncated_padded_or_extreme_partials_are_refused_or_merged_never_a_crash(
+    reference, metadata, policy, data_split
+):
+    """Hypothesis mangles one packed array of real partials of every monitor (truncated,
+    padded, NaN, infinities, the extremes of its type, not base64): the combiner either merges
+    the partial or quarantines it, never raises, and any signal it then gives is finite."""
+    import math
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from shared.handler import Inbound
+    from shared.schemas import WindowPartial
+
+    rows = scored_rows(data_split.test.head(300), 0)
+    kinds = {
+        "performance": ([performance(metadata, policy)], PERFORMANCE_WINDOWS),
+        "drift": ([drift(reference, metadata, policy)], DRIFT_WINDOWS),
+    }
+    originals = {}
+    for name, (calculators, _topic) in kinds.items():
+        state = calculators[0].new_window()
+        calculators[0].update(state, rows)
+        originals[name] = calculators[0].encode(state)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(name=st.sampled_from(sorted(kinds)), data=st.data())
+    def check(name, data):
+        calculators, topic = kinds[name]
+        handler = monitor_handler(calculators, SETTINGS, SCORED_ROWS, topic, lambda *args: [])
+        combiner = handler.handlers[-1]
+        partials = SETTINGS.topic_name(topic)
+        combiner.on_assign({(partials, 0): -1})
+        state = _mangled(data.draw, originals[name])
+        batch = [
+            Inbound(topic, WindowPartial(
+                event_time=ORIGIN + timedelta(days=1), monitor=calculators[0].name,
+                window_start=ORIGIN, window_end=ORIGIN + timedelta(days=1), source=SCORED,
+                partition=partition, closed_through=ORIGIN + timedelta(days=1), rows=300,
+                state=state if partition == 0 else originals[name],
+            ), None, 0, partition, partials)
+            for partition in range(SCORED_ROWS.partitions)
+        ]  # fmt: skip
+        outputs = combiner.handle(batch)
+        for output in outputs:
+            for value in output.value.model_dump().values():
+                if isinstance(value, float):
+                    assert math.isfinite(value), output.value
+
+    check()
