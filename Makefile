@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared producer scorer monitors alerter trustwatch
 
-.PHONY: install demo test lint unit integration reliability bench clean
+.PHONY: install demo test lint unit integration reliability bench clean kafka
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version)'
@@ -18,6 +18,12 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/trustwatch demo $(ARGS)
+
+# Apache Kafka (KRaft, fetched from Maven Central with mvn, cached) on 127.0.0.1:$(KAFKA_PORT), in
+# the foreground; the compose file's kafka settings. Stop it with Ctrl-C or by the PID it prints.
+KAFKA_PORT ?= 9092
+kafka: install
+	$(BIN)/trustwatch broker --kafka --port $(KAFKA_PORT)
 
 lint: install
 	$(BIN)/ruff check .

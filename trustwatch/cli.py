@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import threading
@@ -110,12 +111,32 @@ def train(seed: Annotated[int, typer.Option(help="Seed of the split and the mode
 
 
 @app.command()
-def broker(port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0) -> None:
-    """Run the embedded broker in the foreground until Ctrl-C."""
-    from shared.broker import EmbeddedBroker
+def broker(
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka",
+            help="Apache Kafka (KRaft, from Maven Central) instead of the embedded broker.",
+        ),
+    ] = False,
+    pid_file: Annotated[Path | None, typer.Option(help="Write the broker's PID here.")] = None,
+) -> None:
+    """Run a broker on loopback in the foreground until Ctrl-C (or SIGTERM)."""
+    from shared.broker import BrokerProcess, EmbeddedBroker
 
-    embedded = EmbeddedBroker(port=port or None).start()
-    console.print(f"embedded broker on [bold]{embedded.bootstrap_servers}[/] (pid {embedded.pid})")
+    embedded: BrokerProcess
+    with _user_errors():
+        if kafka:
+            from shared.apache_kafka import ApacheKafka
+
+            with console.status("fetching and starting Apache Kafka"):
+                embedded = ApacheKafka(port=port or None).start(timeout=120)
+        else:
+            embedded = EmbeddedBroker(port=port or None).start()
+    if pid_file is not None:
+        pid_file.write_text(f"{os.getpid()}\n")
+    console.print(f"{embedded.name} on [bold]{embedded.bootstrap_servers}[/] (pid {embedded.pid})")
     console.print(f"export TRUSTWATCH_BOOTSTRAP_SERVERS={embedded.bootstrap_servers}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

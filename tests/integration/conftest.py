@@ -32,6 +32,12 @@ def bootstrap_servers():
     if external:
         yield external
         return
+    if os.environ.get("TRUSTWATCH_TEST_BROKER") == "kafka":  # Apache Kafka, as `make kafka` runs it
+        from shared.apache_kafka import ApacheKafka
+
+        with ApacheKafka().start(timeout=120) as kafka:
+            yield kafka.bootstrap_servers
+        return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
 

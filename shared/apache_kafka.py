@@ -1,0 +1,134 @@
+"""Apache Kafka on loopback, for users without Docker and for the test suites: the broker's jars
+from Maven Central (``deploy/kafka/pom.xml``, fetched once with ``mvn`` into a cache), storage
+formatted, and one KRaft node (broker and controller) run with the settings of
+``docker-compose.yml``'s ``kafka`` service, so that the two cannot drift apart: only the
+listeners (loopback ports) and the data directory differ.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import yaml
+
+from shared.broker import BrokerProcess, free_port
+
+PROJECT = Path(__file__).resolve().parents[1]
+POM = PROJECT / "deploy" / "kafka" / "pom.xml"
+COMPOSE = PROJECT / "docker-compose.yml"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trustwatch"
+# what differs between the compose service and a broker on loopback
+LOOPBACK_KEYS = ("listeners", "advertised.listeners", "controller.quorum.voters", "log.dirs")
+
+
+class KafkaUnavailable(RuntimeError):
+    """Apache Kafka cannot be fetched or started here; the message says what to install."""
+
+
+def kafka_version(pom: Path = POM) -> str:
+    found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom.read_text())
+    if not found:
+        raise KafkaUnavailable(f"{pom} names no kafka.version")
+    return found.group(1)
+
+
+def compose_properties(compose: Path = COMPOSE) -> dict[str, str]:
+    """The ``kafka`` service's ``KAFKA_*`` environment of the compose file, as broker
+    properties (``KAFKA_NODE_ID`` is ``node.id``)."""
+    service = yaml.safe_load(compose.read_text())["services"]["kafka"]
+    environment = service.get("environment", {})
+    return {
+        name.removeprefix("KAFKA_").lower().replace("_", "."): str(value)
+        for name, value in environment.items()
+        if name.startswith("KAFKA_")
+    }
+
+
+def fetch(version: str | None = None) -> Path:
+    """The directory of the broker's jars, fetched with ``mvn`` the first time."""
+    version = version or kafka_version()
+    libs = CACHE / f"apache-kafka-{version}" / "libs"
+    done = libs / ".complete"
+    if done.exists():
+        return libs
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing:
+        raise KafkaUnavailable(
+            f"Apache Kafka needs {' and '.join(missing)}: install a Java 17+ runtime and Maven "
+            "(Debian: apt-get install openjdk-17-jre-headless maven)"
+        )
+    libs.mkdir(parents=True, exist_ok=True)
+    fetched = subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+         f"-DoutputDirectory={libs}", "-DincludeScope=runtime", f"-Dkafka.version={version}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if fetched.returncode:
+        last = (fetched.stdout + fetched.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise KafkaUnavailable(f"mvn could not fetch Apache Kafka {version}: {last[0]}")
+    done.touch()
+    return libs
+
+
+def cluster_id() -> str:
+    """A new cluster id as Kafka writes them: 16 random bytes, URL-safe base64 unpadded."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class ApacheKafka(BrokerProcess):
+    """One KRaft node on loopback, data in a temporary directory (kept until stopped).
+
+    ``overrides`` are further broker properties (a cluster's node ids and voters, say).
+    """
+
+    name = "apache kafka"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+        overrides: dict[str, str] | None = None,
+    ):
+        super().__init__(host, port, log_path)
+        self.controller_port = free_port(host)
+        self.overrides = overrides or {}
+        self.data_dir = Path(tempfile.mkdtemp(prefix="trustwatch-kafka-"))
+
+    def properties(self) -> dict[str, str]:
+        node = compose_properties()
+        loopback = {
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},"
+            f"CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.quorum.voters": f"{node.get('node.id', '1')}@{self.host}:"
+            f"{self.controller_port}",
+            "log.dirs": str(self.data_dir / "data"),
+        }
+        return node | loopback | self.overrides
+
+    def command(self) -> list[str]:
+        libs = fetch()
+        config = self.data_dir / "server.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        classpath = f"{libs}/*"
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            formatted = subprocess.run(
+                ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
+                 cluster_id(), "-c", str(config)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if formatted.returncode:
+                raise KafkaUnavailable(f"formatting Kafka's storage failed: {formatted.stderr}")
+        return ["java", "-Xmx768m", "-cp", classpath, "kafka.Kafka", str(config)]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
