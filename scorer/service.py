@@ -168,7 +168,9 @@ class ScorerHandler(Handler):
                 continue
             clock = self.clocks.get(item.partition_key)
             if clock is None:
-                clock = PartitionClock(self.max_skew, self.jump_rows)
+                # a partition's first row is judged against the newest of the others read here
+                others = [c.newest for c in self.clocks.values() if c.newest is not None]
+                clock = PartitionClock(self.max_skew, self.jump_rows, max(others, default=None))
                 self.clocks[item.partition_key] = clock
             newest = clock.newest
             if clock.accept(item.value.event_time):

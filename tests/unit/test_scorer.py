@@ -75,3 +75,18 @@ def test_a_row_far_ahead_of_its_partition_is_quarantined_and_moves_nothing(versi
     assert refused.event_id == "e1" and refused.issues[0].code == IssueCode.EVENT_TIME_OUT_OF_RANGE
     assert refused.event_time == start  # filed at its partition's time, not its own stamp
     assert handler.clocks[("t.rows.raw", 0)].newest == start + timedelta(hours=1)
+
+
+def test_a_partitions_first_row_is_judged_against_the_other_partitions(version_dir, metadata):
+    from datetime import timedelta
+
+    model = load_model(version_dir, metadata)
+    first, stray = inbound(0), inbound(1)
+    stray.partition = 2
+    stray.value = stray.value.model_copy(
+        update={"event_time": first.value.event_time + timedelta(days=300)}
+    )
+    handler = ScorerHandler(model, metadata, 2048, max_skew=timedelta(days=7))
+    outputs = handler.handle([first, stray])
+    assert [type(o.value).__name__ for o in outputs] == ["QuarantinedRow", "ScoredRow"]
+    assert outputs[0].value.issues[0].code == IssueCode.EVENT_TIME_OUT_OF_RANGE
