@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared producer scorer monitors alerter trustwatch
 
-.PHONY: install demo test lint unit integration reliability bench clean kafka
+.PHONY: install demo test lint unit integration integration-kafka reliability bench clean kafka
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version)'
@@ -38,6 +38,10 @@ unit: install
 
 integration: install
 	$(BIN)/python -m pytest tests/integration
+
+# the same suites (integration, end to end, reliability) on Apache Kafka, as `make kafka` runs it
+integration-kafka: install
+	TRUSTWATCH_TEST_BROKER=kafka $(BIN)/python -m pytest tests/integration
 
 reliability: install
 	$(BIN)/python -m pytest -m reliability tests/integration

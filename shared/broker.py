@@ -43,8 +43,9 @@ class BrokerProcess:
     ):
         self.host = host
         self.port = port or free_port(host)
+        slug = self.name.replace(" ", "-")
         self.log_path = (
-            log_path or Path(tempfile.gettempdir()) / f"trustwatch-{self.name}-{self.port}.log"
+            log_path or Path(tempfile.gettempdir()) / f"trustwatch-{slug}-{self.port}.log"
         )
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -35,8 +35,11 @@ def bootstrap_servers():
     if os.environ.get("TRUSTWATCH_TEST_BROKER") == "kafka":  # Apache Kafka, as `make kafka` runs it
         from shared.apache_kafka import ApacheKafka
 
-        with ApacheKafka().start(timeout=120) as kafka:
+        kafka = ApacheKafka().start(timeout=120)  # the first start fetches the jars
+        try:
             yield kafka.bootstrap_servers
+        finally:
+            kafka.stop()
         return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
