@@ -18,6 +18,8 @@ from shared.topics import ALL_TOPICS, Topic
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Our producer defaults, then TRUSTWATCH_KAFKA_EXTRA_CONFIG's producer properties (they
+    win), then the caller's ``overrides``."""
     config = settings.kafka_config() | {
         "acks": "all",
         # An idempotent producer cannot survive a restart of the embedded broker; at-least-once
@@ -29,10 +31,12 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "linger.ms": 5,
         "message.timeout.ms": 30_000,
     }
-    return config | overrides
+    return config | settings.extra_config("producer") | overrides
 
 
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Our consumer defaults, then TRUSTWATCH_KAFKA_EXTRA_CONFIG's consumer properties (they
+    win, but for what the loop's offset handling rests on), then the caller's ``overrides``."""
     config = settings.kafka_config() | {
         "group.id": group_id,
         # Offsets are stored by the loop only after the outputs of a message are delivered;
@@ -47,7 +51,7 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         ),
         "queued.max.messages.kbytes": settings.consumer_prefetch_kbytes,
     }
-    return config | overrides
+    return config | settings.extra_config("consumer") | overrides
 
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:

@@ -25,8 +25,10 @@ def check_client_config(settings: Settings) -> None:
     broker that such a client could never reach."""
     from confluent_kafka import KafkaException, Producer
 
+    from shared.kafka import producer_config
+
     try:
-        Producer(settings.kafka_config())
+        Producer(producer_config(settings))
     except (KafkaException, ValueError, TypeError) as exc:
         reason = exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
         raise ConfigurationError(

@@ -16,6 +16,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.eventtime import EventTimeBounds
 from shared.topics import Topic
 
+# librdkafka properties of one kind of client only (CONFIGURATION.md marks them P and C)
+PRODUCER_ONLY = frozenset({
+    "acks", "request.required.acks", "enable.idempotence", "enable.gapless.guarantee",
+    "transactional.id", "transaction.timeout.ms", "linger.ms", "queue.buffering.max.ms",
+    "queue.buffering.max.messages", "queue.buffering.max.kbytes", "batch.num.messages",
+    "batch.size", "compression.type", "compression.codec", "compression.level",
+    "message.send.max.retries", "retries", "message.timeout.ms", "delivery.timeout.ms",
+    "request.timeout.ms", "partitioner", "sticky.partitioning.linger.ms",
+    "queue.buffering.backpressure.threshold", "delivery.report.only.error",
+})  # fmt: skip
+CONSUMER_ONLY = frozenset({
+    "group.instance.id", "partition.assignment.strategy", "session.timeout.ms",
+    "heartbeat.interval.ms", "group.protocol", "group.remote.assignor",
+    "coordinator.query.interval.ms", "max.poll.interval.ms", "auto.commit.interval.ms",
+    "queued.min.messages", "queued.max.messages.kbytes", "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms", "fetch.message.max.bytes", "max.partition.fetch.bytes",
+    "fetch.max.bytes", "fetch.min.bytes", "fetch.error.backoff.ms", "isolation.level",
+    "enable.partition.eof", "check.crcs", "auto.offset.reset",
+})  # fmt: skip
+# what the consumer loop's at-least-once delivery rests on: not for TRUSTWATCH_KAFKA_EXTRA_CONFIG
+LOOP_OWNED = frozenset({"group.id", "enable.auto.commit", "enable.auto.offset.store"})
+
 
 class Settings(BaseSettings):
     """Everything a trustwatch process can be told from its environment.
@@ -154,8 +176,28 @@ class Settings(BaseSettings):
             if value is None:
                 continue
             config[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        config.update(self.kafka_extra_config)
+        config.update(self.extra_config())
         return config
+
+    def extra_config(self, role: str | None = None) -> dict[str, str]:
+        """The ``TRUSTWATCH_KAFKA_EXTRA_CONFIG`` properties for one kind of client (``producer``
+        or ``consumer``; None: those every client takes). They win over trustwatch's defaults;
+        a producer's properties stay out of consumers and admin clients, and the other way
+        round."""
+        other = {"producer": CONSUMER_ONLY, "consumer": PRODUCER_ONLY}.get(
+            role or "", PRODUCER_ONLY | CONSUMER_ONLY
+        )
+        return {k: v for k, v in self.kafka_extra_config.items() if k not in other}
+
+    @model_validator(mode="after")
+    def _extra_config_leaves_the_loop_its_offsets(self) -> Settings:
+        owned = sorted(LOOP_OWNED & self.kafka_extra_config.keys())
+        if owned:
+            raise ValueError(
+                f"TRUSTWATCH_KAFKA_EXTRA_CONFIG sets {', '.join(owned)}: the services store and "
+                "commit offsets themselves (after every output is delivered); remove it"
+            )
+        return self
 
     def describe(self) -> dict[str, Any]:
         """Connection settings safe to print: secrets masked."""

@@ -74,3 +74,33 @@ def test_inconsistent_policy_is_refused(tmp_path: Path):
 def test_unreadable_policy(tmp_path: Path):
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_extra_config_wins_and_goes_only_to_the_clients_that_take_it():
+    """With {"enable.idempotence": "true", "linger.ms": "50"} the producer gets true and 50 (not
+    our false and 5); consumer and admin configs get no producer keys, and the other way round."""
+    from confluent_kafka import Consumer, Producer
+
+    from shared.kafka import consumer_config, producer_config
+
+    extra = {"enable.idempotence": "true", "linger.ms": "50", "fetch.wait.max.ms": "10",
+             "auto.offset.reset": "latest", "client.id": "tw"}  # fmt: skip
+    settings = Settings(bootstrap_servers="127.0.0.1:1", kafka_extra_config=extra)
+    producer = producer_config(settings)
+    consumer = consumer_config(settings, "g")
+    admin = settings.kafka_config()
+    assert (producer["enable.idempotence"], producer["linger.ms"]) == ("true", "50")
+    assert "fetch.wait.max.ms" not in producer and "auto.offset.reset" not in producer
+    assert (consumer["fetch.wait.max.ms"], consumer["auto.offset.reset"]) == ("10", "latest")
+    assert "linger.ms" not in consumer and "enable.idempotence" not in consumer
+    assert not ({"linger.ms", "fetch.wait.max.ms", "enable.idempotence"} & admin.keys())
+    assert producer["client.id"] == consumer["client.id"] == admin["client.id"] == "tw"
+    # librdkafka takes each as it is (a key of the wrong kind would only be warned about)
+    Producer(producer)
+    Consumer(consumer).close()
+
+
+@pytest.mark.parametrize("key", ["enable.auto.offset.store", "enable.auto.commit", "group.id"])
+def test_extra_config_cannot_take_the_offsets_from_the_loop(key):
+    with pytest.raises(ValueError, match=f"sets {key}"):
+        Settings(kafka_extra_config={key: "true"})
