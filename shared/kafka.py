@@ -104,7 +104,12 @@ def ensure_topics(
         return []
     futures = admin.create_topics(
         [
-            NewTopic(settings.topic_name(t), num_partitions=t.partitions, replication_factor=1)
+            NewTopic(
+                settings.topic_name(t),
+                num_partitions=t.partitions,
+                replication_factor=settings.topic_replication_factor,
+                config=topic_config(settings, t),
+            )
             for t in missing
         ],
         request_timeout=timeout,
@@ -119,6 +124,16 @@ def ensure_topics(
                 raise
     _wait_for_topics(admin, [settings.topic_name(t) for t in missing], timeout)
     return created
+
+
+def topic_config(settings: Settings, topic: Topic) -> dict[str, str]:
+    """The configuration a topic is created with."""
+    config: dict[str, str] = {}
+    if settings.topic_min_insync_replicas is not None:
+        config["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
+    if topic.internal:  # partial windows: kept long enough for a combiner's replay
+        config["retention.ms"] = str(int(settings.partials_retention_hours * 3_600_000))
+    return config
 
 
 def _wait_for_topics(admin: AdminClient, names: list[str], timeout: float) -> None:

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     event_time_live: bool = False
     event_time_jump_rows: int = Field(default=20, gt=0)
 
+    # Topics as the services create them when missing (existing topics are left as they are).
+    # Production Kafka: replication factor 3 and min.insync.replicas 2, with acks=all producers.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
+    # Partial windows are kept this long (the combiners replay the last of them after a restart;
+    # longer than a few windows).
+    partials_retention_hours: float = Field(default=168.0, gt=0)
+
     # Processing.
     batch_size: int = Field(default=500, gt=0)
     # What a consumer fetches ahead of the loop, at most (librdkafka queued.max.messages.kbytes):

@@ -104,3 +104,15 @@ def test_extra_config_wins_and_goes_only_to_the_clients_that_take_it():
 def test_extra_config_cannot_take_the_offsets_from_the_loop(key):
     with pytest.raises(ValueError, match=f"sets {key}"):
         Settings(kafka_extra_config={key: "true"})
+
+
+def test_topics_are_created_with_the_configured_replicas_and_partial_retention():
+    from shared.kafka import topic_config
+    from shared.topics import DRIFT_WINDOWS, RAW_ROWS
+
+    settings = Settings(topic_min_insync_replicas=2, partials_retention_hours=24)
+    assert topic_config(settings, RAW_ROWS) == {"min.insync.replicas": "2"}
+    assert topic_config(settings, DRIFT_WINDOWS) == {
+        "min.insync.replicas": "2", "retention.ms": str(24 * 3_600_000)
+    }  # fmt: skip
+    assert topic_config(Settings(), RAW_ROWS) == {}
