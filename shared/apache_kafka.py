@@ -96,14 +96,16 @@ class ApacheKafka(BrokerProcess):
         port: int | None = None,
         log_path: Path | None = None,
         overrides: dict[str, str] | None = None,
+        cluster: str | None = None,
     ):
         super().__init__(host, port, log_path)
         self.controller_port = free_port(host)
         self.overrides = overrides or {}
+        self.cluster = cluster or cluster_id()  # the nodes of one cluster share it
         self.data_dir = Path(tempfile.mkdtemp(prefix="trustwatch-kafka-"))
 
     def properties(self) -> dict[str, str]:
-        node = compose_properties()
+        node = compose_properties() | {k: v for k, v in self.overrides.items() if k == "node.id"}
         loopback = {
             "listeners": f"PLAINTEXT://{self.host}:{self.port},"
             f"CONTROLLER://{self.host}:{self.controller_port}",
@@ -122,7 +124,7 @@ class ApacheKafka(BrokerProcess):
         if not (self.data_dir / "data" / "meta.properties").exists():
             formatted = subprocess.run(
                 ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
-                 cluster_id(), "-c", str(config)],
+                 self.cluster, "-c", str(config)],
                 capture_output=True, text=True,
             )  # fmt: skip
             if formatted.returncode:
@@ -132,3 +134,53 @@ class ApacheKafka(BrokerProcess):
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class KafkaCluster:
+    """``size`` KRaft nodes on loopback, each broker and controller, for replication and
+    failover: internal topics replicated to every node, two in sync needed to write."""
+
+    def __init__(self, size: int = 3):
+        cluster = cluster_id()
+        self.nodes = [ApacheKafka(cluster=cluster) for _ in range(size)]
+        voters = ",".join(
+            f"{i}@{node.host}:{node.controller_port}" for i, node in enumerate(self.nodes, 1)
+        )
+        in_sync = str(min(2, size))
+        for i, node in enumerate(self.nodes, 1):
+            node.overrides = {
+                "node.id": str(i),
+                "controller.quorum.voters": voters,
+                "offsets.topic.replication.factor": str(size),
+                "transaction.state.log.replication.factor": str(size),
+                "transaction.state.log.min.isr": in_sync,
+                "min.insync.replicas": in_sync,
+                # a dead node is noticed in seconds, not the default nine (loopback only)
+                "broker.session.timeout.ms": "3000",
+                "broker.heartbeat.interval.ms": "1000",
+            }
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    def node(self, node_id: int) -> ApacheKafka:
+        return self.nodes[node_id - 1]
+
+    def start(self, timeout: float = 120.0) -> KafkaCluster:
+        fetch()
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> KafkaCluster:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -62,12 +62,29 @@ class BrokerProcess:
         raise NotImplementedError
 
     def start(self, timeout: float = 30.0) -> Self:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (a cluster's nodes answer only
+        once enough of them run)."""
         command = self.command()
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=stop_with_parent,
             )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL the process, as a crash would (what it keeps on disk stays)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+    def wait_ready(self, timeout: float = 30.0) -> Self:
+        if self._process is None:
+            raise RuntimeError(f"{self.name} was not launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
