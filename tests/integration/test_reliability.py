@@ -590,10 +590,13 @@ def test_poison_on_every_topic_stops_nothing_and_changes_no_decision(
 
 @pytest.fixture(scope="module")
 def kafka_cluster():
+    import os
     import shutil
 
     from shared.apache_kafka import KafkaCluster
 
+    if os.environ.get("TRUSTWATCH_TEST_BROKER") != "kafka":
+        pytest.skip("runs with the suites on Apache Kafka (make integration-kafka)")
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("needs java and mvn (Apache Kafka from Maven Central)")
     with KafkaCluster(3) as cluster:
