@@ -20,14 +20,20 @@ from shared.topics import ALL_TOPICS, Topic
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Our producer defaults, then TRUSTWATCH_KAFKA_EXTRA_CONFIG's producer properties (they
     win), then the caller's ``overrides``."""
+    idempotent = bool(settings.producer_idempotence)
     config = settings.kafka_config() | {
         "acks": "all",
-        # An idempotent producer cannot survive a restart of the embedded broker; at-least-once
-        # delivery plus deduplication by event id downstream is the contract instead.
-        "enable.idempotence": False,
-        # without idempotence, a retried request may overtake a later one: keep one in flight so
-        # a partition's messages stay in order (the monitors window each partition by its order)
-        "max.in.flight.requests.per.connection": 1,
+        # Idempotent where the broker keeps producer state (shared.capabilities): retries are
+        # deduplicated and order kept with several requests in flight. Otherwise (the embedded
+        # broker: an idempotent producer dies with its restart) at-least-once delivery plus
+        # deduplication by event id downstream, and one request in flight so that a retried one
+        # cannot overtake a later one (the monitors window each partition by its order).
+        "enable.idempotence": idempotent,
+        "max.in.flight.requests.per.connection": 5 if idempotent else 1,
+        "compression.type": settings.producer_compression or "none",
+        # rows and labels keyed by customer land where Java's default partitioner puts them, so
+        # labels written by another Kafka client still meet their rows
+        "partitioner": "murmur2_random",
         "linger.ms": 5,
         "message.timeout.ms": 30_000,
     }

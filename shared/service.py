@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from shared.capabilities import adapt_to_broker
 from shared.errors import ConfigurationError
 from shared.kafka import ensure_topics, wait_for_broker
 from shared.loop import ConsumerLoop, LoopStats
@@ -68,6 +69,7 @@ def run_service(
     """The life of every service: broker ready, loop built, metrics served, run until stopped."""
     check_client_config(settings)
     prepare_broker(settings)
+    settings = adapt_to_broker(settings)
     registry = CollectorRegistry()
     loop = build(settings, registry)
     serve_metrics(settings, registry)

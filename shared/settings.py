@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     event_time_live: bool = False
     event_time_jump_rows: int = Field(default=20, gt=0)
 
+    # Producers: idempotent (several requests in flight, a broker that dedupes retries) and
+    # compressed. None: decided at start by what the broker supports (shared.capabilities):
+    # Apache Kafka keeps its log and producer state on disk; the embedded broker does not, and an
+    # idempotent producer dies with its restart.
+    producer_idempotence: bool | None = None
+    producer_compression: str | None = Field(default=None, pattern=r"^(none|gzip|snappy|lz4|zstd)$")
+
     # Topics as the services create them when missing (existing topics are left as they are).
     # Production Kafka: replication factor 3 and min.insync.replicas 2, with acks=all producers.
     topic_replication_factor: int = Field(default=1, ge=1)

@@ -223,6 +223,7 @@ def produce_command(
 ) -> None:  # fmt: skip
     """Stream production rows with the scenario's drift, and publish its ground truth."""
     from producer.app import produce
+    from shared.capabilities import adapt_to_broker
     from shared.kafka import wait_for_broker
 
     settings = _settings()
@@ -232,6 +233,7 @@ def produce_command(
     failed = 0
     with _user_errors():
         wait_for_broker(settings)
+        settings = adapt_to_broker(settings)
     while True:
         with _user_errors(), _progress_bar() as bar:
             task = bar.add_task("rows", total=plan.total_rows)
