@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
@@ -36,8 +36,11 @@ def tail(
     stop: threading.Event,
     since_ms: int | None = None,
     poll_seconds: float = 0.2,
+    until: Mapping[tuple[str, int], int] | None = None,
 ) -> Iterator[TailedMessage]:
-    """Yield decoded messages of ``topics`` until ``stop`` is set."""
+    """Yield decoded messages of ``topics`` until ``stop`` is set, or, with ``until`` (the
+    offset to read to on each partition), once every partition has been read to it."""
+    left = {key for key, end in (until or {}).items() if end > 0}
     consumer = make_consumer(
         settings,
         group_id=settings.group_id(f"tail-{uuid.uuid4().hex[:8]}"),
@@ -52,13 +55,17 @@ def tail(
         ]
     )
     try:
-        while not stop.is_set():
+        while not stop.is_set() and (until is None or left):
             for record in consumer.consume(num_messages=1000, timeout=poll_seconds):
                 error = record.error()
                 if error is not None:
                     if error.code() != KafkaError._PARTITION_EOF:
                         log.warning("tail: %s", error)
                     continue
+                if until is not None and record.offset() + 1 >= until.get(
+                    (record.topic(), record.partition()), 0
+                ):
+                    left.discard((record.topic(), record.partition()))
                 _, timestamp = record.timestamp()
                 if since_ms is not None and timestamp < since_ms:
                     continue
@@ -76,13 +83,18 @@ def tail(
 def read_back(
     settings: Settings, topics: Sequence[Topic], quiet: float = 1.0, first_wait: float = 3.0
 ) -> list[TailedMessage]:
-    """Everything on ``topics`` now, read until nothing new came for ``quiet`` seconds.
-
-    End offsets are not asked for (the embedded broker reports wrong ones); ``first_wait`` bounds
-    the wait when the topics are empty.
-    """
+    """Everything on ``topics`` now: on a broker that keeps a durable log (Apache Kafka), read to
+    each partition's high watermark as it stands when asked; elsewhere (the embedded broker
+    reports wrong end offsets) until nothing new came for ``quiet`` seconds, ``first_wait``
+    bounding the wait when the topics are empty. Either way, never longer than a quiet spell
+    after the last message."""
     import time
 
+    from shared.capabilities import keeps_a_durable_log
+
+    until = high_watermarks(settings, topics) if keeps_a_durable_log(settings) else None
+    if until is not None:
+        quiet, first_wait = max(quiet, 5.0), max(first_wait, 5.0)  # a safety net only
     stop = threading.Event()
     found: list[TailedMessage] = []
     last = started = time.monotonic()
@@ -96,10 +108,29 @@ def read_back(
 
     guard = threading.Thread(target=watchdog, daemon=True)
     guard.start()
-    for message in tail(settings, topics, stop):
+    for message in tail(settings, topics, stop, until=until):
         found.append(message)
         last = time.monotonic()
+    stop.set()
     return found
+
+
+def high_watermarks(settings: Settings, topics: Sequence[Topic]) -> dict[tuple[str, int], int]:
+    """The offset after the last message of each partition of ``topics``, as the broker says
+    now (partitions empty or emptied by retention say 0)."""
+    consumer = make_consumer(settings, group_id=settings.group_id(f"ends-{uuid.uuid4().hex[:8]}"))
+    try:
+        ends = {}
+        for topic in topics:
+            name = settings.topic_name(topic)
+            for partition in range(topic.partitions):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10
+                )
+                ends[(name, partition)] = high if high > low else 0
+        return ends
+    finally:
+        consumer.close()
 
 
 def read_range(

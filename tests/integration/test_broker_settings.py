@@ -54,3 +54,21 @@ def test_keys_land_where_a_java_client_puts_them(settings):
     consumer.close()
     assert all(where[(key, b"ours")] == where[(key, b"java")] for key in keys)
     assert len({where[(key, b"ours")] for key in keys}) == RAW_ROWS.partitions
+
+
+def test_a_read_back_reads_everything_there_is(settings):
+    """On Apache Kafka a read-back stops at each partition's high watermark; on the embedded
+    broker after a quiet spell. Either way it returns every message, once."""
+    from shared.tail import high_watermarks, read_back
+    from shared.topics import ALERTS
+    from tests.integration.test_loop import alert
+
+    ensure_topics(settings, [ALERTS])
+    producer = make_producer(settings)
+    for index in range(300):
+        producer.produce(settings.topic_name(ALERTS), ALERTS.encode(alert(index)), key=str(index))
+    assert producer.flush(30) == 0
+    found = read_back(settings, [ALERTS], quiet=1.0)
+    assert sorted(int(m.value.subject) for m in found) == list(range(300))
+    if keeps_a_durable_log(settings):
+        assert high_watermarks(settings, [ALERTS]) == {(settings.topic_name(ALERTS), 0): 300}
