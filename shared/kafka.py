@@ -139,6 +139,8 @@ def topic_config(settings: Settings, topic: Topic) -> dict[str, str]:
         config["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
     if topic.internal:  # partial windows: kept long enough for a combiner's replay
         config["retention.ms"] = str(int(settings.partials_retention_hours * 3_600_000))
+    if topic.compacted:
+        config["cleanup.policy"] = "compact"
     return config
 
 

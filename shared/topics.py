@@ -35,6 +35,9 @@ class Topic(Generic[M]):
     # Written by the services for one another and larger than any row: bounded by
     # ``max_internal_payload_bytes`` instead of the input limit.
     internal: bool = False
+    # Kept by key, the last message of each (log compaction) instead of for a time: what a
+    # service restores its state from must outlive any retention.
+    compacted: bool = False
 
     def encode(self, message: M) -> bytes:
         if not isinstance(message, self.message):
@@ -66,7 +69,9 @@ FAIRNESS_SIGNALS = Topic("signals.fairness", 1, schemas.FairnessSignal)
 PERFORMANCE_WINDOWS = Topic("windows.performance", 1, schemas.WindowPartial, internal=True)
 DRIFT_WINDOWS = Topic("windows.drift", 1, schemas.WindowPartial, internal=True)
 FAIRNESS_WINDOWS = Topic("windows.fairness", 1, schemas.WindowPartial, internal=True)
-ALERTS = Topic("alerts", 1, schemas.Alert)
+# Keyed by alert: each alert message carries its problem's whole state, so the last one per key
+# is all the alerter needs to restore its open alerts.
+ALERTS = Topic("alerts", 1, schemas.Alert, compacted=True)
 DECISIONS = Topic("decisions", 1, schemas.Decision)
 
 ALL_TOPICS: tuple[Topic, ...] = (

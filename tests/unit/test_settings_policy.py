@@ -116,3 +116,6 @@ def test_topics_are_created_with_the_configured_replicas_and_partial_retention()
         "min.insync.replicas": "2", "retention.ms": str(24 * 3_600_000)
     }  # fmt: skip
     assert topic_config(Settings(), RAW_ROWS) == {}
+    from shared.topics import ALERTS
+
+    assert topic_config(Settings(), ALERTS) == {"cleanup.policy": "compact"}
