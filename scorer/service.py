@@ -16,6 +16,7 @@ from shared.artifact import ModelMetadata
 from shared.eventtime import PartitionClock
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
+from shared.records import refused_message_record
 from shared.schemas import (
     FieldIssue,
     IssueCode,
@@ -213,7 +214,8 @@ class ScorerHandler(Handler):
     def _refuse(self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...],
                 at: datetime | None = None) -> Outbound:  # fmt: skip
         self.join.note_quarantined(row.event_id)
-        return Outbound(QUARANTINE, self._quarantine(item, row, issues, at or row.event_time))
+        record = refused_message_record(item, issues, self.payload_chars, at or row.event_time)
+        return Outbound(QUARANTINE, record)
 
     def on_rejected(self, row: QuarantinedRow) -> None:
         self.join.note_quarantined(row.event_id)
@@ -242,19 +244,3 @@ class ScorerHandler(Handler):
     def _joined(self, prediction: ScoredRow, label: int) -> Outbound:
         joined = prediction.model_copy(update={"label": label, "label_state": LabelState.JOINED})
         return Outbound(SCORED_ROWS, joined, key=prediction.customer_id)
-
-    def _quarantine(
-        self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...], at: datetime
-    ) -> QuarantinedRow:
-        payload = row.model_dump_json()
-        return QuarantinedRow(
-            event_time=at,
-            event_id=row.event_id,
-            source_topic=item.source,
-            source_partition=item.partition,
-            source_offset=item.offset,
-            issues=issues,
-            payload=payload[: self.payload_chars],
-            payload_bytes=len(payload.encode()),
-            payload_truncated=len(payload) > self.payload_chars,
-        )

@@ -136,17 +136,28 @@ def set_aside_record(
     item: Inbound, code: IssueCode, detail: str, payload_chars: int
 ) -> QuarantinedRow:
     """The quarantine record of a decoded message a stage refuses to use, and why."""
+    issue = FieldIssue(field="$", code=code, detail=detail[:500])
+    return refused_message_record(item, (issue,), payload_chars)
+
+
+def refused_message_record(
+    item: Inbound,
+    issues: tuple[FieldIssue, ...],
+    payload_chars: int,
+    event_time: datetime | None = None,
+) -> QuarantinedRow:
+    """The quarantine record of a decoded message refused for ``issues``, filed at
+    ``event_time`` (its own by default)."""
     payload = item.topic.encode(item.value)
     text = payload.decode("utf-8", errors="replace")
-    issue = FieldIssue(field="$", code=code, detail=detail[:500])
     event_id = getattr(item.value, "event_id", None)
     return QuarantinedRow(
-        event_time=item.value.event_time,
+        event_time=event_time or item.value.event_time,
         event_id=event_id if isinstance(event_id, str) else None,
         source_topic=item.source,
         source_partition=item.partition,
         source_offset=item.offset,
-        issues=(issue,),
+        issues=issues,
         payload=text[:payload_chars],
         payload_bytes=len(payload),
         payload_truncated=len(text) > payload_chars,
