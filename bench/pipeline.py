@@ -1,6 +1,10 @@
-"""Pipeline benchmark on the embedded broker: throughput, latency, memory, detection quality.
+"""Pipeline benchmark: throughput, latency, memory, detection quality.
 
     python -m bench.pipeline [--rows 200000] [--memory-rows 1000000] [--quality-sizes 200 500 1000]
+                             [--no-kafka]
+
+Every phase runs on the embedded broker; throughput and latency run again on Apache Kafka
+(``shared.apache_kafka``, fetched with mvn) in the same run unless ``--no-kafka``.
 
 Throughput is a ratio against baselines with no trustwatch code (``bench/bare.py``), measured in
 the same run on the same rows and broker: our one-hop relay through the consumer loop against a
@@ -39,6 +43,7 @@ from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.broker import EmbeddedBroker
+from shared.capabilities import adapt_to_broker
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound
 from shared.kafka import ensure_topics
@@ -447,13 +452,17 @@ def plot(results: dict, path: Path) -> None:
 def report(results: dict) -> None:
     """Tables of whatever phases the results hold (a run may skip some)."""
     if "throughput" in results:
-        _report_throughput(results["throughput"])
+        _report_throughput(results["throughput"], "embedded broker")
+    if "throughput" in results.get("kafka", {}):
+        _report_throughput(results["kafka"]["throughput"], "Apache Kafka")
+    if "latency" in results.get("kafka", {}):
+        console.print("on Apache Kafka:", _latency_line(results["kafka"]["latency"]))
     _report_rest(results)
 
 
-def _report_throughput(speed: dict) -> None:
-    table = Table(title=f"throughput, {speed['rows']:,} rows, same broker, same run (median of "
-                        f"{speed.get('rounds', 1)} interleaved rounds)")  # fmt: skip
+def _report_throughput(speed: dict, broker: str) -> None:
+    table = Table(title=f"throughput on the {broker}, {speed['rows']:,} rows, same broker, same "
+                        f"run (median of {speed.get('rounds', 1)} interleaved rounds)")  # fmt: skip
     for column in ("hop", "rows/s", "baseline", "rows/s", "ratio", "goal"):
         table.add_column(column, justify="right")
     table.add_row("producer (flat out)", f"{speed['producer_rows_per_s']:,.0f}", "", "", "", "")
@@ -472,17 +481,20 @@ def _report_throughput(speed: dict) -> None:
     console.print(table)
 
 
+def _latency_line(lat: dict) -> str:
+    return (
+        f"latency at {lat['rate_rows_per_s']:g} rows/s ({lat['alerts']} alerts from "
+        f"{lat.get('runs', 1)} runs): window close -> alert p50 "
+        f"{lat['close_to_alert_p50_s']:.2f} s, p99 {lat['close_to_alert_p99_s']:.2f} s "
+        f"(goal p99 <= 1 s), max {lat.get('close_to_alert_max_s') or 0:.2f} s; -> decision "
+        f"p50 {lat['close_to_decision_p50_s']:.2f} s, "
+        f"p99 {lat['close_to_decision_p99_s']:.2f} s"
+    )
+
+
 def _report_rest(results: dict) -> None:
     if "latency" in results:
-        lat = results["latency"]
-        console.print(
-            f"latency at {lat['rate_rows_per_s']:g} rows/s ({lat['alerts']} alerts from "
-            f"{lat.get('runs', 1)} runs): window close -> alert p50 "
-            f"{lat['close_to_alert_p50_s']:.2f} s, p99 {lat['close_to_alert_p99_s']:.2f} s "
-            f"(goal p99 <= 1 s), max {lat.get('close_to_alert_max_s') or 0:.2f} s; -> decision "
-            f"p50 {lat['close_to_decision_p50_s']:.2f} s, "
-            f"p99 {lat['close_to_decision_p99_s']:.2f} s"
-        )
+        console.print("on the embedded broker:", _latency_line(results["latency"]))
     if "memory" in results:
         mem = Table(title=f"memory over {results['memory']['rows']:,} rows")
         for column in ("service", "after warm-up MiB", "peak MiB", "growth"):
@@ -525,6 +537,8 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=3, help="seeds pooled")
     parser.add_argument("--quality-sizes", type=int, nargs="*", default=[200, 500, 1000])
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--no-kafka", action="store_true",
+                        help="skip the throughput and latency phases on Apache Kafka")  # fmt: skip
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     artifacts = Path(tempfile.mkdtemp(prefix="trustwatch-bench-"))
@@ -545,6 +559,25 @@ def main() -> None:
         if args.quality_sizes:
             with _phase(f"detection quality at {args.quality_sizes} rows per window"):
                 results["quality"] = detection_quality(base, args.quality_sizes)
+    if not args.no_kafka and (args.rows or args.latency_rate):
+        from shared.apache_kafka import ApacheKafka
+
+        # the same phases on the broker users run, in the same run
+        on_kafka: dict = results.get("kafka", {})
+        kafka = ApacheKafka().start(timeout=120)  # the first start fetches the jars
+        try:
+            base = Settings(bootstrap_servers=kafka.bootstrap_servers, artifacts_dir=artifacts,
+                            session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
+            base = adapt_to_broker(base)
+            if args.rows:
+                with _phase(f"throughput over {args.rows:,} rows on Apache Kafka"):
+                    on_kafka["throughput"] = throughput(base, args.rows, artifacts)
+            if args.latency_rate:
+                with _phase(f"latency at {args.latency_rate:g} rows/s on Apache Kafka"):
+                    on_kafka["latency"] = latency(base, args.latency_rate, args.latency_runs)
+        finally:
+            kafka.stop()
+        results["kafka"] = on_kafka
     if args.memory_rows:
         # a broker of its own: a million rows on each topic, in memory
         with EmbeddedBroker() as broker, _phase(f"memory over {args.memory_rows:,} rows"):
