@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from producer.stream import StreamPlan, generate
 from shared.data import load_clean, split
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import ensure_topics, make_producer, send
 from shared.settings import Settings
 from shared.topics import RAW_ROWS, SCENARIO
 
@@ -60,18 +60,10 @@ def produce(
         if should_stop():
             break
         topic = settings.topic_name(emission.topic)
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    emission.payload,
-                    key=emission.key,
-                    headers=emission.headers,
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
+        refused = send(producer, topic, emission.payload, emission.key, emission.headers,
+                       on_delivery)  # fmt: skip
+        if refused is not None:  # the client refused it for good (too large, say)
+            failures[topic] += 1
         producer.poll(0)
         sent[emission.topic.name] += 1
         if emission.fault is not None:

@@ -7,7 +7,7 @@ broker.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -15,6 +15,44 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.settings import Settings
 from shared.topics import ALL_TOPICS, Topic
+
+# What the client or broker refuses for the message itself: sending it again cannot help, so it
+# is replaced by a quarantine record instead of failing the batch (and re-reading it forever).
+REFUSED_ERRORS = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE,
+    KafkaError.RECORD_LIST_TOO_LARGE,
+    KafkaError.INVALID_RECORD,
+    KafkaError.INVALID_MSG,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TOPIC_EXCEPTION,
+    KafkaError._INVALID_ARG,
+})  # fmt: skip
+
+
+def send(
+    producer: Producer,
+    topic: str,
+    payload: bytes | None,
+    key: str | bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+    on_delivery: Callable[..., None] | None = None,
+) -> KafkaError | None:
+    """Queue one message, waiting while the client's local queue is full; what the client
+    refuses for the message itself is returned (see REFUSED_ERRORS), any other error raised.
+    Every service and the stream producer publish through it."""
+    while True:
+        try:
+            producer.produce(topic, value=payload, key=key, headers=headers,
+                             on_delivery=on_delivery)  # fmt: skip
+            return None
+        except BufferError:
+            producer.poll(0.05)  # let deliveries drain
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in REFUSED_ERRORS:
+                raise
+            return error
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import REFUSED_ERRORS, ensure_topics, make_consumer, make_producer, send
 from shared.metrics import LoopMetrics
 from shared.records import (
     NO_MARKS,
@@ -60,18 +60,6 @@ MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TO
 LAG_REPORT_SECONDS = 1.0
 # Batches whose outputs may be on their way at once; past it the loop waits for the broker.
 MAX_IN_FLIGHT_BATCHES = 8
-# What the client or broker refuses for the message itself: sending it again cannot help, so it
-# is replaced by a quarantine record instead of failing the batch (and re-reading it forever).
-REFUSED_ERRORS = frozenset({
-    KafkaError.MSG_SIZE_TOO_LARGE,
-    KafkaError.RECORD_LIST_TOO_LARGE,
-    KafkaError.INVALID_RECORD,
-    KafkaError.INVALID_MSG,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError.TOPIC_EXCEPTION,
-    KafkaError._INVALID_ARG,
-})  # fmt: skip
 
 
 class DeliveryError(RuntimeError):
@@ -598,26 +586,17 @@ class ConsumerLoop:
             headers = [(QUARANTINE_MARK_HEADER, text.encode())]
         report = self._delivered
         for output in outputs:
-            payload = output.topic.encode(output.value)
-            while True:
-                try:
-                    producer.produce(
-                        self._name_of(output.topic),
-                        value=payload,
-                        key=output.key,
-                        headers=None if output.topic is QUARANTINE else headers,
-                        on_delivery=functools.partial(report, batch, output),
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)  # local queue full: let deliveries drain
-                except KafkaException as exc:  # refused by the client: too large, bad argument
-                    error = exc.args[0]
-                    if error.code() not in REFUSED_ERRORS:
-                        raise
-                    batch.outstanding -= 1
-                    batch.refused.append((output, error))
-                    break
+            refused = send(
+                producer,
+                self._name_of(output.topic),
+                output.topic.encode(output.value),
+                key=output.key,
+                headers=None if output.topic is QUARANTINE else headers,
+                on_delivery=functools.partial(report, batch, output),
+            )
+            if refused is not None:  # by the client: too large, a bad argument
+                batch.outstanding -= 1
+                batch.refused.append((output, refused))
         producer.poll(0)
 
     def _count_delivered(self, batch: InFlight) -> None:
