@@ -529,6 +529,18 @@ def _phase(what: str):
     console.print(f"{what}: done in {time.monotonic() - started:.0f} s")
 
 
+def _speed(base: Settings, args: argparse.Namespace, artifacts: Path, where: str) -> dict:
+    """The throughput and latency phases the arguments ask for, on the broker of ``base``."""
+    results = {}
+    if args.rows:
+        with _phase(f"throughput over {args.rows:,} rows{where}"):
+            results["throughput"] = throughput(base, args.rows, artifacts)
+    if args.latency_rate:
+        with _phase(f"latency at {args.latency_rate:g} rows/s{where}"):
+            results["latency"] = latency(base, args.latency_rate, args.latency_runs)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="0 skips it")
@@ -550,12 +562,7 @@ def main() -> None:
     with EmbeddedBroker() as broker:
         base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
                         session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
-        if args.rows:
-            with _phase(f"throughput over {args.rows:,} rows"):
-                results["throughput"] = throughput(base, args.rows, artifacts)
-        if args.latency_rate:
-            with _phase(f"latency at {args.latency_rate:g} rows/s"):
-                results["latency"] = latency(base, args.latency_rate, args.latency_runs)
+        results |= _speed(base, args, artifacts, "")
         if args.quality_sizes:
             with _phase(f"detection quality at {args.quality_sizes} rows per window"):
                 results["quality"] = detection_quality(base, args.quality_sizes)
@@ -568,13 +575,7 @@ def main() -> None:
         try:
             base = Settings(bootstrap_servers=kafka.bootstrap_servers, artifacts_dir=artifacts,
                             session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
-            base = adapt_to_broker(base)
-            if args.rows:
-                with _phase(f"throughput over {args.rows:,} rows on Apache Kafka"):
-                    on_kafka["throughput"] = throughput(base, args.rows, artifacts)
-            if args.latency_rate:
-                with _phase(f"latency at {args.latency_rate:g} rows/s on Apache Kafka"):
-                    on_kafka["latency"] = latency(base, args.latency_rate, args.latency_runs)
+            on_kafka |= _speed(adapt_to_broker(base), args, artifacts, " on Apache Kafka")
         finally:
             kafka.stop()
         results["kafka"] = on_kafka

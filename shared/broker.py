@@ -109,7 +109,8 @@ class BrokerProcess:
             process.wait(timeout=timeout)
 
     def __enter__(self) -> Self:
-        self.start()
+        if self._process is None or self._process.poll() is not None:
+            self.start()  # `with Broker().start(timeout=...)` starts it once
         return self
 
     def __exit__(
