@@ -417,16 +417,26 @@ class ConsumerLoop:
             self._in_flight.clear()
             return
         producer.poll(0)
-        if wait or len(self._in_flight) > MAX_IN_FLIGHT_BATCHES:
-            if producer.flush(FLUSH_TIMEOUT_SECONDS):
-                # still queued after the timeout: send everything unacknowledged again with a
-                # new client (duplicates are counted once downstream)
-                self._producer_fatal = True
-                for batch in self._in_flight:
-                    if batch.outstanding:
-                        answered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
-                        batch.failed += [o for o in batch.outputs if id(o) not in answered]
-                        batch.outstanding = 0
+        if wait:
+            unanswered = producer.flush(FLUSH_TIMEOUT_SECONDS) > 0
+        elif len(self._in_flight) > MAX_IN_FLIGHT_BATCHES:
+            # only until the oldest batch is in: a flush would drain the whole pipeline
+            oldest = self._in_flight[0]
+            deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
+            while oldest.outstanding and time.monotonic() < deadline:
+                producer.poll(0.05)
+            unanswered = oldest.outstanding > 0
+        else:
+            unanswered = False
+        if unanswered:
+            # still queued after the timeout: send everything unacknowledged again with a new
+            # client (duplicates are counted once downstream)
+            self._producer_fatal = True
+            for batch in self._in_flight:
+                if batch.outstanding:
+                    answered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
+                    batch.failed += [o for o in batch.outputs if id(o) not in answered]
+                    batch.outstanding = 0
         while self._in_flight and self._in_flight[0].outstanding == 0:
             batch = self._in_flight.popleft()
             if batch.refused:

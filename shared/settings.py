@@ -118,7 +118,10 @@ class Settings(BaseSettings):
     partials_retention_hours: float = Field(default=168.0, gt=0)
 
     # Processing.
-    batch_size: int = Field(default=500, gt=0)
+    # Messages read and handled at once, at most (fewer when fewer are waiting: no latency cost).
+    # The scorer's model and the monitors' numpy summaries pay a cost per call: 2,000 rows a batch
+    # moved the whole pipeline about a sixth faster than 500 on two cores.
+    batch_size: int = Field(default=2_000, gt=0)
     # What a consumer fetches ahead of the loop, at most (librdkafka queued.max.messages.kbytes):
     # a service that lags its input holds this much, whatever the window size. librdkafka's
     # default is 64 MiB; 8 MiB halved a relay's throughput on the embedded broker (fetches wait
