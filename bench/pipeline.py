@@ -10,10 +10,11 @@ Throughput is a ratio against baselines with no trustwatch code (``bench/bare.py
 the same run on the same rows and broker: our one-hop relay through the consumer loop against a
 bare confluent-kafka JSON relay, and the scorer alone (in-process) and the whole pipeline against
 a bare scoring relay (the JSON relay plus ``predict_proba`` on micro-batches of 500). End to end is
-every service as its own process, from the first scored row to the last window decided. Latency is
-window close (the monitor's ``closed_at``) to the alert or decision on its topic, on a stream paced
-like the demo. Memory is each service's RSS sampled while it works through ``--memory-rows`` rows.
-Detection quality runs every built-in scenario at several window sizes, next to an always-alarm
+every service as its own process, from the first scored row to the decision of the last window
+(closed by the next day's first rows, as in a continuous stream). Latency is window close (the
+monitor's ``closed_at``) to the alert or decision on its topic, on a stream paced like the demo.
+Memory is each service's RSS sampled while it works through ``--memory-rows`` rows. Detection
+quality runs every built-in scenario at several window sizes, next to an always-alarm
 and a never-alarm baseline. Results: bench/results/pipeline.json and pipeline.png.
 """
 
