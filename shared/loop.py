@@ -59,8 +59,10 @@ PROGRESS_LOG_SECONDS = 10.0
 RECREATE_TOPICS_SECONDS = 2.0
 MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
-# Batches whose outputs may be on their way at once; past it the loop waits for the broker.
-MAX_IN_FLIGHT_BATCHES = 8
+# Outputs that may be on their way at once (each held until acknowledged, with its message object
+# for a retry: some kilobytes); past it the loop waits for the broker's oldest acknowledgements.
+# What a service holds is bounded by it and the consumer's prefetch, whatever its backlog.
+MAX_IN_FLIGHT_OUTPUTS = 5_000
 
 
 def _freeze_start_up_heap() -> None:
@@ -419,7 +421,7 @@ class ConsumerLoop:
         producer.poll(0)
         if wait:
             unanswered = producer.flush(FLUSH_TIMEOUT_SECONDS) > 0
-        elif len(self._in_flight) > MAX_IN_FLIGHT_BATCHES:
+        elif len(self._in_flight) > 1 and self._outstanding() > MAX_IN_FLIGHT_OUTPUTS:
             # only until the oldest batch is in: a flush would drain the whole pipeline
             oldest = self._in_flight[0]
             deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
@@ -446,6 +448,9 @@ class ConsumerLoop:
                 self._deliver(batch.failed)
             self._count_delivered(batch)
             self._store_offsets(consumer, batch.offsets)
+
+    def _outstanding(self) -> int:
+        return sum(batch.outstanding for batch in self._in_flight)
 
     def _report_lag(self, consumer) -> None:
         now = time.monotonic()
