@@ -6,15 +6,18 @@ broker.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shared.settings import Settings
 from shared.topics import ALL_TOPICS, Topic
+
+log = logging.getLogger(__name__)
 
 # What the client or broker refuses for the message itself: sending it again cannot help, so it
 # is replaced by a quarantine record instead of failing the batch (and re-reading it forever).
@@ -53,6 +56,36 @@ def send(
             if error.code() not in REFUSED_ERRORS:
                 raise
             return error
+
+
+# The group coordinator is moving or still loading its offsets (a broker just started, or one
+# failed over): Kafka's protocol says to ask again.
+COORDINATOR_NOT_READY = frozenset({
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+})  # fmt: skip
+
+
+def committed_offsets(
+    consumer: Consumer, partitions: list[TopicPartition], timeout: float = 60.0
+) -> list[TopicPartition]:
+    """The group's committed offsets of ``partitions``, asked again with backoff while the
+    coordinator is not ready (on a fresh Apache Kafka the offsets topic is created by the first
+    group that asks); any other error, or one that outlasts ``timeout``, is raised."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in COORDINATOR_NOT_READY or time.monotonic() + delay > deadline:
+                raise
+            log.info("committed offsets not available yet (%s); asking again", error.str())
+        time.sleep(delay)
+        delay = min(2.0, delay * 2)
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:

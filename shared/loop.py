@@ -27,7 +27,14 @@ from pydantic import ValidationError
 
 from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
-from shared.kafka import REFUSED_ERRORS, ensure_topics, make_consumer, make_producer, send
+from shared.kafka import (
+    REFUSED_ERRORS,
+    committed_offsets,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    send,
+)
 from shared.metrics import LoopMetrics
 from shared.records import (
     NO_MARKS,
@@ -256,8 +263,9 @@ class ConsumerLoop:
         # positions read under an earlier assignment may be stale or no longer ours
         self._read_to = {}
         try:
-            committed = consumer.committed(partitions, timeout=10)
-        except KafkaException:
+            committed = committed_offsets(consumer, partitions)
+        except KafkaException as exc:
+            log.warning("could not read the committed offsets: %s", exc)
             committed = []
         for tp in committed:
             self._start_offsets[(tp.topic, tp.partition)] = tp.offset

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from shared.kafka import make_consumer
+from shared.kafka import committed_offsets, make_consumer
 from shared.settings import Settings
 from shared.topics import M, Topic
 
@@ -180,8 +180,8 @@ def committed_offset(settings: Settings, group: str, topic: Topic, partition: in
     Asking does not join the group, so a service can ask before its own consumer starts."""
     consumer = make_consumer(settings, settings.group_id(group), **{"enable.auto.commit": False})
     try:
-        (found,) = consumer.committed(
-            [TopicPartition(settings.topic_name(topic), partition)], timeout=10
+        (found,) = committed_offsets(
+            consumer, [TopicPartition(settings.topic_name(topic), partition)]
         )
     finally:
         consumer.close()

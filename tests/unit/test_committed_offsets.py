@@ -1,0 +1,42 @@
+"""Asking a group's committed offsets while its coordinator is not ready: asked again, as Kafka's
+protocol says, instead of killing the service at start (seen on a fresh Apache Kafka broker, where
+the first group to ask creates the offsets topic)."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from shared.kafka import committed_offsets
+
+
+class CoordinatorComingUp:
+    """A consumer whose ``committed`` fails with ``errors`` first, then answers."""
+
+    def __init__(self, *errors: int):
+        self.errors = list(errors)
+        self.asked = 0
+
+    def committed(self, partitions, timeout):
+        self.asked += 1
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        return [TopicPartition(p.topic, p.partition, 42) for p in partitions]
+
+
+def test_a_coordinator_not_ready_is_asked_again_until_it_answers():
+    consumer = CoordinatorComingUp(KafkaError.NOT_COORDINATOR,
+                                   KafkaError.COORDINATOR_LOAD_IN_PROGRESS)  # fmt: skip
+    (found,) = committed_offsets(consumer, [TopicPartition("t", 0)], timeout=10)
+    assert (found.offset, consumer.asked) == (42, 3)
+
+
+def test_other_errors_and_a_coordinator_that_never_comes_are_raised():
+    refused = CoordinatorComingUp(KafkaError.GROUP_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        committed_offsets(refused, [TopicPartition("t", 0)], timeout=10)
+    assert refused.asked == 1
+    never = CoordinatorComingUp(*[KafkaError.NOT_COORDINATOR] * 100)
+    with pytest.raises(KafkaException):
+        committed_offsets(never, [TopicPartition("t", 0)], timeout=1.0)
+    assert 2 <= never.asked < 10
