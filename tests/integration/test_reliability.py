@@ -363,10 +363,14 @@ def _pipeline_run(settings, tmp_path, events: dict):
         on_progress(0)  # what comes before the stream
         result = produce(settings, plan, 1500.0, progress=on_progress)
         assert not pending, pending
-        assert _wait(lambda: len({d.window_start for d in read_all(settings, DECISIONS)})
-                     >= plan.days, 180), "not every window was decided"  # fmt: skip
-        dead = [name for name, p in processes.items() if p.poll() is not None]
-        assert not dead, dead
+
+        def dead() -> list[str]:
+            return [name for name, p in processes.items() if p.poll() is not None]
+
+        decided = _wait(lambda: dead() or len({d.window_start for d in read_all(
+            settings, DECISIONS)}) >= plan.days, 180)  # fmt: skip
+        assert not dead(), f"services died: {dead()} (their logs: {logs})"
+        assert decided, "not every window was decided"
     finally:
         for process in processes.values():
             process.terminate()
@@ -609,12 +613,6 @@ def kafka_cluster():
         yield cluster
 
 
-@pytest.mark.xfail(
-    reason="flaky: passed at d563a34 (scored rows stalled 3.5 s) and in CI on e407038 (1.1 s); "
-    "other runs since d563a34 fail with not every window decided within 180 s (with idempotence "
-    "and compression off too): under investigation",
-    strict=False,
-)
 def test_a_three_broker_cluster_that_loses_the_row_leader_loses_nothing(
     kafka_cluster, artifacts_dir, tmp_path, uninterrupted
 ):
