@@ -18,13 +18,24 @@ def keeps_a_durable_log(settings: Settings, timeout: float = 10.0) -> bool:
     """True when a broker describes its configuration with log directories (Apache Kafka); the
     embedded broker describes none and keeps everything in memory."""
     admin = make_admin(settings)
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-        broker = ConfigResource("broker", str(next(iter(metadata.brokers))))
-        config = admin.describe_configs([broker])[broker].result(timeout=timeout)
-    except (KafkaException, StopIteration, ValueError):
-        return False
-    return bool(config.get("log.dirs") or config.get("log.dir"))
+    # a cluster that has just started may not answer in time: asked again, a few times (an empty
+    # TimeoutError from the future killed services at start)
+    for attempt in range(1, 4):
+        try:
+            metadata = admin.list_topics(timeout=timeout)
+            broker = ConfigResource("broker", str(next(iter(metadata.brokers))))
+            config = admin.describe_configs([broker])[broker].result(timeout=timeout)
+        except (KafkaException, StopIteration, ValueError):
+            return False
+        except TimeoutError:
+            log.warning("the broker did not describe its configuration in %.0f s (attempt %d)",
+                        timeout, attempt)  # fmt: skip
+            continue
+        return bool(config.get("log.dirs") or config.get("log.dir"))
+    raise TimeoutError(
+        f"the broker at {settings.bootstrap_servers} did not describe its configuration in "
+        f"{3 * timeout:.0f} s; is it overloaded?"
+    )
 
 
 def adapt_to_broker(settings: Settings) -> Settings:
