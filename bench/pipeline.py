@@ -42,15 +42,14 @@ from rich.table import Table
 from bench import bare
 from producer.app import produce
 from producer.scenario import builtin_names, get_scenario
-from producer.stream import StreamPlan, generate
+from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.broker import EmbeddedBroker
 from shared.capabilities import adapt_to_broker
-from shared.data import load_clean, split
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound
-from shared.kafka import ensure_topics, make_producer, send
+from shared.kafka import ensure_topics
 from shared.loop import ConsumerLoop
 from shared.schemas import Alert, AlertStatus, Decision, Message, RawRow, WindowSignal
 from shared.settings import Settings
@@ -262,13 +261,8 @@ def _following_rows(settings: Settings, plan: StreamPlan) -> datetime:
     start = plan.origin + plan.days * plan.day_length
     following = StreamPlan(plan.scenario, 1, plan.rows_per_day, plan.seed + 1_000, start,
                            plan.day_length)  # fmt: skip
-    producer = make_producer(settings)
-    emissions = generate(following, split(load_clean()).production)
-    for emission in itertools.islice(emissions, FOLLOWING_ROWS):
-        send(producer, settings.topic_name(emission.topic), emission.payload, emission.key,
-             emission.headers)  # fmt: skip
-    if producer.flush(30):
-        raise RuntimeError("the following day's rows could not be published")
+    asked = itertools.count()  # asked once before each row
+    produce(settings, following, None, should_stop=lambda: next(asked) >= FOLLOWING_ROWS)
     return start
 
 
