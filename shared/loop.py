@@ -358,6 +358,10 @@ class ConsumerLoop:
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
+        quarantined = len(rejected)
+        if rejected and self._reads_quarantine:
+            self._await_own_quarantine(rejected, inbound)
+            rejected = []
         outputs = rejected + (self._handle(inbound) if inbound else [])
         # Broken rows are acknowledged before the rows read after them are published, which then
         # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
@@ -365,7 +369,7 @@ class ConsumerLoop:
         self._deliver([o for o in outputs if o.topic is QUARANTINE])
         rows_out = [o for o in outputs if o.topic is not QUARANTINE]
         self.stats.consumed += len(records)
-        self.stats.quarantined += len(rejected)
+        self.stats.quarantined += quarantined
         self.stats.batches += 1
         if self.metrics is not None:
             # counted per topic and batch: a labelled increment per message costs as much as
@@ -393,6 +397,25 @@ class ConsumerLoop:
         self._settle(consumer)
         if self.on_batch is not None:
             self.on_batch(self.stats)
+
+    def _await_own_quarantine(self, rejected: list[Outbound], inbound: list[Inbound]) -> None:
+        """A stage that reads the quarantine topic counts the records it quarantines itself as
+        it reads them back: published first, their offsets are marks on the batch's other
+        messages, which then wait for them as rows wait for the scorer's records. Without it a
+        monitor could close a broken row's window before reading its record back."""
+        self._deliver(rejected)
+        for item in inbound:
+            item.quarantine_marks = self._with_own_marks(item.quarantine_marks)
+
+    def _with_own_marks(self, marks: Mapping[int, int]) -> Mapping[int, int]:
+        """``marks`` raised to the quarantine offsets this stage's own records reached."""
+        own = self._quarantine_marks
+        if not own:
+            return marks
+        merged = dict(marks)
+        for partition, offset in own.items():
+            merged[partition] = max(offset, merged.get(partition, 0))
+        return merged
 
     def _handle(self, inbound: list[Inbound]) -> list[Outbound]:
         """The handler's outputs for ``inbound``. A message whose handling raises does not stop
@@ -517,7 +540,9 @@ class ConsumerLoop:
                                              self._neighbour_time(record))  # fmt: skip
                 self._recent_times[(name, record.partition())] = value.event_time
                 _, timestamp_ms = record.timestamp()
-                marks = quarantine_marks(record) if self._reads_quarantine else NO_MARKS
+                marks = NO_MARKS
+                if self._reads_quarantine:
+                    marks = self._with_own_marks(quarantine_marks(record))
                 return Inbound(
                     topic, value, record.key(), record.partition(), record.offset(),
                     name, max(0, timestamp_ms or 0), marks,

@@ -102,6 +102,23 @@ class Recorder(Handler):
         return []
 
 
+def test_a_stage_reading_the_quarantine_topic_waits_for_its_own_records(settings, topics):
+    """A broken message met by a stage that reads the quarantine topic (the drift monitor, on the
+    scored rows): the messages read after it carry the offset its own record reached, as they
+    carry the scorer's, so the stage reads the record back before their time closes its window
+    (without it, the broken row counted late, or not, by the race)."""
+    publish(settings, SOURCE, [alert(0)])
+    publish_raw(settings, SOURCE, [b"{not json"])
+    publish(settings, SOURCE, [alert(1)])
+    recorder = Recorder()
+    loop = ConsumerLoop(settings, "recorder", [SOURCE, QUARANTINE], recorder)
+    stats = loop.run(max_messages=4, idle_timeout=15)
+    assert stats.quarantined == 1
+    assert recorder.marks["1"] == {0: 1}
+    (record,) = read_all(settings, QUARANTINE, expected=1)
+    assert record.issues[0].code == IssueCode.MALFORMED_JSON
+
+
 def test_a_message_whose_handling_fails_is_quarantined_and_its_batch_goes_on(settings, topics):
     publish(settings, SOURCE, [alert(i) for i in range(20)], key="one-partition")
     handler = Relay(poison="13")
