@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from monitors.calculators import WindowCalculator
 from monitors.windowing import ClosedWindow, OpenWindow, RecentIds, TumblingWindows
 from shared.handler import FanOutHandler, Handler, Inbound, Outbound, PartitionKey
-from shared.records import set_aside_record
+from shared.records import Keep, quarantine_outbound, set_aside_record
 from shared.schemas import IssueCode, Message, QuarantinedRow, ScoredRow, WindowPartial
 from shared.settings import Settings
 from shared.topics import QUARANTINE, Topic
@@ -266,7 +266,7 @@ class WindowCombiner(Handler, Generic[S]):
         self.restore_partials = settings.restore_partials
         self.size = timedelta(seconds=settings.window_seconds)
         self.origin = settings.simulation_start
-        self.payload_chars = settings.quarantine_payload_chars
+        self.keep = Keep.of(settings)
         self.read = read
         self.active = False
         self._reset()
@@ -328,8 +328,8 @@ class WindowCombiner(Handler, Generic[S]):
                     # not merged, and its mark not believed: the window closes without it
                     log.warning("%s: refused the partial at offset %d: %s",
                                 self.calculator.name, item.offset, exc)  # fmt: skip
-                    record = set_aside_record(item, IssueCode.INVALID, str(exc), self.payload_chars)
-                    refused.append(Outbound(QUARANTINE, record))
+                    record = set_aside_record(item, IssueCode.INVALID, str(exc), self.keep)
+                    refused.append(quarantine_outbound(record))
         if not added:
             return refused
         self.last_partial_at = time.monotonic()

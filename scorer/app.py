@@ -10,6 +10,7 @@ from scorer.service import ScorerHandler
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
+from shared.records import Keep
 from shared.service import run_service
 from shared.settings import Settings
 from shared.topics import LABELS, RAW_ROWS
@@ -24,7 +25,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Cons
     handler = ScorerHandler(
         model,
         metadata,
-        settings.quarantine_payload_chars,
+        Keep.of(settings),
         settings.label_buffer_rows,
         max_skew=timedelta(seconds=settings.event_time_max_skew_seconds),
         jump_rows=settings.event_time_jump_rows,

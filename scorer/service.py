@@ -16,7 +16,7 @@ from shared.artifact import ModelMetadata
 from shared.eventtime import PartitionClock
 from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
-from shared.records import refused_message_record
+from shared.records import Keep, quarantine_outbound, refused_message_record
 from shared.schemas import (
     FieldIssue,
     IssueCode,
@@ -26,7 +26,7 @@ from shared.schemas import (
     RawRow,
     ScoredRow,
 )
-from shared.topics import QUARANTINE, SCORED_ROWS
+from shared.topics import SCORED_ROWS
 
 # A row's probability must not depend on the batch it was scored in: BLAS gives the same row a
 # result one ulp apart in batches of different sizes (a restarted scorer batches differently),
@@ -134,7 +134,7 @@ class ScorerHandler(Handler):
         self,
         model: Any,
         metadata: ModelMetadata,
-        payload_chars: int,
+        keep: Keep,
         label_buffer_rows: int = 200_000,
         max_skew: timedelta = timedelta(days=7),
         jump_rows: int = 20,
@@ -142,7 +142,7 @@ class ScorerHandler(Handler):
         self.model = model
         self.metadata = metadata
         self.validator = RowValidator(metadata.features)
-        self.payload_chars = payload_chars
+        self.keep = keep
         self.join = LabelJoin(label_buffer_rows)
         # per partition read: the newest event time accepted, and rows too far ahead of it
         self.max_skew = max_skew
@@ -214,8 +214,9 @@ class ScorerHandler(Handler):
     def _refuse(self, item: Inbound, row: RawRow, issues: tuple[FieldIssue, ...],
                 at: datetime | None = None) -> Outbound:  # fmt: skip
         self.join.note_quarantined(row.event_id)
-        record = refused_message_record(item, issues, self.payload_chars, at or row.event_time)
-        return Outbound(QUARANTINE, record)
+        return quarantine_outbound(
+            refused_message_record(item, issues, self.keep, at or row.event_time)
+        )
 
     def on_rejected(self, row: QuarantinedRow) -> None:
         self.join.note_quarantined(row.event_id)

@@ -27,6 +27,9 @@ class Inbound:
     timestamp_ms: int = 0  # broker timestamp: when the message was produced (wall clock)
     # Quarantine partition -> offset: its publisher's quarantine records up to there precede it.
     quarantine_marks: Mapping[int, int] = field(default_factory=dict)
+    # The message as read (None: built here, not read): what a quarantine record keeps of it.
+    payload: bytes | None = None
+    headers: Sequence[tuple[str, bytes | None]] | None = None
 
     @property
     def partition_key(self) -> PartitionKey:
@@ -39,7 +42,8 @@ class Outbound:
 
     topic: Topic
     value: Message
-    key: str | None = None
+    key: str | bytes | None = None
+    headers: list[tuple[str, bytes | None]] | None = None  # quarantine records only
 
 
 class Handler:

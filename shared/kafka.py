@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -38,7 +38,7 @@ def send(
     topic: str,
     payload: bytes | None,
     key: str | bytes | None = None,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: Sequence[tuple[str, bytes | None]] | None = None,
     on_delivery: Callable[..., None] | None = None,
 ) -> KafkaError | None:
     """Queue one message, waiting while the client's local queue is full; what the client

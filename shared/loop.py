@@ -38,9 +38,11 @@ from shared.kafka import (
 from shared.metrics import LoopMetrics
 from shared.records import (
     NO_MARKS,
+    Keep,
     failed_record,
     header_event_time,
     quarantine_marks,
+    quarantine_outbound,
     quarantine_record,
     refused_record,
 )
@@ -129,6 +131,7 @@ class ConsumerLoop:
         metrics: LoopMetrics | None = None,
     ):
         self.settings = settings
+        self._keep = Keep.of(settings)
         self.group_id = group_id
         self.topics = {settings.topic_name(topic): topic for topic in topics}
         # only a stage that reads the quarantine topic waits on the marks rows carry
@@ -136,7 +139,7 @@ class ConsumerLoop:
         # per topic on the broker: the topic, and the payload size it takes (internal topics
         # carry the services' own larger messages)
         self._inputs = {
-            name: (topic, settings.max_internal_payload_bytes if topic.internal
+            name: (topic, settings.max_internal_payload_bytes if topic.large
                    else settings.max_payload_bytes)
             for name, topic in self.topics.items()
         }  # fmt: skip
@@ -354,7 +357,7 @@ class ConsumerLoop:
         for record in records:
             decoded = self._decode(record)
             if isinstance(decoded, QuarantinedRow):
-                rejected.append(Outbound(QUARANTINE, decoded, key=None))
+                rejected.append(quarantine_outbound(decoded))
                 self.handler.on_rejected(decoded)
             else:
                 inbound.append(decoded)
@@ -437,9 +440,9 @@ class ConsumerLoop:
             else:
                 log.warning("handling %s[%d]@%d failed (%s: %s); it is quarantined",
                             item.source, item.partition, item.offset, kind, exc)  # fmt: skip
-            record = failed_record(item, exc, self.settings.quarantine_payload_chars)
+            record = failed_record(item, exc, self._keep)
             self.handler.on_rejected(record)
-            return [Outbound(QUARANTINE, record, key=None)]
+            return [quarantine_outbound(record)]
 
     def _settle(self, consumer, wait: bool = False) -> None:
         """Store the offsets of the batches whose outputs are all acknowledged, oldest first;
@@ -536,7 +539,7 @@ class ConsumerLoop:
             else:
                 if not self._earliest <= value.event_time <= self._latest():
                     return quarantine_record(record, (self._time_issue(value.event_time),),
-                                             self.settings.quarantine_payload_chars,
+                                             self._keep,
                                              self._neighbour_time(record))  # fmt: skip
                 self._recent_times[(name, record.partition())] = value.event_time
                 _, timestamp_ms = record.timestamp()
@@ -545,9 +548,9 @@ class ConsumerLoop:
                     marks = self._with_own_marks(quarantine_marks(record))
                 return Inbound(
                     topic, value, record.key(), record.partition(), record.offset(),
-                    name, max(0, timestamp_ms or 0), marks,
+                    name, max(0, timestamp_ms or 0), marks, payload, record.headers(),
                 )  # fmt: skip
-        return quarantine_record(record, issues, self.settings.quarantine_payload_chars,
+        return quarantine_record(record, issues, self._keep,
                                  self._neighbour_time(record))  # fmt: skip
 
     def _latest(self) -> datetime:
@@ -604,9 +607,9 @@ class ConsumerLoop:
                 continue
             log.error("%s refused a %s (%s); it goes to quarantine", topic,
                       type(output.value).__name__, error.str())  # fmt: skip
-            replacements.append(Outbound(QUARANTINE, refused_record(
-                output, topic, error, self.settings.quarantine_payload_chars
-            )))  # fmt: skip
+            replacements.append(
+                quarantine_outbound(refused_record(output, topic, error, self._keep))
+            )
         return replacements
 
     def _produce_and_wait(
@@ -641,7 +644,7 @@ class ConsumerLoop:
         """Hand ``outputs`` to the producer; their reports arrive on ``batch``."""
         producer = self._ensure_producer()
         marks = self._quarantine_marks
-        headers = None
+        headers: list[tuple[str, bytes | None]] | None = None
         if marks:
             text = ",".join(f"{partition}:{offset}" for partition, offset in sorted(marks.items()))
             headers = [(QUARANTINE_MARK_HEADER, text.encode())]
@@ -652,7 +655,7 @@ class ConsumerLoop:
                 self._name_of(output.topic),
                 output.topic.encode(output.value),
                 key=output.key,
-                headers=None if output.topic is QUARANTINE else headers,
+                headers=output.headers if output.topic is QUARANTINE else headers,
                 on_delivery=functools.partial(report, batch, output),
             )
             if refused is not None:  # by the client: too large, a bad argument

@@ -146,12 +146,34 @@ class FieldIssue(_Frozen):
     detail: str
 
 
+class OriginalMessage(_Frozen):
+    """A quarantined message as it was read, byte for byte (base64 in JSON), so that it can be
+    sent back once its source is fixed (``trustwatch quarantine replay``).
+
+    ``value`` keeps at most ``TRUSTWATCH_QUARANTINE_ORIGINAL_BYTES`` (with the key and headers):
+    a longer message is cut there and says ``truncated``; ``size`` and ``sha256`` are always those
+    of the whole value. ``value`` None is a tombstone.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    value: bytes | None
+    key: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    size: int = Field(ge=0)
+    sha256: str
+    truncated: bool
+
+
 class QuarantinedRow(Message):
     """A message that could not be processed, kept with its reason and where it came from.
 
     ``event_time`` is the row's own time when it could be read, else the time of quarantine.
     An output the broker refused (PUBLISH_REFUSED) names the topic it was refused on, with
-    partition and offset -1.
+    partition and offset -1. ``payload`` is a text excerpt for people; ``original`` the message
+    itself, for a replay.
     """
 
     event_id: str | None
@@ -162,6 +184,20 @@ class QuarantinedRow(Message):
     payload: str
     payload_bytes: int
     payload_truncated: bool
+    original: OriginalMessage | None = None
+
+
+class QuarantineReplay(Message):
+    """One quarantined message sent back to the topic it was read from (``trustwatch quarantine
+    replay``), at ``event_time``, the record's own. Keyed by that source position: a message is
+    replayed once, however many records it has and however often the replay runs."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    event_id: str | None
+    quarantine_offset: int
+    replayed_at: AwareDatetime
 
 
 # --- scenario ground truth ----------------------------------------------------------------------

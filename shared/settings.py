@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.eventtime import EventTimeBounds
 from shared.topics import Topic
 
+# A quarantine record's fields beside its excerpt and original (issues, names, times): at most.
+QUARANTINE_RECORD_OVERHEAD = 16_384
+
 # librdkafka properties of one kind of client only (CONFIGURATION.md marks them P and C)
 PRODUCER_ONLY = frozenset({
     "acks", "request.required.acks", "enable.idempotence", "enable.gapless.guarantee",
@@ -132,6 +135,10 @@ class Settings(BaseSettings):
     # monitors' summaries, whatever the window's row count: 256 KiB
     max_internal_payload_bytes: int = Field(default=262_144, gt=0)
     quarantine_payload_chars: int = Field(default=2_048, gt=0)
+    # A quarantine record keeps the original message (value, key, headers) up to this many bytes
+    # for a replay; a longer one is kept cut, with its full size and hash. With the excerpt above
+    # the record stays within max_internal_payload_bytes (checked below).
+    quarantine_original_bytes: int = Field(default=65_536, gt=0)
     # Predictions waiting for a late label (and labels waiting for their row), at most.
     label_buffer_rows: int = Field(default=200_000, gt=0)
 
@@ -206,6 +213,19 @@ class Settings(BaseSettings):
             role or "", PRODUCER_ONLY | CONSUMER_ONLY
         )
         return {k: v for k, v in self.kafka_extra_config.items() if k not in other}
+
+    @model_validator(mode="after")
+    def _quarantine_records_fit_their_topic(self) -> Settings:
+        # base64 takes 4 bytes for 3; an excerpt's character takes at most 6 as JSON (\u0000)
+        largest = self.quarantine_original_bytes * 4 // 3 + 6 * self.quarantine_payload_chars
+        if largest + QUARANTINE_RECORD_OVERHEAD > self.max_internal_payload_bytes:
+            raise ValueError(
+                f"a quarantine record could take {largest + QUARANTINE_RECORD_OVERHEAD} bytes, "
+                f"more than TRUSTWATCH_MAX_INTERNAL_PAYLOAD_BYTES "
+                f"({self.max_internal_payload_bytes}): lower TRUSTWATCH_QUARANTINE_ORIGINAL_BYTES "
+                "or TRUSTWATCH_QUARANTINE_PAYLOAD_CHARS, or raise the limit"
+            )
+        return self
 
     @model_validator(mode="after")
     def _extra_config_leaves_the_loop_its_offsets(self) -> Settings:

@@ -28,6 +28,8 @@ class TailedMessage:
     topic: Topic
     value: BaseModel
     timestamp_ms: int
+    partition: int = 0
+    offset: int = -1
 
 
 def tail(
@@ -75,7 +77,7 @@ def tail(
                 except ValidationError:
                     log.warning("tail: undecodable message on %s", record.topic())
                     continue
-                yield TailedMessage(topic, value, timestamp)
+                yield TailedMessage(topic, value, timestamp, record.partition(), record.offset())
     finally:
         consumer.close()
 

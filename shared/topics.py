@@ -19,6 +19,14 @@ EVENT_TIME_HEADER = "event_time"
 # of both topics knows from it which quarantine records precede the message (the consumer's own
 # view of the quarantine topic's end can be older than the message it just read).
 QUARANTINE_MARK_HEADER = "quarantine_through"
+# Set on every quarantine record beside the original message's own headers: its issue codes
+# ("OUT_OF_RANGE,NULL") and where the message was read ("<topic>:<partition>:<offset>"), for
+# tools that read headers only.
+QUARANTINE_REASONS_HEADER = "quarantine_reasons"
+QUARANTINE_SOURCE_HEADER = "quarantine_source"
+# Set on a message sent back by ``trustwatch quarantine replay``: the quarantine record it came
+# from ("<partition>:<offset>").
+REPLAY_OF_HEADER = "quarantine_replay_of"
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,11 @@ class Topic(Generic[M]):
     name: str
     partitions: int
     message: type[M]
-    # Written by the services for one another and larger than any row: bounded by
-    # ``max_internal_payload_bytes`` instead of the input limit.
+    # Written by the services for one another (partial windows), kept for a time only.
     internal: bool = False
+    # Larger than any row (partial windows; quarantine records, which keep the original):
+    # bounded by ``max_internal_payload_bytes`` instead of the input limit.
+    large: bool = False
     # Kept by key, the last message of each (log compaction) instead of for a time: what a
     # service restores its state from must outlive any retention.
     compacted: bool = False
@@ -58,7 +68,9 @@ RAW_ROWS = Topic("rows.raw", 3, schemas.RawRow)
 # Outcomes arrive later than rows; keyed by customer id like the rows they belong to.
 LABELS = Topic("labels", 3, schemas.LabelEvent)
 SCORED_ROWS = Topic("rows.scored", 3, schemas.ScoredRow)
-QUARANTINE = Topic("rows.quarantine", 1, schemas.QuarantinedRow)
+QUARANTINE = Topic("rows.quarantine", 1, schemas.QuarantinedRow, large=True)
+# What ``trustwatch quarantine replay`` sent back, by source position: replaying again skips it.
+QUARANTINE_REPLAYS = Topic("rows.quarantine.replayed", 1, schemas.QuarantineReplay, compacted=True)
 SCENARIO = Topic("scenario", 1, schemas.ScenarioEvent)
 # Signals and their consequences are low volume; one partition keeps them in window order.
 PERFORMANCE_SIGNALS = Topic("signals.performance", 1, schemas.PerformanceSignal)
@@ -66,9 +78,11 @@ DRIFT_SIGNALS = Topic("signals.drift", 1, schemas.DriftSignal)
 FAIRNESS_SIGNALS = Topic("signals.fairness", 1, schemas.FairnessSignal)
 # A monitor instance's share of each window, merged into the window's signal by whichever instance
 # holds the single partition (the monitor's combiner).
-PERFORMANCE_WINDOWS = Topic("windows.performance", 1, schemas.WindowPartial, internal=True)
-DRIFT_WINDOWS = Topic("windows.drift", 1, schemas.WindowPartial, internal=True)
-FAIRNESS_WINDOWS = Topic("windows.fairness", 1, schemas.WindowPartial, internal=True)
+PERFORMANCE_WINDOWS = Topic(
+    "windows.performance", 1, schemas.WindowPartial, internal=True, large=True
+)
+DRIFT_WINDOWS = Topic("windows.drift", 1, schemas.WindowPartial, internal=True, large=True)
+FAIRNESS_WINDOWS = Topic("windows.fairness", 1, schemas.WindowPartial, internal=True, large=True)
 # Keyed by alert: each alert message carries its problem's whole state, so the last one per key
 # is all the alerter needs to restore its open alerts.
 ALERTS = Topic("alerts", 1, schemas.Alert, compacted=True)
@@ -79,6 +93,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LABELS,
     SCORED_ROWS,
     QUARANTINE,
+    QUARANTINE_REPLAYS,
     SCENARIO,
     PERFORMANCE_SIGNALS,
     DRIFT_SIGNALS,

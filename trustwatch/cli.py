@@ -11,6 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from monitors.app import MonitorKind
+from shared.schemas import IssueCode
 from shared.service import configure_logging
 from shared.settings import Settings
 
@@ -192,12 +194,12 @@ Rate = Annotated[float, typer.Option(min=0, help="Rows per second; 0 streams fla
 Seed = Annotated[int, typer.Option(help="Seed of the stream: same seed, same bytes.")]
 
 
-def _progress_bar() -> Progress:
+def _progress_bar(doing: str = "streaming", unit: str = "rows") -> Progress:
     return Progress(
-        TextColumn("[bold]streaming"),
+        TextColumn(f"[bold]{doing}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("rows"),
+        TextColumn(unit),
         TimeElapsedColumn(),
         console=console,
     )
@@ -342,6 +344,62 @@ def watch(
             sys.stdout.flush()
         else:
             console.print(render(message.value))
+
+
+quarantine_app = typer.Typer(
+    help="What the services set aside, and sending it back once its source is fixed.",
+    no_args_is_help=True,
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def _event_time(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time; without a zone, UTC."""
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    reason: Annotated[
+        list[IssueCode] | None,
+        typer.Option(help="Only records with this reason (repeatable; default: any)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records of this event time or later (ISO 8601; UTC if no zone)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only records of event times before this (ISO 8601).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Say what would be sent; send nothing.")] = False,
+) -> None:
+    """Send quarantined rows and labels back to the topic they came from, byte for byte, each
+    message once however often this runs (the replay topic records what was sent). A record's
+    event time is its row's, or for a row without a usable one, that of the row before it."""
+    from trustwatch.quarantine import ReplayFilter, replay
+
+    wanted = ReplayFilter(
+        frozenset(reason or ()), _event_time(since, "--since"), _event_time(until, "--until")
+    )
+    settings = _settings()
+    with _user_errors(), _progress_bar("sending back", "messages") as bar:
+        task = bar.add_task("replay", total=None)
+
+        def advance(sent: int, total: int) -> None:
+            bar.update(task, completed=sent, total=total)
+
+        plan = replay(settings, wanted, dry_run, progress=advance)
+    verb = "would send" if dry_run else "sent"
+    reasons = ", ".join(f"{code} {count}" for code, count in sorted(plan.by_reason().items()))
+    console.print(f"{verb} back {len(plan.send)} messages" + (f" ({reasons})" if reasons else ""))
+    for why, count in sorted(plan.skipped.items()):
+        console.print(f"  left: {count} {why}", highlight=False)
 
 
 @app.command()

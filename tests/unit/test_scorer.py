@@ -8,17 +8,23 @@ import numpy as np
 from scorer.service import ScorerHandler, score_probabilities
 from shared.artifact import load_model
 from shared.handler import Inbound
+from shared.records import Keep
 from shared.schemas import IssueCode, QuarantinedRow, RawRow, ScoredRow
 from shared.topics import RAW_ROWS
 from tests.unit.test_validation import VALID
+
+KEEP = Keep(payload_chars=2048, original_bytes=65_536)
 
 
 def inbound(index: int, **features) -> Inbound:
     document = json.loads(json.dumps(VALID))
     document["event_id"] = f"e{index}"
     document["features"].update(features)
-    row = RAW_ROWS.decode(json.dumps(document))
-    return Inbound(RAW_ROWS, row, b"c1", 0, index, "t.rows.raw")
+    # as a producer other than ours may send it: spaced JSON, a header of its own
+    payload = json.dumps(document, indent=1).encode()
+    row = RAW_ROWS.decode(payload)
+    headers = [("event_id", document["event_id"].encode()), ("origin", b"crm-export")]
+    return Inbound(RAW_ROWS, row, b"c1", 0, index, "t.rows.raw", 0, {}, payload, headers)
 
 
 def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_scored(version_dir, metadata):
@@ -29,13 +35,31 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_scored(version_dir, 
         inbound(2, Contract="Ten year"),
         inbound(3, tenure=40, MonthlyCharges=99.5),
     ]
-    outputs = ScorerHandler(model, metadata, 2048).handle(batch)
+    outputs = ScorerHandler(model, metadata, KEEP).handle(batch)
     scored = [o.value for o in outputs if isinstance(o.value, ScoredRow)]
     refused = [o.value for o in outputs if isinstance(o.value, QuarantinedRow)]
     quarantined = {q.event_id: q for q in refused}
     assert [s.event_id for s in scored] == ["e0", "e3"]
     assert quarantined["e1"].issues[0].code == IssueCode.OUT_OF_RANGE
     assert quarantined["e2"].issues[0].code == IssueCode.UNSEEN_CATEGORY
+    # each keeps its message byte for byte, for a replay, under its key and headers, which say
+    # the reasons too
+    refusals = {o.value.event_id: o for o in outputs if isinstance(o.value, QuarantinedRow)}
+    for item in batch[1:3]:
+        output = refusals[item.value.event_id]
+        original = output.value.original
+        assert (original.value, original.key, original.headers) == (
+            item.payload,
+            b"c1",
+            tuple(item.headers),
+        )
+        assert not original.truncated and original.size == len(item.payload)
+        assert output.key == b"c1"
+        assert output.headers[:2] == item.headers
+        assert dict(output.headers[2:])["quarantine_reasons"] in (
+            b"OUT_OF_RANGE",
+            b"UNSEEN_CATEGORY",
+        )
     # the same probability as each row scored alone
     alone = [score_probabilities(model, [item.value])[0] for item in (batch[0], batch[3])]
     assert [s.probability for s in scored] == alone
@@ -51,7 +75,7 @@ class NaNModel:
 
 
 def test_a_model_without_a_probability_quarantines_the_row(metadata):
-    (output,) = ScorerHandler(NaNModel(), metadata, 2048).handle([inbound(0)])
+    (output,) = ScorerHandler(NaNModel(), metadata, KEEP).handle([inbound(0)])
     assert isinstance(output.value, QuarantinedRow)
     assert output.value.issues[0].code == IssueCode.INVALID
     assert isinstance(RAW_ROWS.decode(output.value.payload), RawRow)
@@ -67,7 +91,7 @@ def test_a_row_far_ahead_of_its_partition_is_quarantined_and_moves_nothing(versi
     start = batch[0].value.event_time
     batch[1].value = batch[1].value.model_copy(update={"event_time": start + timedelta(days=900)})
     batch[2].value = batch[2].value.model_copy(update={"event_time": start + timedelta(hours=1)})
-    handler = ScorerHandler(model, metadata, 2048, max_skew=timedelta(days=7), jump_rows=3)
+    handler = ScorerHandler(model, metadata, KEEP, max_skew=timedelta(days=7), jump_rows=3)
     outputs = handler.handle(batch)
     scored = [o.value.event_id for o in outputs if isinstance(o.value, ScoredRow)]
     (refused,) = [o.value for o in outputs if isinstance(o.value, QuarantinedRow)]
@@ -86,7 +110,7 @@ def test_a_partitions_first_row_is_judged_against_the_other_partitions(version_d
     stray.value = stray.value.model_copy(
         update={"event_time": first.value.event_time + timedelta(days=300)}
     )
-    handler = ScorerHandler(model, metadata, 2048, max_skew=timedelta(days=7))
+    handler = ScorerHandler(model, metadata, KEEP, max_skew=timedelta(days=7))
     outputs = handler.handle([first, stray])
     assert [type(o.value).__name__ for o in outputs] == ["QuarantinedRow", "ScoredRow"]
     assert outputs[0].value.issues[0].code == IssueCode.EVENT_TIME_OUT_OF_RANGE
