@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from producer.stream import StreamPlan, generate
 from shared.data import load_clean, split
-from shared.kafka import ensure_topics, make_producer, send
+from shared.kafka import ensure_topics
+from shared.publisher import Publisher
 from shared.settings import Settings
 from shared.topics import RAW_ROWS, SCENARIO
 
@@ -38,18 +39,12 @@ def produce(
     with, so no training row is streamed.
     """
     ensure_topics(settings)
-    producer = make_producer(settings)
-    failures: Counter[str] = Counter()
-
-    def on_delivery(error, message) -> None:
-        if error is not None:
-            failures[message.topic()] += 1
-
+    publisher = Publisher(settings)
     for event in plan.scenario.ground_truth(
         plan.run_id, plan.origin, plan.day_length, published_at=datetime.now(tz=UTC)
     ):
-        producer.produce(settings.topic_name(SCENARIO), SCENARIO.encode(event), key=event.step_id)
-    if producer.flush(30):
+        publisher.send(settings.topic_name(SCENARIO), SCENARIO.encode(event), event.step_id)
+    if publisher.flush(30) or publisher.failed:
         raise RuntimeError("the scenario's ground truth could not be published")
 
     pool = split(load_clean(), seed=split_seed).production
@@ -59,12 +54,9 @@ def produce(
     for emission in generate(plan, pool):
         if should_stop():
             break
-        topic = settings.topic_name(emission.topic)
-        refused = send(producer, topic, emission.payload, emission.key, emission.headers,
-                       on_delivery)  # fmt: skip
-        if refused is not None:  # the client refused it for good (too large, say)
-            failures[topic] += 1
-        producer.poll(0)
+        publisher.send(
+            settings.topic_name(emission.topic), emission.payload, emission.key, emission.headers
+        )
         sent[emission.topic.name] += 1
         if emission.fault is not None:
             faults[emission.fault.value] += 1
@@ -77,9 +69,9 @@ def produce(
                 time.sleep(ahead)
         if progress is not None and (rows % 100 == 0 or rows == plan.total_rows):
             progress(rows)
-    unsent = producer.flush(60)
-    raw_failed = failures[settings.topic_name(RAW_ROWS)]
-    total_failed = sum(failures.values()) + unsent
+    unsent = publisher.flush(60)
+    raw_failed = publisher.failed[settings.topic_name(RAW_ROWS)]
+    total_failed = sum(publisher.failed.values()) + unsent
     return ProduceResult(
         produced=sent[RAW_ROWS.name] - raw_failed - (unsent if total_failed else 0),
         labels=sum(sent.values()) - sent[RAW_ROWS.name],

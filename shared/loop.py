@@ -1,8 +1,9 @@
 """The one consumer loop every service runs.
 
 poll → decode → handle → publish outputs → store offsets. Offsets are stored only after every
-output of a message has been acknowledged by the broker (at-least-once); librdkafka commits what
-was stored. A batch does not wait for its acknowledgements before the next one is read: its
+output of a message has been acknowledged by the broker (at-least-once; the publishing, retries
+and quarantine of refused outputs are ``shared.publisher``'s); librdkafka commits what was
+stored. A batch does not wait for its acknowledgements before the next one is read: its
 offsets are stored once its outputs and those of every earlier batch are in. A message that
 cannot be decoded goes to the quarantine topic with its reason instead of stopping the loop.
 Stateful handlers (windowed monitors) hold back the offsets of rows that sit in still-open
@@ -11,31 +12,28 @@ windows, so a restart re-reads them rather than losing them.
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.kafka import (
-    REFUSED_ERRORS,
     committed_offsets,
     ensure_topics,
     make_consumer,
-    make_producer,
-    send,
 )
 from shared.metrics import LoopMetrics
+from shared.publisher import Publisher
 from shared.records import (
     NO_MARKS,
     Keep,
@@ -44,34 +42,26 @@ from shared.records import (
     quarantine_marks,
     quarantine_outbound,
     quarantine_record,
-    refused_record,
 )
 from shared.schemas import FieldIssue, IssueCode, QuarantinedRow
 from shared.settings import Settings
 from shared.topics import (
     QUARANTINE,
-    QUARANTINE_MARK_HEADER,
     Topic,
 )
 from shared.validation import issues_from_validation_error, oversized_issue
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConsumerLoop", "DeliveryError", "Handler", "Inbound", "LoopStats", "Outbound",
+__all__ = ["ConsumerLoop", "Handler", "Inbound", "LoopStats", "Outbound",
            "PartitionKey"]  # fmt: skip
 
-# Longer than librdkafka's own message timeout would be pointless; shorter hides slow brokers.
-FLUSH_TIMEOUT_SECONDS = 30.0
 PROGRESS_LOG_SECONDS = 10.0
 # A broker that lost its topics (the embedded one keeps them in memory only) is asked to create
 # them again at most this often.
 RECREATE_TOPICS_SECONDS = 2.0
 MISSING_TOPIC_ERRORS = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 LAG_REPORT_SECONDS = 1.0
-# Outputs that may be on their way at once (each held until acknowledged, with its message object
-# for a retry: some kilobytes); past it the loop waits for the broker's oldest acknowledgements.
-# What a service holds is bounded by it and the consumer's prefetch, whatever its backlog.
-MAX_IN_FLIGHT_OUTPUTS = 5_000
 
 
 def _freeze_start_up_heap() -> None:
@@ -83,22 +73,6 @@ def _freeze_start_up_heap() -> None:
     reference cycles among the frozen objects are no longer collected."""
     gc.collect()
     gc.freeze()
-
-
-class DeliveryError(RuntimeError):
-    """Outputs could not be delivered after retries; offsets were not stored."""
-
-
-@dataclass
-class InFlight:
-    """One batch's outputs on their way to the broker, and the offsets to store once every one
-    of them is acknowledged (taken when the batch was handled: what its handler held then)."""
-
-    outputs: list[Outbound]
-    offsets: dict[PartitionKey, int]
-    outstanding: int
-    failed: list[Outbound] = field(default_factory=list)
-    refused: list[tuple[Outbound, KafkaError]] = field(default_factory=list)
 
 
 @dataclass
@@ -143,7 +117,6 @@ class ConsumerLoop:
                    else settings.max_payload_bytes)
             for name, topic in self.topics.items()
         }  # fmt: skip
-        self._names: dict[str, str] = {}  # base name -> name on the broker
         self.handler = handler
         self.on_batch = on_batch
         self.consumer_overrides = dict(consumer_overrides or {})
@@ -152,12 +125,8 @@ class ConsumerLoop:
         self._start_offsets: dict[PartitionKey, int] = {}
         self.stats = LoopStats()
         self._stop = threading.Event()
-        self._producer: Producer | None = None
-        self._producer_fatal = False
+        self.publisher = Publisher(settings, on_delivered=self._delivered)
         self._read_to: dict[PartitionKey, int] = {}  # next offset to read, per partition read
-        self._in_flight: deque[InFlight] = deque()
-        # quarantine partition -> offset after the last quarantine record this loop delivered
-        self._quarantine_marks: dict[int, int] = {}
         self._topics_missing_since: float | None = None
         self._topics_recreated_at = 0.0
         # event times outside these bounds are quarantined at decoding; a replay's ceiling is
@@ -227,7 +196,7 @@ class ConsumerLoop:
                     if flushed:
                         log.info("input idle for %.1fs: published %d", idle_for, len(flushed))
                     self._settle(consumer, wait=True)
-                    self._deliver(flushed)
+                    self.publisher.deliver(flushed)
                     self._store_held(consumer)
                 if idle_timeout is not None and idle_for >= idle_timeout:
                     break
@@ -240,8 +209,7 @@ class ConsumerLoop:
             try:
                 consumer.close()  # commits the stored offsets
             finally:
-                if self._producer is not None:
-                    self._producer.flush(10)
+                self.publisher.flush(10)
             self._report("stopped")
         return self.stats
 
@@ -280,7 +248,7 @@ class ConsumerLoop:
         # start the marks afresh. Cheap otherwise: a monitor lets a row wait behind the rows read
         # before it in its partition, which carried the marks, and the records a mark would name
         # were acknowledged the seconds a rebalance takes before.
-        self._quarantine_marks = {}
+        self.publisher.quarantine_marks.clear()
         self.handler.on_assign(
             {(tp.topic, tp.partition): self._start_offsets.get((tp.topic, tp.partition), -1)
              for tp in partitions}
@@ -369,7 +337,7 @@ class ConsumerLoop:
         # Broken rows are acknowledged before the rows read after them are published, which then
         # carry the quarantine offsets reached (QUARANTINE_MARK_HEADER): a monitor that sees a row
         # knows which quarantine records it must have read before the row's time counts.
-        self._deliver([o for o in outputs if o.topic is QUARANTINE])
+        self.publisher.deliver([o for o in outputs if o.topic is QUARANTINE])
         rows_out = [o for o in outputs if o.topic is not QUARANTINE]
         self.stats.consumed += len(records)
         self.stats.quarantined += quarantined
@@ -393,10 +361,7 @@ class ConsumerLoop:
         # release the hold on a partition that delivered nothing in this batch
         held = self.handler.held_offsets()
         offsets = {key: min(at, held.get(key, at)) for key, at in self._read_to.items()}
-        batch = InFlight(rows_out, offsets, len(rows_out))
-        self._in_flight.append(batch)
-        if rows_out:
-            self._send(rows_out, batch)
+        self.publisher.publish(rows_out, offsets)
         self._settle(consumer)
         if self.on_batch is not None:
             self.on_batch(self.stats)
@@ -406,13 +371,13 @@ class ConsumerLoop:
         it reads them back: published first, their offsets are marks on the batch's other
         messages, which then wait for them as rows wait for the scorer's records. Without it a
         monitor could close a broken row's window before reading its record back."""
-        self._deliver(rejected)
+        self.publisher.deliver(rejected)
         for item in inbound:
             item.quarantine_marks = self._with_own_marks(item.quarantine_marks)
 
     def _with_own_marks(self, marks: Mapping[int, int]) -> Mapping[int, int]:
         """``marks`` raised to the quarantine offsets this stage's own records reached."""
-        own = self._quarantine_marks
+        own = self.publisher.quarantine_marks
         if not own:
             return marks
         merged = dict(marks)
@@ -443,48 +408,6 @@ class ConsumerLoop:
             record = failed_record(item, exc, self._keep)
             self.handler.on_rejected(record)
             return [quarantine_outbound(record)]
-
-    def _settle(self, consumer, wait: bool = False) -> None:
-        """Store the offsets of the batches whose outputs are all acknowledged, oldest first;
-        retry what failed and quarantine what was refused before storing past it. ``wait``, or
-        too many batches in flight: wait for the broker first."""
-        producer = self._producer
-        if producer is None or not self._in_flight:
-            self._in_flight.clear()
-            return
-        producer.poll(0)
-        if wait:
-            unanswered = producer.flush(FLUSH_TIMEOUT_SECONDS) > 0
-        elif len(self._in_flight) > 1 and self._outstanding() > MAX_IN_FLIGHT_OUTPUTS:
-            # only until the oldest batch is in: a flush would drain the whole pipeline
-            oldest = self._in_flight[0]
-            deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
-            while oldest.outstanding and time.monotonic() < deadline:
-                producer.poll(0.05)
-            unanswered = oldest.outstanding > 0
-        else:
-            unanswered = False
-        if unanswered:
-            # still queued after the timeout: send everything unacknowledged again with a new
-            # client (duplicates are counted once downstream)
-            self._producer_fatal = True
-            for batch in self._in_flight:
-                if batch.outstanding:
-                    answered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
-                    batch.failed += [o for o in batch.outputs if id(o) not in answered]
-                    batch.outstanding = 0
-        while self._in_flight and self._in_flight[0].outstanding == 0:
-            batch = self._in_flight.popleft()
-            if batch.refused:
-                self._deliver(self._replace_refused(batch.refused))
-            if batch.failed:
-                log.warning("%d outputs not delivered; sending them again", len(batch.failed))
-                self._deliver(batch.failed)
-            self._count_delivered(batch)
-            self._store_offsets(consumer, batch.offsets)
-
-    def _outstanding(self) -> int:
-        return sum(batch.outstanding for batch in self._in_flight)
 
     def _report_lag(self, consumer) -> None:
         now = time.monotonic()
@@ -578,95 +501,14 @@ class ConsumerLoop:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def _deliver(self, outputs: list[Outbound], attempts: int = 5) -> None:
-        """Publish and wait for the broker's acknowledgements, retrying what failed for a while
-        (a broker that does not answer: DeliveryError, and a restart re-reads); what the broker
-        refuses for good goes to quarantine in its place."""
-        pending = outputs
-        for attempt in range(attempts):
-            if not pending:
-                return
-            pending, refused = self._produce_and_wait(pending)
-            if refused:
-                self._deliver(self._replace_refused(refused), attempts)
-            if pending:
-                log.warning("%d outputs not delivered (attempt %d)", len(pending), attempt + 1)
-                time.sleep(min(2.0, 0.2 * 2**attempt))
-        if pending:
-            raise DeliveryError(f"{len(pending)} outputs could not be delivered")
+    def _settle(self, consumer, wait: bool = False) -> None:
+        """Store the offsets of the batches whose outputs are all acknowledged, oldest first
+        (``Publisher.settle``)."""
+        for offsets in self.publisher.settle(wait):
+            self._store_offsets(consumer, offsets)
 
-    def _replace_refused(self, refused: list[tuple[Outbound, KafkaError]]) -> list[Outbound]:
-        """A quarantine record for each refused output, naming the topic and the broker's reason.
-        A refused quarantine record has nowhere left to go: it is logged with its content."""
-        replacements = []
-        for output, error in refused:
-            topic = self.settings.topic_name(output.topic)
-            if output.topic is QUARANTINE:
-                log.error("the quarantine topic %s refused a record (%s): %s", topic,
-                          error.str(), output.topic.encode(output.value)[:2048])  # fmt: skip
-                continue
-            log.error("%s refused a %s (%s); it goes to quarantine", topic,
-                      type(output.value).__name__, error.str())  # fmt: skip
-            replacements.append(
-                quarantine_outbound(refused_record(output, topic, error, self._keep))
-            )
-        return replacements
-
-    def _produce_and_wait(
-        self, outputs: list[Outbound]
-    ) -> tuple[list[Outbound], list[tuple[Outbound, KafkaError]]]:
-        """(outputs to try again, outputs refused for good with the reason)."""
-        batch = InFlight(outputs, {}, len(outputs))
-        self._send(outputs, batch)
-        remaining = self._ensure_producer().flush(FLUSH_TIMEOUT_SECONDS)
-        if remaining:
-            # Still queued after the timeout: treat all as unsent, retry with a new client.
-            self._producer_fatal = True
-            return outputs, []
-        self._count_delivered(batch)
-        return batch.failed, batch.refused
-
-    def _delivered(self, batch: InFlight, output: Outbound, error, message) -> None:
-        """librdkafka's report on one output of ``batch``."""
-        batch.outstanding -= 1
-        if error is not None:
-            if error.code() in REFUSED_ERRORS:
-                batch.refused.append((output, error))
-                return
-            batch.failed.append(output)
-            if error.fatal():
-                self._producer_fatal = True
-        elif output.topic is QUARANTINE:
-            # assigned, not maxed: a broker that restarted empty starts offsets again at 0
-            self._quarantine_marks[message.partition()] = message.offset() + 1
-
-    def _send(self, outputs: list[Outbound], batch: InFlight) -> None:
-        """Hand ``outputs`` to the producer; their reports arrive on ``batch``."""
-        producer = self._ensure_producer()
-        marks = self._quarantine_marks
-        headers: list[tuple[str, bytes | None]] | None = None
-        if marks:
-            text = ",".join(f"{partition}:{offset}" for partition, offset in sorted(marks.items()))
-            headers = [(QUARANTINE_MARK_HEADER, text.encode())]
-        report = self._delivered
-        for output in outputs:
-            refused = send(
-                producer,
-                self._name_of(output.topic),
-                output.topic.encode(output.value),
-                key=output.key,
-                headers=output.headers if output.topic is QUARANTINE else headers,
-                on_delivery=functools.partial(report, batch, output),
-            )
-            if refused is not None:  # by the client: too large, a bad argument
-                batch.outstanding -= 1
-                batch.refused.append((output, refused))
-        producer.poll(0)
-
-    def _count_delivered(self, batch: InFlight) -> None:
-        """Count the outputs of ``batch`` the broker acknowledged (not failed, not refused)."""
-        undelivered = {id(o) for o in batch.failed} | {id(o) for o, _ in batch.refused}
-        delivered = [o for o in batch.outputs if id(o) not in undelivered]
+    def _delivered(self, delivered: list[Outbound]) -> None:
+        """Count the outputs the broker acknowledged."""
         self.stats.produced += len(delivered)
         metrics = self.metrics
         if metrics is None:
@@ -681,17 +523,3 @@ class ConsumerLoop:
         )
         for code, count in sorted(codes.items()):
             metrics.quarantined.labels(metrics.service, code).inc(count)
-
-    def _name_of(self, topic: Topic) -> str:
-        name = self._names.get(topic.name)
-        if name is None:
-            name = self._names[topic.name] = self.settings.topic_name(topic)
-        return name
-
-    def _ensure_producer(self) -> Producer:
-        if self._producer is None or self._producer_fatal:
-            if self._producer is not None:
-                log.warning("recreating the producer after a fatal error")
-            self._producer = make_producer(self.settings)
-            self._producer_fatal = False
-        return self._producer

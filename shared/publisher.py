@@ -180,7 +180,7 @@ class Publisher:
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_SECONDS) -> int:
         """Wait for the broker's answers; the messages still unanswered after ``timeout``."""
-        return self._client().flush(timeout) if self._producer is not None else 0
+        return self._producer.flush(timeout) if self._producer is not None else 0
 
     def _counted(self, error, message) -> None:
         (self.failed if error is not None else self.acknowledged)[message.topic()] += 1
