@@ -7,7 +7,7 @@ import time
 
 from shared.kafka import make_producer
 from shared.settings import Settings
-from shared.tail import tail
+from shared.tail import read_back, tail
 from shared.topics import Topic
 
 
@@ -26,7 +26,13 @@ def publish(settings: Settings, topic: Topic, messages, key: str | None = None) 
 
 def read_all(settings: Settings, topic: Topic, expected: int | None = None, timeout: float = 30.0,
              quiet: float = 1.5) -> list:  # fmt: skip
-    """Messages of ``topic``: stops at ``expected`` or after ``quiet`` seconds without new ones."""
+    """Messages of ``topic``: the first ``expected`` (waiting for them at most ``timeout``
+    seconds), else all there are now, as the services read back: to each partition's high
+    watermark on Apache Kafka, and on the embedded broker, whose end offsets are wrong, until
+    ``quiet`` seconds without a new one."""
+    if expected is None:
+        found = read_back(settings, [topic], quiet=quiet, first_wait=max(quiet, 5.0))
+        return [message.value for message in found]
     stop = threading.Event()
     found: list = []
     last = time.monotonic()
@@ -35,9 +41,7 @@ def read_all(settings: Settings, topic: Topic, expected: int | None = None, time
     def watchdog() -> None:
         while not stop.is_set():
             now = time.monotonic()
-            if now > deadline or (expected is None and found and now - last > quiet):
-                stop.set()
-            if expected is None and not found and now - last > max(quiet, 5.0):
+            if now > deadline:
                 stop.set()
             time.sleep(0.1)
 
@@ -46,7 +50,7 @@ def read_all(settings: Settings, topic: Topic, expected: int | None = None, time
     for message in tail(settings, [topic], stop):
         found.append(message.value)
         last = time.monotonic()
-        if expected is not None and len(found) >= expected:
+        if len(found) >= expected:
             stop.set()
     return found
 
