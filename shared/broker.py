@@ -83,13 +83,16 @@ class BrokerProcess:
             process.wait(timeout=30)
 
     def wait_ready(self, timeout: float = 30.0) -> Self:
-        if self._process is None:
+        process = self._process
+        if process is None:
             raise RuntimeError(f"{self.name} was not launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if self._process is not process:
+                raise RuntimeError(f"{self.name} was stopped while it was starting")
+            if process.poll() is not None:
                 raise RuntimeError(
-                    f"{self.name} exited with {self._process.returncode}; see {self.log_path}"
+                    f"{self.name} exited with {process.returncode}; see {self.log_path}"
                 )
             if broker_answers(self.bootstrap_servers, timeout=1.0):
                 return self

@@ -88,6 +88,37 @@ def committed_offsets(
         delay = min(2.0, delay * 2)
 
 
+# A partition's leader is being elected or has just moved (a topic just created on a cluster, a
+# broker failed over): its offsets are asked again.
+LEADER_NOT_READY = frozenset({
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+})  # fmt: skip
+
+
+def watermark_offsets(
+    consumer: Consumer, partition: TopicPartition, timeout: float = 60.0
+) -> tuple[int, int]:
+    """The partition's (low, high) watermarks, asked again with backoff while its leader is not
+    ready; any other error, or one that outlasts ``timeout``, is raised."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=10)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in LEADER_NOT_READY or time.monotonic() + delay > deadline:
+                raise
+            log.info("%s[%d]: watermarks not available yet (%s); asking again",
+                     partition.topic, partition.partition, error.str())  # fmt: skip
+        time.sleep(delay)
+        delay = min(2.0, delay * 2)
+
+
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Our producer defaults, then TRUSTWATCH_KAFKA_EXTRA_CONFIG's producer properties (they
     win), then the caller's ``overrides``."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from pydantic import BaseModel, ValidationError
 
-from shared.kafka import committed_offsets, make_consumer
+from shared.kafka import committed_offsets, make_consumer, watermark_offsets
 from shared.settings import Settings
 from shared.topics import M, Topic
 
@@ -126,9 +126,7 @@ def high_watermarks(settings: Settings, topics: Sequence[Topic]) -> dict[tuple[s
         for topic in topics:
             name = settings.topic_name(topic)
             for partition in range(topic.partitions):
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=10
-                )
+                low, high = watermark_offsets(consumer, TopicPartition(name, partition))
                 ends[(name, partition)] = high if high > low else 0
         return ends
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from shared.kafka import committed_offsets
+from shared.kafka import committed_offsets, watermark_offsets
 
 
 class CoordinatorComingUp:
@@ -40,3 +40,29 @@ def test_other_errors_and_a_coordinator_that_never_comes_are_raised():
     with pytest.raises(KafkaException):
         committed_offsets(never, [TopicPartition("t", 0)], timeout=1.0)
     assert 2 <= never.asked < 10
+
+
+class LeaderComingUp:
+    """A consumer whose ``get_watermark_offsets`` fails with ``errors`` first, then answers."""
+
+    def __init__(self, *errors: int):
+        self.errors = list(errors)
+        self.asked = 0
+
+    def get_watermark_offsets(self, partition, timeout):
+        self.asked += 1
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        return (3, 17)
+
+
+def test_watermarks_are_asked_again_while_a_partition_has_no_leader():
+    """On a fresh three-node cluster the alerter died asking the watermarks of a topic just
+    created (the request timed out while its leader was elected)."""
+    consumer = LeaderComingUp(KafkaError._TIMED_OUT, KafkaError.LEADER_NOT_AVAILABLE)
+    assert watermark_offsets(consumer, TopicPartition("t", 0), timeout=10) == (3, 17)
+    assert consumer.asked == 3
+    refused = LeaderComingUp(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        watermark_offsets(refused, TopicPartition("t", 0), timeout=10)
+    assert refused.asked == 1
