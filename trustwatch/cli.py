@@ -368,14 +368,22 @@ def _event_time(text: str | None, option: str) -> datetime | None:
 def quarantine_replay(
     reason: Annotated[
         list[IssueCode] | None,
-        typer.Option(help="Only records with this reason (repeatable; default: any)."),
+        typer.Option(
+            metavar="CODE",
+            help="Only records with this reason, an issue code such as "
+            "OUT_OF_RANGE (repeatable; default: any).",
+        ),  # fmt: skip
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Only records of this event time or later (ISO 8601; UTC if no zone)."),
+        typer.Option(
+            metavar="TIME",
+            help="Only records of this event time or later (ISO 8601; UTC if no zone).",
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Only records of event times before this (ISO 8601).")
+        str | None,
+        typer.Option(metavar="TIME", help="Only records of event times before this (ISO 8601)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Say what would be sent; send nothing.")] = False,
 ) -> None:
