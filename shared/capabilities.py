@@ -14,13 +14,14 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def keeps_a_durable_log(settings: Settings, timeout: float = 10.0) -> bool:
+def keeps_a_durable_log(settings: Settings, timeout: float = 10.0, attempts: int = 12) -> bool:
     """True when a broker describes its configuration with log directories (Apache Kafka); the
     embedded broker describes none and keeps everything in memory."""
     admin = make_admin(settings)
-    # a cluster that has just started may not answer in time: asked again, a few times (an empty
-    # TimeoutError from the future killed services at start)
-    for attempt in range(1, 4):
+    # a cluster that has just started, or a busy one, may not answer in time: asked again, for
+    # two minutes by default (an empty TimeoutError from the future killed services at start, and
+    # then three tries of ten seconds were not enough for a fresh cluster in CI)
+    for attempt in range(1, attempts + 1):
         try:
             metadata = admin.list_topics(timeout=timeout)
             broker = ConfigResource("broker", str(next(iter(metadata.brokers))))
@@ -34,7 +35,7 @@ def keeps_a_durable_log(settings: Settings, timeout: float = 10.0) -> bool:
         return bool(config.get("log.dirs") or config.get("log.dir"))
     raise TimeoutError(
         f"the broker at {settings.bootstrap_servers} did not describe its configuration in "
-        f"{3 * timeout:.0f} s; is it overloaded?"
+        f"{attempts * timeout:.0f} s; is it overloaded?"
     )
 
 

@@ -206,7 +206,7 @@ def ensure_topics(
     """
     admin = make_admin(settings)
     wanted = list(topics)
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    existing = set(_topic_names(admin, timeout))
     missing = [t for t in wanted if settings.topic_name(t) not in existing]
     if not missing:
         return []
@@ -244,6 +244,21 @@ def topic_config(settings: Settings, topic: Topic) -> dict[str, str]:
     if topic.compacted:
         config["cleanup.policy"] = "compact"
     return config
+
+
+def _topic_names(admin: AdminClient, timeout: float, attempts: int = 4) -> list[str]:
+    """The topics on the broker; a metadata request that times out is made again (a cluster
+    that has just started, or is electing a controller, may not answer at once)."""
+    attempt = 1
+    while True:
+        try:
+            return list(admin.list_topics(timeout=timeout).topics)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._TIMED_OUT or attempt >= attempts:
+                raise
+            log.warning("the broker did not list its topics in %.0f s (attempt %d)",
+                        timeout, attempt)  # fmt: skip
+        attempt += 1
 
 
 def _wait_for_topics(admin: AdminClient, names: list[str], timeout: float) -> None:
