@@ -8,6 +8,7 @@ listeners (loopback ports) and the data directory differ.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -167,13 +168,53 @@ class KafkaCluster:
     def node(self, node_id: int) -> ApacheKafka:
         return self.nodes[node_id - 1]
 
+    def active_controller(self) -> int:
+        """The node id of the KRaft quorum's leader, the active controller, as the running nodes
+        last recorded it (``quorum-state`` of the metadata log; the highest epoch wins): Kafka's
+        admin protocol names a random broker as the controller of a KRaft cluster."""
+        leader, epoch = -1, -1
+        for node in self.nodes:
+            state = node.data_dir / "data" / "__cluster_metadata-0" / "quorum-state"
+            try:
+                recorded = json.loads(state.read_text()) if node.pid else {}
+            except (OSError, ValueError):
+                continue
+            if recorded.get("leaderId", -1) > 0 and recorded.get("leaderEpoch", -1) > epoch:
+                leader, epoch = recorded["leaderId"], recorded["leaderEpoch"]
+        if leader < 0:
+            raise RuntimeError("no running node has recorded a quorum leader")
+        return leader
+
+    def wait_ready(self, timeout: float = 120.0) -> KafkaCluster:
+        """Every node answering and registered with the controller as a live broker (a broker
+        answers before it is unfenced); a stopped one is started again."""
+        import time
+
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        for node in self.nodes:
+            if node.pid is None:
+                node.launch()
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                registered = len(admin.list_topics(timeout=5).brokers)
+            except KafkaException:
+                registered = 0  # not answering yet
+            if registered == len(self.nodes):
+                return self
+            time.sleep(0.5)
+        raise TimeoutError(f"not every node of the cluster registered within {timeout}s")
+
     def start(self, timeout: float = 120.0) -> KafkaCluster:
         fetch()
         for node in self.nodes:
             node.launch()
-        for node in self.nodes:
-            node.wait_ready(timeout)
-        return self
+        return self.wait_ready(timeout)
 
     def stop(self) -> None:
         for node in self.nodes:
