@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -74,18 +74,10 @@ def committed_offsets(
     """The group's committed offsets of ``partitions``, asked again with backoff while the
     coordinator is not ready (on a fresh Apache Kafka the offsets topic is created by the first
     group that asks); any other error, or one that outlasts ``timeout``, is raised."""
-    deadline = time.monotonic() + timeout
-    delay = 0.2
-    while True:
-        try:
-            return consumer.committed(partitions, timeout=10)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.code() not in COORDINATOR_NOT_READY or time.monotonic() + delay > deadline:
-                raise
-            log.info("committed offsets not available yet (%s); asking again", error.str())
-        time.sleep(delay)
-        delay = min(2.0, delay * 2)
+    return _asked_again(
+        lambda: consumer.committed(partitions, timeout=10),
+        COORDINATOR_NOT_READY, timeout, "committed offsets",
+    )  # fmt: skip
 
 
 # A partition's leader is being elected or has just moved (a topic just created on a cluster, a
@@ -104,17 +96,28 @@ def watermark_offsets(
 ) -> tuple[int, int]:
     """The partition's (low, high) watermarks, asked again with backoff while its leader is not
     ready; any other error, or one that outlasts ``timeout``, is raised."""
+    return _asked_again(
+        lambda: consumer.get_watermark_offsets(partition, timeout=10),
+        LEADER_NOT_READY, timeout, f"{partition.topic}[{partition.partition}] watermarks",
+    )  # fmt: skip
+
+
+T = TypeVar("T")
+
+
+def _asked_again(ask: Callable[[], T], not_ready: frozenset[int], timeout: float, what: str) -> T:
+    """``ask()``, again with backoff (0.2 s doubling to 2 s) while it fails with one of
+    ``not_ready``, for at most ``timeout`` seconds; any other error is raised at once."""
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
         try:
-            return consumer.get_watermark_offsets(partition, timeout=10)
+            return ask()
         except KafkaException as exc:
             error = exc.args[0]
-            if error.code() not in LEADER_NOT_READY or time.monotonic() + delay > deadline:
+            if error.code() not in not_ready or time.monotonic() + delay > deadline:
                 raise
-            log.info("%s[%d]: watermarks not available yet (%s); asking again",
-                     partition.topic, partition.partition, error.str())  # fmt: skip
+            log.info("%s not available yet (%s); asking again", what, error.str())
         time.sleep(delay)
         delay = min(2.0, delay * 2)
 
