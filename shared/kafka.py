@@ -81,13 +81,17 @@ def committed_offsets(
 
 
 # A partition's leader is being elected or has just moved (a topic just created on a cluster, a
-# broker failed over): its offsets are asked again.
+# broker failed over), or the client dropped its connection to the broker it asked (as on a
+# fresh three-node cluster in CI: "Broker handle destroyed without termination"): its offsets
+# are asked again.
 LEADER_NOT_READY = frozenset({
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError.REQUEST_TIMED_OUT,
     KafkaError._TIMED_OUT,
+    KafkaError._DESTROY_BROKER,
+    KafkaError._TRANSPORT,
 })  # fmt: skip
 
 

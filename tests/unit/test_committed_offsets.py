@@ -53,9 +53,10 @@ def test_other_errors_and_a_coordinator_that_never_comes_are_raised():
 def test_watermarks_are_asked_again_while_a_partition_has_no_leader():
     """On a fresh three-node cluster the alerter died asking the watermarks of a topic just
     created (the request timed out while its leader was elected)."""
-    consumer = ComingUp(KafkaError._TIMED_OUT, KafkaError.LEADER_NOT_AVAILABLE)
+    consumer = ComingUp(KafkaError._TIMED_OUT, KafkaError.LEADER_NOT_AVAILABLE,
+                        KafkaError._DESTROY_BROKER)  # fmt: skip
     assert watermark_offsets(consumer, TopicPartition("t", 0), timeout=10) == (3, 17)
-    assert consumer.asked == 3
+    assert consumer.asked == 4
     refused = ComingUp(KafkaError.TOPIC_AUTHORIZATION_FAILED)
     with pytest.raises(KafkaException):
         watermark_offsets(refused, TopicPartition("t", 0), timeout=10)
