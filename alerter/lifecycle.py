@@ -286,12 +286,18 @@ class AlertBook:
         explanation = headline.explanation
         if others:
             explanation += f" Seen with it, as part of the same problem: {', '.join(others)}."
+        earlier = problem.alert
+        # the severity it fired with (a message from before that field: its own severity)
+        opening = (
+            problem.severity() if earlier is None else earlier.opening_severity or earlier.severity
+        )
         problem.alert = Alert(
             event_time=end,
             key=problem.key,
             status=status,
             type=headline.type,
             severity=problem.severity(),
+            opening_severity=opening,
             subject=headline.subject,
             explanation=explanation,
             window_start=start,

@@ -36,7 +36,6 @@ from shared.metrics import LoopMetrics
 from shared.publisher import Publisher
 from shared.records import (
     NO_MARKS,
-    Keep,
     failed_record,
     header_event_time,
     quarantine_marks,
@@ -105,7 +104,6 @@ class ConsumerLoop:
         metrics: LoopMetrics | None = None,
     ):
         self.settings = settings
-        self._keep = Keep.of(settings)
         self.group_id = group_id
         self.topics = {settings.topic_name(topic): topic for topic in topics}
         # only a stage that reads the quarantine topic waits on the marks rows carry
@@ -405,7 +403,7 @@ class ConsumerLoop:
             else:
                 log.warning("handling %s[%d]@%d failed (%s: %s); it is quarantined",
                             item.source, item.partition, item.offset, kind, exc)  # fmt: skip
-            record = failed_record(item, exc, self._keep)
+            record = failed_record(item, exc, self.publisher.keep)
             self.handler.on_rejected(record)
             return [quarantine_outbound(record)]
 
@@ -462,7 +460,7 @@ class ConsumerLoop:
             else:
                 if not self._earliest <= value.event_time <= self._latest():
                     return quarantine_record(record, (self._time_issue(value.event_time),),
-                                             self._keep,
+                                             self.publisher.keep,
                                              self._neighbour_time(record))  # fmt: skip
                 self._recent_times[(name, record.partition())] = value.event_time
                 _, timestamp_ms = record.timestamp()
@@ -473,7 +471,7 @@ class ConsumerLoop:
                     topic, value, record.key(), record.partition(), record.offset(),
                     name, max(0, timestamp_ms or 0), marks, payload, record.headers(),
                 )  # fmt: skip
-        return quarantine_record(record, issues, self._keep,
+        return quarantine_record(record, issues, self.publisher.keep,
                                  self._neighbour_time(record))  # fmt: skip
 
     def _latest(self) -> datetime:

@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, Producer
 
 from shared.handler import Outbound, PartitionKey
 from shared.kafka import REFUSED_ERRORS, make_producer, send
-from shared.records import Keep, quarantine_outbound, refused_record
+from shared.records import Headers, Keep, quarantine_outbound, refused_record
 from shared.settings import Settings
 from shared.topics import QUARANTINE, QUARANTINE_MARK_HEADER, Topic
 
@@ -42,8 +42,6 @@ FLUSH_TIMEOUT_SECONDS = 30.0
 # for a retry: some kilobytes); past it the loop waits for the broker's oldest acknowledgements.
 # What a service holds is bounded by it and the consumer's prefetch, whatever its backlog.
 MAX_IN_FLIGHT_OUTPUTS = 5_000
-
-Headers = Sequence[tuple[str, bytes | None]]
 
 
 class DeliveryError(RuntimeError):

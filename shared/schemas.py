@@ -590,6 +590,8 @@ class Alert(Message):
     window_start: AwareDatetime
     window_end: AwareDatetime
     opened: AwareDatetime | None = None  # start of the window the problem was first seen in
+    # the severity it fired with: what Alertmanager's labels keep while ``severity`` changes
+    opening_severity: AlertSeverity | None = None
     members: tuple[AlertMember, ...] = ()
     evidence: Evidence = Field(default_factory=dict)
 

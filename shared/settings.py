@@ -146,6 +146,19 @@ class Settings(BaseSettings):
     history_path: Path = Path("trustwatch-history.sqlite")
     history_retention_days: float | None = Field(default=None, gt=0)
 
+    # Alertmanager (its v2 API) that the notifier sends every problem's lifecycle to; unset: no
+    # notifier. An open problem is sent again this often (Alertmanager forgets an alert that is
+    # not re-sent before its end time: four times this interval), and a failed send is retried
+    # with a backoff doubling from 1 s up to this interval.
+    alertmanager_url: str | None = Field(default=None, pattern=r"^https?://")
+    alertmanager_resend_seconds: float = Field(default=60.0, gt=0)
+    # Alertmanager's group_wait (deploy/alertmanager/alertmanager.yml): a problem is sent as
+    # firing at least this long before its resolution, or one that resolved fast is never notified
+    alertmanager_group_wait_seconds: float = Field(default=30.0, ge=0)
+    # Where the runbooks are read: every alert's runbook_url is this and an anchor per alert
+    # type (docs/runbooks.md in the repository; point it at your hosted copy).
+    runbook_url: str = "docs/runbooks.md"
+
     # Metrics endpoint of this process; port 0 disables it.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -301,6 +301,31 @@ def alert(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) ->
         run(_settings(), max_messages, idle_timeout)
 
 
+@app.command()
+def notify(max_messages: MaxMessages = None, idle_timeout: IdleTimeout = None) -> None:
+    """Run the notifier: every problem's lifecycle to Alertmanager (TRUSTWATCH_ALERTMANAGER_URL)."""
+    from alerter.notifier import run
+
+    configure_logging()
+    with _user_errors():
+        run(_settings(), max_messages, idle_timeout)
+
+
+@app.command()
+def webhook(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9095,
+) -> None:
+    """Print each notification Alertmanager sends to this webhook, one line per alert."""
+    from trustwatch.webhook import serve
+
+    console.print(f"receiving Alertmanager notifications on http://{host}:{port}/")
+    try:
+        serve(host, port, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        pass
+
+
 class WatchTarget(StrEnum):
     ALERTS = "alerts"
     DECISIONS = "decisions"

@@ -35,6 +35,14 @@ SERVICES: dict[str, list[str]] = {
     "monitor-fairness": ["monitor", "fairness"],
     "alerter": ["alert"],
 }
+# run beside them when an Alertmanager is configured (TRUSTWATCH_ALERTMANAGER_URL)
+NOTIFIER: dict[str, list[str]] = {"notifier": ["notify"]}
+ALL_SERVICES = SERVICES | NOTIFIER
+
+
+def services_for(settings: Settings) -> dict[str, list[str]]:
+    """The services a run of the pipeline starts: the notifier only with an Alertmanager."""
+    return ALL_SERVICES if settings.alertmanager_url else SERVICES
 
 
 # While the services work through the stream, say how far they are this often.
@@ -119,8 +127,13 @@ class ServiceGroup:
     """The services as child processes, each logging to its own file."""
 
     def __init__(
-        self, env: dict[str, str], logs_dir: Path, env_overrides: dict[str, dict[str, str]]
+        self,
+        env: dict[str, str],
+        logs_dir: Path,
+        env_overrides: dict[str, dict[str, str]],
+        services: dict[str, list[str]] = SERVICES,
     ):
+        self.services = services
         self.env = env
         self.logs_dir = logs_dir
         self.env_overrides = env_overrides
@@ -128,8 +141,8 @@ class ServiceGroup:
 
     def start(self, names: Iterable[str] | None = None) -> None:
         """Start the services named (all of them by default)."""
-        wanted = set(SERVICES if names is None else names)
-        for name, arguments in SERVICES.items():
+        wanted = set(self.services if names is None else names)
+        for name, arguments in self.services.items():
             if name not in wanted:
                 continue
             with open(self.logs_dir / f"{name}.log", "wb") as log:
@@ -208,7 +221,8 @@ def run_demo(
     if settings.policy_path is not None:
         env["TRUSTWATCH_POLICY_PATH"] = str(Path(settings.policy_path).resolve())
     # Every service serves /metrics on a port of its own while the demo runs.
-    ports = {name: free_port(settings.metrics_host) for name in SERVICES}
+    running = services_for(settings)
+    ports = {name: free_port(settings.metrics_host) for name in running}
     metrics = {
         name: f"http://{settings.metrics_host}:{port}/metrics" for name, port in ports.items()
     }
@@ -216,6 +230,7 @@ def run_demo(
         env,
         logs_dir,
         {name: {"TRUSTWATCH_METRICS_PORT": str(port)} for name, port in ports.items()},
+        running,
     )
     if options.prometheus_targets is not None:
         write_prometheus_targets(options.prometheus_targets, settings.metrics_host, ports)

@@ -12,7 +12,9 @@ Two changes to the compose commands: the producer streams the `full` scenario on
 (`--rate 0`, no `--loop`) instead of one simulated day every 25 s for ever, and the namespace is
 one of this run's, so that runs on one broker do not mix. Not covered: the image build, Docker's
 networking, restart policies, healthchecks and volumes, scaling by `--scale`, and Grafana (the
-dashboards' queries run against a real Prometheus in test_prometheus.py).
+dashboards' queries run against a real Prometheus in test_prometheus.py). Alertmanager runs the
+compose configuration with its receiver's address mapped, and the webhook receiver must print a
+trustwatch problem that the notifier sent through it.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from shared.schemas import Decision, ScenarioEvent
 from shared.settings import Settings
 from shared.tail import read_back
 from shared.topics import DECISIONS, SCENARIO
+from tests.integration.alertmanager import Alertmanager
 from tests.integration.test_prometheus import _query, _ready, _wait
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_HOSTS = ("kafka",)  # the compose services the trustwatch ones reach by name
+# the compose services reached by name and port (Kafka, Alertmanager, the webhook receiver)
+COMPOSE_ADDRESSES = ("kafka:9092", "alertmanager:9093", "webhook:9095")
 METRICS_PORT = "9400"  # what every trustwatch container serves /metrics on
 # the alerts each kind of injected problem must show as (test_demo.py asks the same of the demo)
 CAUGHT_BY = {"covariate": {"DRIFT"}, "schema": {"DATA_QUALITY"},
@@ -51,6 +55,8 @@ CAUGHT_BY = {"covariate": {"DRIFT"}, "schema": {"DATA_QUALITY"},
 # the window, the status or severity, the type; the problem's other symptoms as TYPE:subject
 ALERT_ENTRY = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\w+)\s+([A-Z_]+)\s", re.MULTILINE)
 SYMPTOM = re.compile(r"\b([A-Z_]{4,}):\w")
+# a trustwatch problem as the webhook receiver prints it
+FIRING = re.compile(r"^FIRING Trustwatch[A-Za-z]+ [A-Z_]+:\S+: ", re.MULTILINE)
 
 
 def _image_environment(artifacts_dir: Path, history: Path) -> dict[str, str]:
@@ -66,12 +72,15 @@ def _trustwatch_services() -> dict[str, dict]:
             if service.get("image", "").startswith("trustwatch")}  # fmt: skip
 
 
-def _command(name: str, service: dict) -> list[str]:
+def _command(name: str, service: dict, hosts: dict[str, str]) -> list[str]:
     command = list(service["command"])
     if name == "producer":
         assert "--loop" in command and "--rate" in command, command
         command.remove("--loop")
         command[command.index("--rate") + 1] = "0"
+    if name == "webhook":  # listens where the receiver's compose address now leads
+        command[command.index("--port") + 1] = hosts["webhook:9095"].rsplit(":", 1)[1]
+        command[command.index("--host") + 1] = "127.0.0.1"
     return [sys.executable, "-m", "trustwatch", *command]
 
 
@@ -79,7 +88,7 @@ def _environment(service: dict, hosts: dict[str, str], port: int, namespace: str
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTWATCH_")}
     for key, value in service["environment"].items():
         for host, address in hosts.items():
-            value = str(value).replace(f"{host}:9092", address)
+            value = str(value).replace(host, address)
         env[key] = value
     assert env["TRUSTWATCH_METRICS_PORT"] == METRICS_PORT and env["TRUSTWATCH_NAMESPACE"]
     env.update(TRUSTWATCH_METRICS_HOST="127.0.0.1", TRUSTWATCH_METRICS_PORT=str(port),
@@ -87,10 +96,13 @@ def _environment(service: dict, hosts: dict[str, str], port: int, namespace: str
     return env
 
 
-def _prometheus_config(work: Path, ports: dict[str, int]) -> Path:
+def _prometheus_config(work: Path, ports: dict[str, int], hosts: dict[str, str]) -> Path:
     """deploy/prometheus/prometheus.yml with DNS discovery turned into files of the services'
     loopback addresses, and the same for the static targets named by compose host."""
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    for manager in config["alerting"]["alertmanagers"]:
+        for static in manager["static_configs"]:
+            static["targets"] = [hosts[target] for target in static["targets"]]
     config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / rule)
                             for rule in config["rule_files"]]  # fmt: skip
     (work / "targets").mkdir()
@@ -115,9 +127,14 @@ def test_the_compose_services_as_processes_show_the_scenarios_problems_and_are_s
     if prometheus is None:
         pytest.skip("prometheus is not installed (Debian package prometheus); CI installs it")
     services = _trustwatch_services()
-    assert {"topics", "producer", "scorer", "alerter", "alert-watcher"} <= set(services)
+    assert {"topics", "producer", "scorer", "alerter", "alert-watcher", "notifier",
+            "webhook"} <= set(services)  # fmt: skip
     namespace = f"compose-{uuid.uuid4().hex[:8]}"
-    hosts = dict.fromkeys(COMPOSE_HOSTS, bootstrap_servers)
+    receiver = f"127.0.0.1:{free_port('127.0.0.1')}"
+    # the compose Alertmanager's own configuration and timers; its receiver's address mapped
+    manager = Alertmanager(tmp_path / "alertmanager", f"http://{receiver}/", timers=None)
+    hosts = dict(zip(COMPOSE_ADDRESSES, [bootstrap_servers, f"127.0.0.1:{manager.port}",
+                                         receiver], strict=True))  # fmt: skip
     ports = {name: free_port("127.0.0.1") for name in services}
     image = _image_environment(artifacts_dir, tmp_path / "alerter" / "history.sqlite")
 
@@ -126,12 +143,13 @@ def test_the_compose_services_as_processes_show_the_scenarios_problems_and_are_s
         home.mkdir(exist_ok=True)
         env = image | _environment(services[name], hosts, ports[name], namespace)
         with open(tmp_path / f"{name}.log", "wb") as log:
-            return subprocess.Popen(_command(name, services[name]), env=env, cwd=home,
+            return subprocess.Popen(_command(name, services[name], hosts), env=env, cwd=home,
                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
     # the one-shot topics service first: the others depend on its success
     assert start("topics").wait(timeout=120) == 0, (tmp_path / "topics.log").read_text()
-    config = _prometheus_config(tmp_path, ports)
+    config = _prometheus_config(tmp_path, ports, hosts)
+    manager.start()
     server = subprocess.Popen(
         [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{ports.setdefault('prometheus', free_port())}"],
@@ -157,12 +175,16 @@ def test_the_compose_services_as_processes_show_the_scenarios_problems_and_are_s
             return up == dict.fromkeys(jobs, "1")
 
         _wait(all_up, 60, f"every Prometheus target ({', '.join(sorted(jobs))}) up")
+        # the notifier's problems went through Alertmanager (its 30 s group wait) to the webhook
+        webhook_log = tmp_path / "webhook.log"
+        _wait(lambda: FIRING.search(webhook_log.read_text()), 90, "a notification at the webhook")
         time.sleep(2)  # the watcher prints what it read
     finally:
         for process in [*running.values(), server]:
             process.terminate()
         for process in [*running.values(), server]:
             process.wait(timeout=30)
+        manager.stop()
 
     # the alert watcher showed each injected problem as one of its alerts, within its step
     steps = [m.value for m in read_back(settings, [SCENARIO]) if isinstance(m.value, ScenarioEvent)]

@@ -19,12 +19,18 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
 from shared.broker import free_port
+from shared.schemas import Alert, AlertStatus
+from shared.settings import Settings
+from shared.tail import read_back
+from shared.topics import ALERTS
+from tests.integration.alertmanager import Alertmanager, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -35,6 +41,11 @@ GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": 
 # what the `full` scenario must leave firing: open problems, and both kinds of decision
 MUST_FIRE = {"TrustwatchProblemOpen", "TrustwatchRetrainRecommended",
              "TrustwatchFairnessEscalation"}  # fmt: skip
+NAMESPACE = "test-prometheus"
+# the notifier sends open problems again this often (seconds, not the default minute)
+RESEND_SECONDS = 2
+# silenced in Alertmanager before the stream: the `full` scenario's schema faults raise it
+SILENCED_TYPE = "DATA_QUALITY"
 
 
 def _api(base: str, path: str, **params) -> dict:
@@ -85,16 +96,35 @@ def _wait(condition, timeout: float, what: str):
 
 
 @pytest.fixture(scope="module")
-def scraped(bootstrap_servers, artifacts_dir, tmp_path_factory):
-    """Prometheus scraping the demo's services after the whole `full` scenario went through."""
+def alerting(tmp_path_factory):
+    """A real Alertmanager with the shipped routing, notifying a receiver of the test's own, and
+    a silence on one alert type set before anything fires."""
+    receiver = WebhookReceiver()
+    manager = Alertmanager(tmp_path_factory.mktemp("alertmanager"), receiver.url).start()
+    manager.silence("type", SILENCED_TYPE)
+    try:
+        yield manager, receiver
+    finally:
+        manager.stop()
+        receiver.close()
+
+
+@pytest.fixture(scope="module")
+def scraped(bootstrap_servers, artifacts_dir, tmp_path_factory, alerting):
+    """Prometheus scraping the demo's services after the whole `full` scenario went through;
+    the demo's notifier and Prometheus's rules both send to the Alertmanager of ``alerting``."""
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.skip("prometheus is not installed (Debian package prometheus); CI installs it")
+    manager, _ = alerting
     work = tmp_path_factory.mktemp("prometheus")
     targets = work / "targets" / "trustwatch.json"
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-demo.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(DEPLOY / "prometheus" / "rules.yml")]
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [
+        {"targets": [f"127.0.0.1:{manager.port}"]}
+    ]
     config["scrape_configs"][0]["file_sd_configs"][0].update(
         files=[str(work / "targets" / "*.json")], refresh_interval="1s"
     )
@@ -106,13 +136,7 @@ def scraped(bootstrap_servers, artifacts_dir, tmp_path_factory):
          f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=open(work / "prometheus.log", "w"),  # noqa: SIM115
     )  # fmt: skip
-    env = os.environ | {
-        "TRUSTWATCH_BOOTSTRAP_SERVERS": bootstrap_servers,
-        "TRUSTWATCH_NAMESPACE": "test-prometheus",
-        "TRUSTWATCH_ARTIFACTS_DIR": str(artifacts_dir),
-        "TRUSTWATCH_SESSION_TIMEOUT_MS": "2000",
-        "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": "500",
-    }
+    env = os.environ | _service_environment(bootstrap_servers, artifacts_dir, manager.url)
     demo = subprocess.Popen(
         [sys.executable, "-m", "trustwatch", "demo", "--rate", "0", "--hold", "120",
          "--prometheus-targets", str(targets), "--report-dir", str(work / "report")],
@@ -134,6 +158,20 @@ def scraped(bootstrap_servers, artifacts_dir, tmp_path_factory):
         server.wait(timeout=30)
 
 
+def _service_environment(bootstrap_servers: str, artifacts_dir, alertmanager_url: str) -> dict:
+    return {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "TRUSTWATCH_NAMESPACE": NAMESPACE,
+        "TRUSTWATCH_ARTIFACTS_DIR": str(artifacts_dir),
+        "TRUSTWATCH_SESSION_TIMEOUT_MS": "2000",
+        "TRUSTWATCH_HEARTBEAT_INTERVAL_MS": "500",
+        "TRUSTWATCH_ALERTMANAGER_URL": alertmanager_url,
+        "TRUSTWATCH_ALERTMANAGER_RESEND_SECONDS": str(RESEND_SECONDS),
+        # the test's Alertmanager waits 1 s before a group's first notification
+        "TRUSTWATCH_ALERTMANAGER_GROUP_WAIT_SECONDS": "2",
+    }
+
+
 def _ready(base: str) -> bool:
     try:
         with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:  # noqa: S310
@@ -148,10 +186,10 @@ def _sum(base: str, metric: str) -> float:
 
 
 def test_every_service_is_scraped_under_its_job(scraped):
-    from trustwatch.demo import SERVICES
+    from trustwatch.demo import ALL_SERVICES
 
     up = {r["metric"]["job"]: r["value"][1] for r in _query(scraped, "up")}
-    assert up == dict.fromkeys(SERVICES, "1")
+    assert up == dict.fromkeys(ALL_SERVICES, "1")
 
 
 @pytest.mark.parametrize("board,panel,expr", _panel_queries(), ids=lambda v: str(v)[:40])
@@ -181,3 +219,113 @@ def test_every_rule_evaluates_and_the_scenarios_problems_fire(scraped):
     assert MUST_FIRE <= firing, firing
     # the stream is healthy: nothing down, no lag left
     assert not {"TrustwatchServiceDown", "TrustwatchConsumerLagHigh"} & firing
+
+
+# --- Alertmanager ---------------------------------------------------------------------------
+
+
+def _topic_problems(bootstrap_servers: str) -> tuple[dict[tuple[str, str], Alert], set]:
+    """The problems on the alert topic by (key, day opened): each one's firing message, and the
+    ones that resolved."""
+    settings = Settings(bootstrap_servers=bootstrap_servers, namespace=NAMESPACE)
+    alerts = [m.value for m in read_back(settings, [ALERTS]) if isinstance(m.value, Alert)]
+
+    def identity(alert: Alert) -> tuple[str, str]:
+        return alert.key, f"{alert.opened or alert.window_start:%Y-%m-%d}"
+
+    fired = {identity(a): a for a in alerts if a.status is AlertStatus.FIRING}
+    resolved = {identity(a) for a in alerts if a.status is AlertStatus.RESOLVED}
+    return fired, resolved
+
+
+def _notified(receiver: WebhookReceiver) -> Counter:
+    """(problem key, day opened, firing|resolved) -> how many notifications carried it."""
+    return Counter(
+        (a["labels"]["problem"], a["labels"]["opened"], a["status"])
+        for a in receiver.alerts()
+        if "problem" in a["labels"]
+    )
+
+
+def test_every_problem_is_notified_once_and_its_resolution_once(
+    scraped, alerting, bootstrap_servers, artifacts_dir
+):
+    from shared.artifact import load_metadata, resolve_version_dir
+
+    _, receiver = alerting
+    fired, resolved = _topic_problems(bootstrap_servers)
+    notifiable = {i for i, alert in fired.items() if alert.type.value != SILENCED_TYPE}
+    assert notifiable and resolved & notifiable, (fired.keys(), resolved)
+    expected = Counter({(*i, "firing"): 1 for i in notifiable})
+    expected.update({(*i, "resolved"): 1 for i in resolved & notifiable})
+    deadline = time.monotonic() + 60
+    while set(expected) - set(_notified(receiver)) and time.monotonic() < deadline:
+        time.sleep(1)
+    missing = set(expected) - set(_notified(receiver))
+    assert not missing, f"not notified: {sorted(missing)}; notified: {_notified(receiver)}"
+    time.sleep(4 * RESEND_SECONDS)  # open problems were sent again meanwhile: no new notification
+    assert _notified(receiver) == expected
+    version = load_metadata(resolve_version_dir(artifacts_dir)).model_version
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text().lower()
+    for alert in receiver.alerts():
+        labels, annotations = alert["labels"], alert["annotations"]
+        if "problem" not in labels:
+            continue
+        first = fired[(labels["problem"], labels["opened"])]
+        assert labels["type"] == first.type.value and labels["subject"] == first.subject
+        assert labels["severity"] == first.severity.value.lower()
+        assert labels["model_version"] == version
+        assert annotations["description"] and annotations["summary"]
+        page, anchor = annotations["runbook_url"].split("#")
+        assert page == "docs/runbooks.md" and f"\n## {anchor}\n" in runbooks
+    assert any("decision" in alert["annotations"] for alert in receiver.alerts())
+
+
+def test_a_silenced_alert_type_is_not_notified(scraped, alerting, bootstrap_servers):
+    _, receiver = alerting
+    fired, _ = _topic_problems(bootstrap_servers)
+    assert any(alert.type.value == SILENCED_TYPE for alert in fired.values())
+    assert not [a for a in receiver.alerts() if a["labels"].get("type") == SILENCED_TYPE]
+
+
+def test_prometheus_rules_reach_alertmanager_and_the_receiver(scraped, alerting):
+    manager, receiver = alerting
+    firing = {a["labels"]["alertname"] for a in _api(scraped, "alerts")["alerts"]
+              if a["state"] == "firing"}  # fmt: skip
+    assert MUST_FIRE <= firing
+
+    def arrived() -> bool:
+        held = {a["labels"]["alertname"] for a in manager.alerts()}
+        notified = {a["labels"]["alertname"] for a in receiver.alerts()}
+        return MUST_FIRE <= held & notified
+
+    _wait(arrived, 60, f"{sorted(MUST_FIRE)} in Alertmanager and notified")
+
+
+def test_restarting_the_notifier_and_alertmanager_notifies_nothing_again(
+    scraped, alerting, bootstrap_servers, artifacts_dir, tmp_path
+):
+    manager, receiver = alerting
+    fired, resolved = _topic_problems(bootstrap_servers)
+    still_open = {i for i in fired if i not in resolved}
+    before = _notified(receiver)
+    manager.stop()
+    manager.start()  # the same storage: its notification log and silences
+    # a second notifier of the same group: it reads the topics back and sends every problem again
+    env = os.environ | _service_environment(bootstrap_servers, artifacts_dir, manager.url)
+    with open(tmp_path / "notifier.log", "wb") as log:
+        notifier = subprocess.Popen([sys.executable, "-m", "trustwatch", "notify"], env=env,
+                                    cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+
+        def resent() -> bool:
+            held = {(a["labels"].get("problem"), a["labels"].get("opened"))
+                    for a in manager.alerts()}  # fmt: skip
+            return still_open <= held
+
+        _wait(resent, 60, "the open problems in the restarted Alertmanager")
+        time.sleep(4 * RESEND_SECONDS)
+        assert _notified(receiver) == before
+    finally:
+        notifier.terminate()
+        notifier.wait(timeout=30)
