@@ -12,6 +12,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRUSTWATCH_HISTORY_PATH=/var/lib/trustwatch/history.sqlite
 
 WORKDIR /opt/trustwatch/src
+# the dependencies as locked, each checked against its hash; then trustwatch itself, alone
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared shared
 COPY producer producer
@@ -19,7 +22,7 @@ COPY scorer scorer
 COPY monitors monitors
 COPY alerter alerter
 COPY trustwatch trustwatch
-RUN pip install . && rm -rf build *.egg-info
+RUN pip install --no-deps . && rm -rf build *.egg-info requirements.lock
 
 RUN trustwatch train \
     && useradd --system --uid 10001 --home-dir /var/lib/trustwatch trustwatch \
