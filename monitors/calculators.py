@@ -538,7 +538,8 @@ class FairnessCalculator:
 
     def signal(self, closed: ClosedWindow[GroupWindow]) -> FairnessSignal:
         rules = self.policy.fairness
-        limits = (rules.min_group_positives, rules.min_group_negatives, rules.gap_confidence)
+        limits = (rules.min_group_positives, rules.min_group_negatives, rules.gap_confidence,
+                  rules.gap_interval)  # fmt: skip
         groups, gaps = closed.state.result(*limits)
         self._remember(closed.start, closed.state)
         span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]

@@ -10,6 +10,7 @@ from functools import lru_cache
 from scipy.stats import norm
 
 from shared.schemas import GroupRecall, RecallGap
+from shared.stats import difference_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +109,20 @@ class GroupWindow:
         return GroupWindow(self.attributes, cells, self.rows + other.rows)
 
     def result(
-        self, min_positives: int, min_negatives: int, confidence: float
-    ) -> tuple[tuple[GroupStats, ...], tuple[GapStats, ...]]:
+        self, min_positives: int, min_negatives: int, confidence: float,
+        interval: str = "newcombe",
+    ) -> tuple[tuple[GroupStats, ...], tuple[GapStats, ...]]:  # fmt: skip
         groups = tuple(
             _group(attribute, group, counts, min_positives, min_negatives)
             for (attribute, group), counts in sorted(self.cells.items())
         )
-        z = _z(confidence)
         gaps = tuple(
-            _gap(attribute, [g for g in groups if g.attribute == attribute and g.eligible], z)
+            _gap(
+                attribute,
+                [g for g in groups if g.attribute == attribute and g.eligible],
+                confidence,
+                interval,
+            )  # fmt: skip
             for attribute in self.attributes
         )
         return groups, gaps
@@ -144,31 +150,24 @@ def _group(attribute: str, group: str, counts: list[int], min_positives: int,
     )
 
 
-def gap_margin(best: GroupStats | GroupRecall, worst: GroupStats | GroupRecall,
-               confidence: float) -> float:  # fmt: skip
-    """Half-width of the normal-approximation interval of a difference of two recalls.
-
-    Each recall's variance uses p(1-p)/n with p shrunk by one success and one failure (Agresti-
-    Caffo), so a recall of exactly 0 or 1 on a small group still gets a real interval.
-    """
-    return _gap_margin(best, worst, _z(confidence))
-
-
-def _gap_margin(best, worst, z: float) -> float:
-    variance = 0.0
-    for group in (best, worst):
-        shrunk = (group.true_positives + 1) / (group.positives + 2)
-        variance += shrunk * (1 - shrunk) / (group.positives + 2)
-    return z * math.sqrt(variance)
+def gap_interval(best: GroupStats | GroupRecall, worst: GroupStats | GroupRecall,
+                 confidence: float, interval: str = "newcombe") -> tuple[float, float]:  # fmt: skip
+    """Confidence interval of the gap between two groups' recalls (best minus worst): a standard
+    interval for a difference of two proportions (``shared.stats.difference_interval``), as the
+    policy's ``fairness.gap_interval`` names it."""
+    return difference_interval(best.true_positives, best.positives, worst.true_positives,
+                               worst.positives, confidence, interval)  # fmt: skip
 
 
-def _gap(attribute: str, eligible: list[GroupStats], z: float) -> GapStats:
+def _gap(attribute: str, eligible: list[GroupStats], confidence: float,
+         interval: str) -> GapStats:  # fmt: skip
     if len(eligible) < 2:
         return GapStats(attribute)
     best = max(eligible, key=lambda g: g.recall or 0.0)
     worst = min(eligible, key=lambda g: g.recall or 0.0)
     gap = (best.recall or 0.0) - (worst.recall or 0.0)
-    margin = _gap_margin(best, worst, z)
+    gap_low, gap_high = gap_interval(best, worst, confidence, interval)
+    z = _z(confidence)
     # ratio worst / best with a Katz log interval, shrunk the same way as the gap
     p_worst = (worst.true_positives + 0.5) / (worst.positives + 1)
     p_best = (best.true_positives + 0.5) / (best.positives + 1)
@@ -180,8 +179,8 @@ def _gap(attribute: str, eligible: list[GroupStats], z: float) -> GapStats:
     return GapStats(
         attribute=attribute,
         gap=gap,
-        gap_low=gap - margin,
-        gap_high=gap + margin,
+        gap_low=gap_low,
+        gap_high=gap_high,
         ratio=(worst.recall or 0.0) / best.recall if best.recall else None,
         ratio_low=math.exp(log_ratio - z * log_se),
         ratio_high=math.exp(log_ratio + z * log_se),

@@ -184,6 +184,7 @@ class FairnessMonitor:
             policy.fairness.min_group_negatives if min_negatives is None else min_negatives
         )
         self.confidence = policy.fairness.gap_confidence
+        self.interval = policy.fairness.gap_interval
 
     def check(self, y_true, y_pred, sensitive: pd.DataFrame) -> FairnessResult:
         window = GroupWindow(self.attributes)
@@ -192,5 +193,6 @@ class FairnessMonitor:
         )
         for truth, predicted, values in zip(y_true, y_pred, columns, strict=True):
             window.update(values, int(truth), int(predicted))
-        groups, gaps = window.result(self.min_positives, self.min_negatives, self.confidence)
+        groups, gaps = window.result(self.min_positives, self.min_negatives, self.confidence,
+                                     self.interval)  # fmt: skip
         return FairnessResult(groups, {gap.attribute: gap for gap in gaps})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -81,6 +82,7 @@ class FairnessPolicy(_Section):
     min_group_negatives: int = Field(ge=0)
     span_windows: int = Field(ge=1)
     gap_confidence: float = Field(gt=0, lt=1)
+    gap_interval: Literal["newcombe", "agresti-caffo"] = "newcombe"
     recall_gap_warning: float = Field(gt=0, lt=1)
     recall_gap_critical: float = Field(gt=0, lt=1)
 

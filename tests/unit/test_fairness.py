@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import recall_score
 
-from monitors.fairness import GroupWindow, gap_margin
+from monitors.fairness import GroupWindow, gap_interval
 from shared.schemas import GroupRecall
+from shared.stats import difference_interval
 
 
 def random_frame(seed, n=600):
@@ -64,19 +65,45 @@ def test_small_groups_are_left_out_of_the_comparison():
     assert gaps[0].gap is None  # one eligible group: nothing to compare
 
 
-def test_gap_interval_contains_the_gap_and_narrows_with_size():
-    def recall(group, positives, value):
+@pytest.mark.parametrize("method,theirs", [("newcombe", "newcomb"),
+                                           ("agresti-caffo", "agresti-caffo")])  # fmt: skip
+def test_gap_interval_is_statsmodels_over_a_grid_of_counts(method, theirs):
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    def recall(group, positives, true_positives):
         return GroupRecall(
-            attribute="a", group=group, positives=positives,
-            true_positives=round(value * positives), recall=value, eligible=True,
+            attribute="a", group=group, positives=positives, true_positives=true_positives,
+            recall=true_positives / positives, eligible=True,
         )  # fmt: skip
 
-    small = gap_margin(recall("x", 40, 0.9), recall("y", 40, 0.6), 0.95)
-    large = gap_margin(recall("x", 4000, 0.9), recall("y", 4000, 0.6), 0.95)
-    assert 0 < large < small
-    # by hand, Agresti-Caffo shrinkage: p = 37/42 and 25/42, var = p(1-p)/42 each
-    p1, p2 = 37 / 42, 25 / 42
-    assert small == pytest.approx(1.959964 * np.sqrt(p1 * (1 - p1) / 42 + p2 * (1 - p2) / 42))
+    checked = 0
+    for n1, n2 in [(30, 30), (30, 60), (45, 31), (60, 60), (400, 35)]:
+        for k1 in range(0, n1 + 1, max(1, n1 // 15)):
+            for k2 in range(0, n2 + 1, max(1, n2 // 15)):
+                for confidence in (0.9, 0.95):
+                    ours = gap_interval(recall("x", n1, k1), recall("y", n2, k2), confidence,
+                                        method)  # fmt: skip
+                    reference = confint_proportions_2indep(
+                        k1, n1, k2, n2, method=theirs, compare="diff", alpha=1 - confidence
+                    )
+                    assert ours == pytest.approx(reference, abs=1e-12), (k1, n1, k2, n2)
+                    checked += 1
+    assert checked > 2000
+
+
+def test_the_windows_gap_interval_is_the_policys_and_contains_the_gap():
+    frame = pd.DataFrame({"gender": ["F"] * 40 + ["M"] * 40, "y": [1] * 80,
+                          "p": [1] * 36 + [0] * 4 + [1] * 24 + [0] * 16})  # fmt: skip
+    window = fill(frame, ("gender",))
+    for method in ("newcombe", "agresti-caffo"):
+        [gap] = window.result(30, 0, 0.95, method)[1]
+        assert gap.gap_low < gap.gap < gap.gap_high
+        assert (gap.gap_low, gap.gap_high) == pytest.approx(
+            difference_interval(36, 40, 24, 40, 0.95, method)
+        )
+    # the example: 28/30 against 15/30, no longer 0.233 from below
+    low, _ = difference_interval(28, 30, 15, 30, 0.95)
+    assert low == pytest.approx(0.2100, abs=1e-4)
 
 
 @settings(max_examples=25, deadline=None)
