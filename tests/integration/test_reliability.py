@@ -619,13 +619,6 @@ def kafka_cluster():
         yield cluster
 
 
-@pytest.mark.xfail(
-    reason="flaky: passes most runs locally (stalls 0.5 to 6.7 s); in CI services died at start on "
-    "the fresh cluster: on f8ab00a and 7c949de asking the broker's configuration, on f077b0b and "
-    "fab840a asking a new topic's watermarks (all now asked again, for longer); on fab840a the "
-    "active-controller run passed",
-    strict=False,
-)
 @pytest.mark.parametrize("victim", ["the row leader", "the active controller"])
 def test_a_three_broker_cluster_that_loses_a_node_loses_nothing(
     victim, kafka_cluster, artifacts_dir, tmp_path, uninterrupted
