@@ -287,10 +287,11 @@ class AlertBook:
         if others:
             explanation += f" Seen with it, as part of the same problem: {', '.join(others)}."
         earlier = problem.alert
-        # the severity it fired with (a message from before that field: its own severity)
+        # what it fired with (a message from before these fields: its own)
         opening = (
             problem.severity() if earlier is None else earlier.opening_severity or earlier.severity
         )
+        fired = start if earlier is None else earlier.fired_window or earlier.window_start
         problem.alert = Alert(
             event_time=end,
             key=problem.key,
@@ -298,6 +299,7 @@ class AlertBook:
             type=headline.type,
             severity=problem.severity(),
             opening_severity=opening,
+            fired_window=fired,
             subject=headline.subject,
             explanation=explanation,
             window_start=start,

@@ -4,7 +4,7 @@ the topics and posts).
 Each problem on the alert topic becomes one Alertmanager alert. Its labels name the problem and
 never change while it lives, so that Alertmanager sees one alert and notifies once: the alert
 type, the subject and the severity at opening, the model version, the problem's key and the day
-its first window began (a later problem on the same subject is another alert). What changes
+of the window it fired in (a later problem on the same subject is another alert). What changes
 (the headline, the severity now, the explanation, the decision of the window) goes in the
 annotations. ``startsAt`` is when the alerter published the problem; an open problem is sent
 again every resend interval with an end a few intervals ahead, as Prometheus does with its own
@@ -58,7 +58,7 @@ def runbook_anchor(name: str) -> str:
 class Notice:
     """One problem as Alertmanager knows it."""
 
-    identity: tuple[str, str]  # (problem key, day its first window began)
+    identity: tuple[str, str]  # (problem key, day of the window it fired in)
     labels: dict[str, str]
     annotations: dict[str, str]
     starts_at: datetime
@@ -118,8 +118,7 @@ class Notifications:
         return False
 
     def apply_alert(self, alert: Alert, published: datetime) -> Notice:
-        opened = alert.opened or alert.window_start
-        identity = (alert.key, f"{opened:%Y-%m-%d}")
+        identity = (alert.key, f"{alert.fired_window or alert.window_start:%Y-%m-%d}")
         notice = self.open.get(identity)
         if notice is None:
             notice = Notice(
@@ -205,7 +204,7 @@ class Notifications:
             "severity": severity.value.lower(),
             "model_version": self.model_version,
             "problem": identity[0],
-            "opened": identity[1],
+            "fired": identity[1],
         }
 
     def _annotations(self, alert: Alert, alertname: str) -> dict[str, str]:

@@ -590,8 +590,11 @@ class Alert(Message):
     window_start: AwareDatetime
     window_end: AwareDatetime
     opened: AwareDatetime | None = None  # start of the window the problem was first seen in
-    # the severity it fired with: what Alertmanager's labels keep while ``severity`` changes
+    # what it fired with, kept through its updates (Alertmanager's labels, which must not change
+    # while ``severity`` does, and while ``opened`` moves earlier as late signals arrive): its
+    # severity then, and the start of the window it fired in
     opening_severity: AlertSeverity | None = None
+    fired_window: AwareDatetime | None = None
     members: tuple[AlertMember, ...] = ()
     evidence: Evidence = Field(default_factory=dict)
 

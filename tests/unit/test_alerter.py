@@ -80,6 +80,10 @@ def test_alert_fires_once_escalates_and_resolves(policy):
     resolved = book.apply(window(4), [])
     assert [(a.key, a.status) for a in resolved] == [("DRIFT:tenure", AlertStatus.RESOLVED)]
     assert book.active == {}
+    # every message keeps what the problem fired with (Alertmanager's labels)
+    for alert in (*first, *escalated, *resolved):
+        assert alert.opening_severity == first[0].severity == AlertSeverity.WARNING
+        assert alert.fired_window == medium.start
 
 
 def run_decisions(policy, windows):
@@ -173,8 +177,39 @@ def test_metrics_reflect_windows_alerts_and_decisions(policy):
     assert value("trustwatch_decisions_total", {"action": "NO_ACTION"}) == 1
     assert value("trustwatch_model_performance_ratio", {"metric": "recall"}) == 0.8
     assert value("trustwatch_group_recall_ratio", {"attribute": "gender", "group": "Male"}) == 0.8
+    features = signals.drift.features
+    assert value("trustwatch_drift_p_value", {"feature": "MonthlyCharges"}) == next(
+        f.p_value for f in features if f.feature == "MonthlyCharges"
+    )
     assert value("trustwatch_last_window_end_timestamp_seconds") == signals.end.timestamp()
     assert AlertType.DRIFT.value == "DRIFT"
+
+
+def test_metrics_carry_the_model_version_and_every_threshold_of_the_policy_file():
+    from pathlib import Path
+
+    import yaml
+
+    from shared.policy import load_policy
+
+    registry = CollectorRegistry()
+    AlerterMetrics(registry).observe_configuration(load_policy(), "lr-0123")
+    value = registry.get_sample_value
+    assert value("trustwatch_model_info", {"model_version": "lr-0123"}) == 1
+    # against the file itself, not the loaded policy
+    raw = yaml.safe_load((Path(__file__).parents[2] / "shared" / "policy.yaml").read_text())
+    exported = 0
+    for section in ("drift", "performance", "data_quality", "fairness", "decision"):
+        for key, number in raw[section].items():
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                assert value("trustwatch_policy_threshold", {"setting": f"{section}.{key}"}) == (
+                    number
+                ), (section, key)
+                exported += 1
+    assert (
+        exported >= 30
+        and value("trustwatch_policy_threshold", {"setting": "fairness.recall_gap_warning"}) == 0.20
+    )
 
 
 def test_estimated_performance_warns_but_never_retrains(policy):

@@ -29,6 +29,7 @@ def _alert(status: AlertStatus, day: int, **changes) -> Alert:
         window_start=START + day * DAY,
         window_end=START + (day + 1) * DAY,
         opened=START,
+        fired_window=START,
     )
     return Alert(**(fields | changes))
 
@@ -57,12 +58,13 @@ def test_a_problems_labels_stay_those_it_fired_with_while_its_annotations_follow
     assert labels == {
         "alertname": "TrustwatchDrift", "type": "DRIFT", "subject": "tenure",
         "severity": "warning", "model_version": "v1", "problem": "DRIFT:tenure",
-        "opened": "2026-03-05",
+        "fired": "2026-03-05",
     }  # fmt: skip
     # worse, and headed by another condition now: the same Alertmanager alert
+    # (a late signal moved the day it opened earlier, too)
     worse = _alert(AlertStatus.UPDATED, 1, severity=AlertSeverity.CRITICAL,
                    opening_severity=AlertSeverity.WARNING, type=AlertType.PERFORMANCE,
-                   subject="recall")  # fmt: skip
+                   subject="recall", opened=START - DAY)  # fmt: skip
     updated = notes.apply_alert(worse, PUBLISHED + timedelta(minutes=1))
     assert updated is fired and updated.labels == labels
     assert updated.annotations["severity_now"] == "critical"
@@ -73,7 +75,8 @@ def test_a_problems_labels_stay_those_it_fired_with_while_its_annotations_follow
 
 def test_a_condition_back_before_the_last_one_resolved_keeps_its_own_type_and_subject():
     notes = _notifications()
-    again = _alert(AlertStatus.FIRING, 3, key="DRIFT:tenure@2026-03-08", opened=START + 3 * DAY)
+    again = _alert(AlertStatus.FIRING, 3, key="DRIFT:tenure@2026-03-08", opened=START + 3 * DAY,
+                   fired_window=START + 3 * DAY)  # fmt: skip
     notice = notes.apply_alert(again, PUBLISHED)
     assert (notice.labels["type"], notice.labels["subject"]) == ("DRIFT", "tenure")
     assert notice.labels["problem"] == "DRIFT:tenure@2026-03-08"
