@@ -42,10 +42,12 @@ def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
         if isinstance(message, Decision):
             history.prune(message.window_end)
 
-    handler = AlerterHandler(policy, metadata, AlerterMetrics(registry), record)
+    metrics = AlerterMetrics(registry)
+    metrics.observe_configuration(policy, metadata.model_version)
+    handler = AlerterHandler(policy, metadata, metrics, record)
     restore(settings, handler)
     return ConsumerLoop(
-        settings, GROUP_ID, list(SIGNAL_TOPICS), handler, metrics=LoopMetrics(registry, "alerter")
+        settings, GROUP_ID, list(SIGNAL_TOPICS), handler, metrics=LoopMetrics(registry)
     )
 
 

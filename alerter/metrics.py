@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alerter.rules import SOURCES, WindowSignals
+from shared.policy import Policy
 from shared.schemas import (
     Action,
     Alert,
@@ -16,6 +17,9 @@ from shared.schemas import (
     Decision,
     DriftSeverity,
 )
+
+# the policy's sections whose numbers judge the windows (exported as trustwatch_policy_threshold)
+THRESHOLD_SECTIONS = ("drift", "performance", "data_quality", "fairness", "decision")
 
 SEVERITY_LEVEL = {
     DriftSeverity.NONE: 0,
@@ -41,6 +45,22 @@ class AlerterMetrics:
             "trustwatch_drift_severity",
             "Drift severity of the feature in the last window: 0 NONE, 1 LOW, 2 MEDIUM, 3 HIGH.",
             ["feature"], registry=registry,
+        )  # fmt: skip
+        self.drift_p_value = Gauge(
+            "trustwatch_drift_p_value",
+            "p-value of the feature's chi-square test in the last window (significant below the "
+            "policy's drift.family_alpha shared among the features, Bonferroni).",
+            ["feature"], registry=registry,
+        )  # fmt: skip
+        self.policy_threshold = Gauge(
+            "trustwatch_policy_threshold",
+            "A threshold of the policy in force, by its setting (section.key of shared/policy.yaml "
+            "or TRUSTWATCH_POLICY_PATH).",
+            ["setting"], registry=registry,
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "trustwatch_model_info", "The model whose windows the alerter judges: 1, by version.",
+            ["model_version"], registry=registry,
         )  # fmt: skip
         self.performance = Gauge(
             "trustwatch_model_performance_ratio",
@@ -107,6 +127,15 @@ class AlerterMetrics:
             for severity in AlertSeverity:
                 self.alerts_fired.labels(alert_type.value, severity.value)
 
+    def observe_configuration(self, policy: Policy, model_version: str) -> None:
+        """What the windows are judged with: the model's version and every number of the
+        policy's judging sections."""
+        self.model_info.labels(model_version).set(1)
+        for section in THRESHOLD_SECTIONS:
+            for key, value in getattr(policy, section).model_dump().items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self.policy_threshold.labels(f"{section}.{key}").set(value)
+
     def observe_latency(self, signal, source: str) -> None:
         now = datetime.now(tz=UTC)
         if signal.closed_at is not None:
@@ -135,6 +164,7 @@ class AlerterMetrics:
             drifts = [*window.drift.features, *filter(None, [window.drift.prediction])]
             for feature in drifts:
                 self.drift_psi.labels(feature.feature).set(feature.psi)
+                self.drift_p_value.labels(feature.feature).set(feature.p_value)
                 level = feature.confirmed or feature.severity
                 self.drift_severity.labels(feature.feature).set(SEVERITY_LEVEL[level])
         if window.performance is not None:

@@ -88,6 +88,11 @@ class NotifierMetrics:
             "trustwatch_alertmanager_reachable",
             "1 when the last post to Alertmanager went through.", registry=registry,
         )  # fmt: skip
+        # every series from the start, at 0: increase() sees the first one
+        for state in ("firing", "resolved"):
+            self.sent.labels(state)
+        for outcome in ("retried", "dropped"):
+            self.failures.labels(outcome)
 
 
 class NotifierHandler(Handler):
@@ -211,7 +216,7 @@ def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
     # what is due is looked at every second while the topics are quiet
     quiet = settings.model_copy(update={"idle_flush_seconds": CHECK_SECONDS})
     return ConsumerLoop(
-        quiet, GROUP_ID, [ALERTS, DECISIONS], handler, metrics=LoopMetrics(registry, "notifier")
+        quiet, GROUP_ID, [ALERTS, DECISIONS], handler, metrics=LoopMetrics(registry)
     )
 
 

@@ -90,7 +90,7 @@ def build(
         f"monitor-{kind.value}",
         [SCORED_ROWS, *secondary, partials],
         handler,
-        metrics=LoopMetrics(registry, f"monitor-{kind.value}"),
+        metrics=LoopMetrics(registry),
     )
 
 

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from scorer.service import ScorerHandler
 from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
-from shared.metrics import LoopMetrics
+from shared.metrics import LoopMetrics, count_of
 from shared.records import Keep
 from shared.service import run_service
 from shared.settings import Settings
@@ -36,18 +36,14 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Cons
         "Predictions published and waiting for their label.",
         registry=registry,
     ).set_function(lambda: handler.join.pending)
-    Gauge(
-        "trustwatch_scorer_label_buffer_evictions",
-        "Entries dropped from the full label-join buffer since start.",
-        registry=registry,
-    ).set_function(lambda: handler.join.evicted)
-    Gauge(
-        "trustwatch_scorer_orphan_labels",
-        "Labels whose row was quarantined or evicted, since start.",
-        registry=registry,
-    ).set_function(lambda: handler.join.orphaned)
+    count_of(registry, "trustwatch_scorer_label_buffer_evictions",
+             "Entries dropped from the full label-join buffer since start.",
+             lambda: handler.join.evicted)  # fmt: skip
+    count_of(registry, "trustwatch_scorer_orphan_labels",
+             "Labels whose row was quarantined or evicted, since start.",
+             lambda: handler.join.orphaned)  # fmt: skip
     return ConsumerLoop(
-        settings, GROUP_ID, [RAW_ROWS, LABELS], handler, metrics=LoopMetrics(registry, "scorer")
+        settings, GROUP_ID, [RAW_ROWS, LABELS], handler, metrics=LoopMetrics(registry)
     )
 
 

@@ -345,11 +345,9 @@ class ConsumerLoop:
             # decoding it
             for topic_name, count in Counter(record.topic() for record in records).items():
                 topic = self.topics[topic_name].name
-                self.metrics.consumed.labels(self.metrics.service, topic).inc(count)
+                self.metrics.consumed.labels(topic).inc(count)
             self._report_lag(consumer)
-            self.metrics.batch_seconds.labels(self.metrics.service).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
         # a partition's records come in offset order: its last one in the batch is the highest
         last = {(record.topic(), record.partition()): record.offset() for record in records}
@@ -424,7 +422,7 @@ class ConsumerLoop:
                 topic = self.topics[topic_name].name
                 lag[topic] = lag.get(topic, 0) + count
         for topic, count in lag.items():
-            metrics.lag.labels(metrics.service, topic).set(count)
+            metrics.lag.labels(topic).set(count)
 
     def _store(self, consumer, next_offsets: Mapping[PartitionKey, int]) -> None:
         held = self.handler.held_offsets()
@@ -512,7 +510,7 @@ class ConsumerLoop:
         if metrics is None:
             return
         for name, count in Counter(output.topic.name for output in delivered).items():
-            metrics.published.labels(metrics.service, name).inc(count)
+            metrics.published.labels(name).inc(count)
         codes = Counter(
             code
             for output in delivered
@@ -520,4 +518,4 @@ class ConsumerLoop:
             for code in {issue.code.value for issue in output.value.issues}
         )
         for code, count in sorted(codes.items()):
-            metrics.quarantined.labels(metrics.service, code).inc(count)
+            metrics.quarantined.labels(code).inc(count)

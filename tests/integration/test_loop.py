@@ -204,11 +204,9 @@ def test_consumer_lag_comes_from_the_consumers_own_fetches(settings, topics):
     registry = CollectorRegistry()
     settings = settings.model_copy(update={"batch_size": 20})
     loop = ConsumerLoop(settings, "lagging", [SOURCE], Relay(),
-                        metrics=LoopMetrics(registry, "relay"))  # fmt: skip
+                        metrics=LoopMetrics(registry))  # fmt: skip
     loop.run(max_messages=20, idle_timeout=15)
-    lag = registry.get_sample_value(
-        "trustwatch_consumer_lag_messages", {"service": "relay", "topic": SOURCE.name}
-    )
+    lag = registry.get_sample_value("trustwatch_consumer_lag_messages", {"topic": SOURCE.name})
     assert lag == 40  # 60 published, 20 read
 
 

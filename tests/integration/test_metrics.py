@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alerter.app import build as build_alerter
+from alerter.notifier import build as build_notifier
 from monitors.app import MonitorKind
 from monitors.app import build as build_monitor
 from producer.app import produce
@@ -19,6 +20,7 @@ from producer.scenario import get_scenario
 from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
 from shared.kafka import ensure_topics
+from tests.integration.alertmanager import Alertmanager, WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,16 @@ def registries(bootstrap_servers, artifacts_dir, tmp_path_factory):
         build_monitor(settings, kind, made[kind.value]).run(idle_timeout=4)
     made["alerter"] = CollectorRegistry()
     build_alerter(settings, made["alerter"]).run(idle_timeout=4)
+    # the notifier, to a real Alertmanager
+    receiver = WebhookReceiver()
+    manager = Alertmanager(tmp_path_factory.mktemp("alertmanager"), receiver.url).start()
+    try:
+        made["notifier"] = CollectorRegistry()
+        notifying = settings.model_copy(update={"alertmanager_url": manager.url})
+        build_notifier(notifying, made["notifier"]).run(idle_timeout=4)
+    finally:
+        manager.stop()
+        receiver.close()
     return made
 
 

@@ -197,9 +197,32 @@ def test_every_dashboard_query_returns_data(scraped, board, panel, expr):
     assert _query(scraped, expr), f"{board} / {panel}: no data for {expr}"
 
 
+def _annotation_queries() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
+        board = json.loads(path.read_text())
+        for annotation in board.get("annotations", {}).get("list", []):
+            expr = annotation["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, value)
+            found.append((board["title"], annotation["name"], expr))
+    return found
+
+
+@pytest.mark.parametrize("board,name,expr", _annotation_queries(), ids=lambda v: str(v)[:40])
+def test_every_annotation_marks_the_scenarios_problems_on_the_time_axis(scraped, board, name,
+                                                                        expr):  # fmt: skip
+    # as Grafana asks it: over the dashboard's range, a step of $__interval
+    now = time.time()
+    found = _api(scraped, "query_range", query=expr, start=now - 600, end=now, step=10)["result"]
+    assert found, f"{board} / {name}: no data for {expr}"
+
+
 def test_every_metric_a_dashboard_or_rule_names_is_exported(scraped):
     named = set()
     for _, _, expr in _panel_queries():
+        named |= _metric_names(expr)
+    for _, _, expr in _annotation_queries():
         named |= _metric_names(expr)
     for rule in _rules():
         named |= _metric_names(rule["expr"])
@@ -225,23 +248,26 @@ def test_every_rule_evaluates_and_the_scenarios_problems_fire(scraped):
 
 
 def _topic_problems(bootstrap_servers: str) -> tuple[dict[tuple[str, str], Alert], set]:
-    """The problems on the alert topic by (key, day opened): each one's firing message, and the
-    ones that resolved."""
+    """The problems on the alert topic by (key, day of the window it fired in), following each
+    key's lifecycle in order: each problem's firing message, and the ones that resolved."""
     settings = Settings(bootstrap_servers=bootstrap_servers, namespace=NAMESPACE)
     alerts = [m.value for m in read_back(settings, [ALERTS]) if isinstance(m.value, Alert)]
-
-    def identity(alert: Alert) -> tuple[str, str]:
-        return alert.key, f"{alert.opened or alert.window_start:%Y-%m-%d}"
-
-    fired = {identity(a): a for a in alerts if a.status is AlertStatus.FIRING}
-    resolved = {identity(a) for a in alerts if a.status is AlertStatus.RESOLVED}
+    fired: dict[tuple[str, str], Alert] = {}
+    resolved: set[tuple[str, str]] = set()
+    living: dict[str, tuple[str, str]] = {}
+    for alert in alerts:
+        if alert.status is AlertStatus.FIRING:
+            living[alert.key] = (alert.key, f"{alert.window_start:%Y-%m-%d}")
+            fired[living[alert.key]] = alert
+        elif alert.status is AlertStatus.RESOLVED:
+            resolved.add(living.pop(alert.key))
     return fired, resolved
 
 
 def _notified(receiver: WebhookReceiver) -> Counter:
-    """(problem key, day opened, firing|resolved) -> how many notifications carried it."""
+    """(problem key, day fired, firing|resolved) -> how many notifications carried it."""
     return Counter(
-        (a["labels"]["problem"], a["labels"]["opened"], a["status"])
+        (a["labels"]["problem"], a["labels"]["fired"], a["status"])
         for a in receiver.alerts()
         if "problem" in a["labels"]
     )
@@ -271,7 +297,7 @@ def test_every_problem_is_notified_once_and_its_resolution_once(
         labels, annotations = alert["labels"], alert["annotations"]
         if "problem" not in labels:
             continue
-        first = fired[(labels["problem"], labels["opened"])]
+        first = fired[(labels["problem"], labels["fired"])]
         assert labels["type"] == first.type.value and labels["subject"] == first.subject
         assert labels["severity"] == first.severity.value.lower()
         assert labels["model_version"] == version
@@ -319,7 +345,7 @@ def test_restarting_the_notifier_and_alertmanager_notifies_nothing_again(
     try:
 
         def resent() -> bool:
-            held = {(a["labels"].get("problem"), a["labels"].get("opened"))
+            held = {(a["labels"].get("problem"), a["labels"].get("fired"))
                     for a in manager.alerts()}  # fmt: skip
             return still_open <= held
 

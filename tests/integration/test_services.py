@@ -54,16 +54,12 @@ def test_scorer_scores_valid_rows_and_quarantines_the_rest(settings, data_split,
     stats = build_scorer(settings, registry).run(max_messages=len(rows) + 3, idle_timeout=20)
     assert stats.consumed == len(rows) + 3
     quarantined = {
-        reason: registry.get_sample_value(
-            "trustwatch_quarantined_rows_total", {"service": "scorer", "reason": reason}
-        )
+        reason: registry.get_sample_value("trustwatch_quarantined_rows_total", {"reason": reason})
         for reason in ("UNSEEN_CATEGORY", "WRONG_TYPE", "MALFORMED_JSON")
     }
     assert quarantined == {"UNSEEN_CATEGORY": 1, "WRONG_TYPE": 1, "MALFORMED_JSON": 1}
     assert (
-        registry.get_sample_value(
-            "trustwatch_messages_consumed_total", {"service": "scorer", "topic": "rows.raw"}
-        )
+        registry.get_sample_value("trustwatch_messages_consumed_total", {"topic": "rows.raw"})
         == len(rows) + 3
     )
     assert registry.get_sample_value("trustwatch_scorer_labels_pending") == 0

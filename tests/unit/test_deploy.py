@@ -99,7 +99,7 @@ def test_alertmanager_config_is_valid_and_groups_one_notification_per_problem():
                             timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     route = yaml.safe_load(path.read_text())["route"]
-    assert {"problem", "opened"} <= set(route["group_by"])
+    assert {"problem", "fired"} <= set(route["group_by"])
     mounts = _compose()["services"]["alertmanager"]["volumes"]
     assert "./deploy/alertmanager:/etc/alertmanager:ro" in mounts
 
@@ -168,19 +168,38 @@ def test_promtool_rule_unit_tests_pass():
                                     "TrustwatchConsumerLagHigh"}  # fmt: skip
 
 
+def test_the_dashboards_are_those_grafanas_foundation_sdk_builds():
+    built = subprocess.run([sys.executable, str(DEPLOY / "grafana" / "build.py"), "--check"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_dashboards_name_the_provisioned_datasource(path):
+def test_dashboards_read_the_datasource_variable_whose_default_is_the_provisioned_one(path):
     datasource = yaml.safe_load(
         (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )["datasources"][0]
     board = json.loads(path.read_text())
+    [variable] = board["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource", "datasource", "prometheus")  # fmt: skip
+    assert variable["current"]["value"] == datasource["uid"]
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids)) and board["uid"].startswith("trustwatch-")
     for panel in board["panels"]:
         assert panel["targets"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == datasource["uid"]
-            assert target["expr"].strip()
+        for target in [*panel["targets"], panel]:
+            assert target["datasource"]["uid"] == "${datasource}"
+        assert all(target["expr"].strip() for target in panel["targets"])
+    for annotation in board.get("annotations", {}).get("list", []):
+        assert annotation["datasource"]["uid"] == "${datasource}" and annotation["expr"]
+
+
+def test_model_health_shows_problems_fired_and_resolved_as_annotations():
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "model-health.json").read_text())
+    exprs = [a["expr"] for a in board["annotations"]["list"] if a["enable"]]
+    assert any("trustwatch_alerts_fired_total" in e for e in exprs)
+    assert any("trustwatch_alerts_resolved_total" in e for e in exprs)
 
 
 def test_dashboard_provider_loads_the_directory_compose_mounts():
