@@ -43,7 +43,7 @@ def build(settings: Settings, registry: CollectorRegistry) -> ConsumerLoop:
             history.prune(message.window_end)
 
     metrics = AlerterMetrics(registry)
-    metrics.observe_configuration(policy, metadata.model_version)
+    metrics.observe_configuration(policy, metadata.model_version, metadata.deployment_gaps())
     handler = AlerterHandler(policy, metadata, metrics, record)
     restore(settings, handler)
     return ConsumerLoop(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -57,6 +58,12 @@ class AlerterMetrics:
             "A threshold of the policy in force, by its setting (section.key of shared/policy.yaml "
             "or TRUSTWATCH_POLICY_PATH).",
             ["setting"], registry=registry,
+        )  # fmt: skip
+        self.deployment_gap = Gauge(
+            "trustwatch_group_recall_gap_deployment_ratio",
+            "The model's own recall gap between the groups of the attribute on its held-out set "
+            "(best minus worst), known at deployment.",
+            ["attribute"], registry=registry,
         )  # fmt: skip
         self.model_info = Gauge(
             "trustwatch_model_info", "The model whose windows the alerter judges: 1, by version.",
@@ -127,10 +134,14 @@ class AlerterMetrics:
             for severity in AlertSeverity:
                 self.alerts_fired.labels(alert_type.value, severity.value)
 
-    def observe_configuration(self, policy: Policy, model_version: str) -> None:
-        """What the windows are judged with: the model's version and every number of the
-        policy's judging sections."""
+    def observe_configuration(
+        self, policy: Policy, model_version: str, deployment_gaps: Mapping[str, float]
+    ) -> None:
+        """What the windows are judged with: the model's version, its own recall gaps at
+        deployment and every number of the policy's judging sections."""
         self.model_info.labels(model_version).set(1)
+        for attribute, gap in deployment_gaps.items():
+            self.deployment_gap.labels(attribute).set(gap)
         for section in THRESHOLD_SECTIONS:
             for key, value in getattr(policy, section).model_dump().items():
                 if isinstance(value, int | float) and not isinstance(value, bool):

@@ -315,15 +315,33 @@ def confined_to_worst_group(
     return worst_high < held_out[worst.group] and best_low >= tolerated
 
 
+def deployment_gap(gap: RecallGap, baseline: GroupBaseline | None) -> float:
+    """The model's own gap between the same two groups on its held-out set (best minus worst as
+    the window has them; 0 when either group was not measured, or when the held-out order was
+    the other way round: a reversed gap is a new one)."""
+    held_out = (baseline or {}).get(gap.attribute, {})
+    best, worst = held_out.get(gap.best_group or ""), held_out.get(gap.worst_group or "")
+    if best is None or worst is None:
+        return 0.0
+    return max(0.0, best - worst)
+
+
 def fairness_conditions(
     signal: FairnessSignal, policy: Policy, baseline: GroupBaseline | None = None
 ) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
     sudden gap) or over the rolling span (a small persistent one), whichever is stronger.
 
-    With the held-out recall of each group (``baseline``), the evidence says whether the gap is
-    confined to the worst group (see :func:`confined_to_worst_group`)."""
+    With the held-out recall of each group (``baseline``) and the policy's
+    ``fairness.gaps_relative_to_deployment``, the tolerance is counted from the model's own gap
+    between the same two groups at deployment (:func:`deployment_gap`): a gap the model always
+    had is known, not news. The evidence also says whether the gap is confined to the worst
+    group (see :func:`confined_to_worst_group`)."""
     rules = policy.fairness
+
+    def known(gap: RecallGap) -> float:
+        return deployment_gap(gap, baseline) if rules.gaps_relative_to_deployment else 0.0
+
     found = []
     candidates: dict[str, list[tuple[RecallGap, str]]] = {}
     window_gaps = {gap.attribute: gap for gap in signal.gaps}
@@ -332,19 +350,24 @@ def fairness_conditions(
     for gap in signal.rolling_gaps:
         own = window_gaps.get(gap.attribute)
         # the span only backs a gap the window still shows: an old gap must not linger on
-        if own is not None and own.gap is not None and own.gap < rules.recall_gap_warning:
+        if (
+            own is not None
+            and own.gap is not None
+            and (own.gap - known(own) < rules.recall_gap_warning)
+        ):
             continue
         span = f"over the last {signal.span_windows} windows"
         candidates.setdefault(gap.attribute, []).append((gap, span))
     for attribute, options in candidates.items():
-        judged = [(g.gap_low, g, where) for g, where in options
+        judged = [(g.gap_low - known(g), g, where) for g, where in options
                   if g.gap is not None and g.gap_low is not None]  # fmt: skip
         if not judged:
             continue
-        low, gap, where = max(judged, key=lambda item: item[0])
-        severity = graded(low, rules.recall_gap_warning, rules.recall_gap_critical)
+        excess, gap, where = max(judged, key=lambda item: item[0])
+        severity = graded(excess, rules.recall_gap_warning, rules.recall_gap_critical)
         if severity is None:
             continue
+        own_gap = known(gap)
         confined = baseline is not None and confined_to_worst_group(signal, gap, baseline, policy)
         found.append(
             Condition(
@@ -355,9 +378,14 @@ def fairness_conditions(
                     f"Recall for {attribute}={gap.worst_group} is {gap.worst_recall:.2f} against "
                     f"{gap.best_recall:.2f} for {attribute}={gap.best_group} (gap {gap.gap:.2f}, "
                     f"{rules.gap_confidence:.0%} CI {gap.gap_low:.2f} to {gap.gap_high:.2f}, "
-                    f"tolerance {rules.recall_gap_warning:.2f}) {where} ending "
-                    f"{_day(signal.window_start)} ({gap.worst_positives} and "
-                    f"{gap.best_positives} churners)."
+                    f"tolerance {rules.recall_gap_warning:.2f}"
+                    + (
+                        f" beyond the model's own gap of {own_gap:.2f} at deployment"
+                        if own_gap > 0
+                        else ""
+                    )
+                    + f") {where} ending {_day(signal.window_start)} ({gap.worst_positives} "
+                    f"and {gap.best_positives} churners)."
                     + (
                         f" Only {attribute}={gap.worst_group} is served worse than in training."
                         if confined
@@ -374,6 +402,7 @@ def fairness_conditions(
                     "best_group": gap.best_group,
                     "best_recall": gap.best_recall,
                     "confined": confined,
+                    "deployment_gap": own_gap,
                 },
             )
         )

@@ -88,6 +88,15 @@ class ModelMetadata(_Frozen):
                 return spec
         raise KeyError(name)
 
+    def deployment_gaps(self) -> dict[str, float]:
+        """The model's own recall gap per sensitive attribute on its held-out set: best minus
+        worst group recall, the gap it had at deployment."""
+        return {
+            attribute: max(recalls.values()) - min(recalls.values())
+            for attribute, recalls in self.group_baseline_recall.items()
+            if recalls
+        }
+
     def importance_share(self) -> dict[str, float]:
         """SHAP mean |value| per feature as a share of the total."""
         total = sum(self.shap_importance.values()) or 1.0

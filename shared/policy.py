@@ -83,6 +83,7 @@ class FairnessPolicy(_Section):
     span_windows: int = Field(ge=1)
     gap_confidence: float = Field(gt=0, lt=1)
     gap_interval: Literal["newcombe", "agresti-caffo"] = "newcombe"
+    gaps_relative_to_deployment: bool = True
     recall_gap_warning: float = Field(gt=0, lt=1)
     recall_gap_critical: float = Field(gt=0, lt=1)
 

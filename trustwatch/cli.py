@@ -451,8 +451,9 @@ def report(
     settings = _settings()
     try:
         page = write_report(
-            history or settings.history_path, out, load_policy(settings.policy_path)
-        )
+            history or settings.history_path, out, load_policy(settings.policy_path),
+            _known_gaps(settings),
+        )  # fmt: skip
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--history") from exc
     console.print(f"report written to [bold]{page}[/]")
@@ -517,9 +518,19 @@ def demo(
     with console.status("drawing the report"):
         page = write_report(
             Path(summary.logs_dir) / "history.sqlite", report_dir,
-            load_policy(settings.policy_path),
+            load_policy(settings.policy_path), summary.known_gaps,
         )  # fmt: skip
     console.print(f"report written to [bold]{page}[/]")
+
+
+def _known_gaps(settings) -> dict[str, float]:
+    """The model's own recall gaps at deployment, when there is a model to read them from."""
+    from shared.artifact import ArtifactError, load_metadata, resolve_version_dir
+
+    try:
+        return load_metadata(resolve_version_dir(settings.artifacts_dir)).deployment_gaps()
+    except ArtifactError:
+        return {}
 
 
 def alert_episodes(alerts) -> list[tuple[str, ...]]:
@@ -593,4 +604,7 @@ def _print_summary(summary) -> None:
         fired.add_row(started[5:], resolved[5:] if resolved != "open" else resolved,
                       f"{kind} {subject}", worst, others.replace(", ", "\n"))  # fmt: skip
     console.print(fired)
+    if summary.known_gaps:
+        known = ", ".join(f"{a} {g:.2f}" for a, g in sorted(summary.known_gaps.items()))
+        console.print(f"recall gaps known at deployment (the model's own, held out): {known}")
     console.print(f"service logs: {summary.logs_dir}")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from producer.app import produce
 from producer.stream import StreamPlan
-from shared.artifact import has_artifact
+from shared.artifact import has_artifact, load_metadata, resolve_version_dir
 from shared.broker import EmbeddedBroker, free_port
 from shared.kafka import ensure_topics
 from shared.process import stop_with_parent
@@ -87,6 +87,8 @@ class DemoSummary(BaseModel):
     faults_injected: dict[str, int]
     metrics: dict[str, str]
     logs_dir: str
+    # the model's own recall gap per sensitive attribute at deployment (its held-out set)
+    known_gaps: dict[str, float] = {}
 
 
 @dataclass
@@ -331,6 +333,7 @@ def run_demo(
         faults_injected=result.faults,
         metrics=metrics,
         logs_dir=str(logs_dir),
+        known_gaps=load_metadata(resolve_version_dir(settings.artifacts_dir)).deployment_gaps(),
     )
 
 

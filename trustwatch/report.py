@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +139,11 @@ def plot_drift(history: History, _policy: Policy, path: Path) -> bool:
     return True
 
 
-def plot_fairness(history: History, policy: Policy, path: Path) -> bool:
+def plot_fairness(
+    history: History, policy: Policy, path: Path, known: Mapping[str, float] | None = None
+) -> bool:
+    """Recall per group and the gap per attribute, with the gap the model had at deployment
+    (``known``: attribute -> held-out gap) and the tolerance counted from it."""
     plt = _pyplot()
     signals = history.signals(FairnessSignal)
     if not signals:
@@ -157,7 +163,13 @@ def plot_fairness(history: History, policy: Policy, path: Path) -> bool:
         gaps = [next((g.gap for g in s.gaps if g.attribute == attribute), None) for s in signals]
         axis.bar(times, [g if g is not None else 0 for g in gaps], width=0.6, color="#c44e52",
                  alpha=0.25, label="recall gap")  # fmt: skip
-        axis.axhline(policy.fairness.recall_gap_warning, color="#c44e52", linestyle="--",
+        own = (known or {}).get(attribute, 0.0)
+        if not policy.fairness.gaps_relative_to_deployment:
+            own = 0.0
+        if own > 0:
+            axis.axhline(own, color="#7f7f7f", linestyle=":", linewidth=1,
+                         label=f"gap at deployment {own:.2f} (known)")  # fmt: skip
+        axis.axhline(own + policy.fairness.recall_gap_warning, color="#c44e52", linestyle="--",
                      linewidth=1, label="gap tolerance")  # fmt: skip
         axis.set_ylim(0, 1.05)
         axis.set_ylabel("recall")
@@ -219,14 +231,19 @@ PLOTS = (
 )
 
 
-def write_report(history_path: Path, out: Path, policy: Policy) -> Path:
-    """Render every plot and an ``index.html`` into ``out``; return the page's path."""
+def write_report(
+    history_path: Path, out: Path, policy: Policy, known_gaps: Mapping[str, float] | None = None
+) -> Path:
+    """Render every plot and an ``index.html`` into ``out``; return the page's path.
+    ``known_gaps``: the model's own recall gap per attribute at deployment, shown as known."""
     if not Path(history_path).exists():
         raise FileNotFoundError(f"no history at {history_path}: run the alerter (or the demo)")
     out.mkdir(parents=True, exist_ok=True)
     history = History(history_path)
     sections = []
     for filename, title, plot in PLOTS:
+        if plot is plot_fairness:
+            plot = partial(plot_fairness, known=known_gaps)
         if plot(history, policy, out / filename):
             sections.append(f"<h2>{title}</h2><img src='{filename}' alt='{title}'>")
     rows = "".join(
@@ -241,6 +258,18 @@ def write_report(history_path: Path, out: Path, policy: Policy) -> Path:
         for d in history.decisions()
     )
     history.close()
+    known = "".join(
+        f"<tr><td>{html.escape(attribute)}</td><td>{gap:.3f}</td></tr>"
+        for attribute, gap in sorted((known_gaps or {}).items())
+    )
+    if known:
+        sections.append(
+            "<h2>Recall gaps known at deployment</h2><p>The model's own gap per attribute on "
+            "its held-out set; a BIAS alert needs a gap wider than this by the tolerance"
+            + ("" if policy.fairness.gaps_relative_to_deployment
+               else " (not applied: fairness.gaps_relative_to_deployment is off)")
+            + ".</p><table><tr><th>attribute</th><th>gap</th></tr>" + known + "</table>"
+        )  # fmt: skip
     page = out / "index.html"
     page.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>trustwatch report</title>"

@@ -157,10 +157,14 @@ MODEL_HEALTH = (
               unit="percentunit", low=0, high=1),
     PanelSpec("timeseries", "Recall gap per attribute", (12, 31, 12, 8),
               (Query("trustwatch_group_recall_gap_ratio", "{{attribute}}"),
+               Query("trustwatch_group_recall_gap_deployment_ratio",
+                     "{{attribute}} at deployment (known)"),
                Query('trustwatch_policy_threshold{setting=~"fairness.recall_gap_.*"}',
                      "{{setting}}")),
-              "Best minus worst eligible group recall, with the policy's tolerances; the "
-              "alerter flags a gap only when its whole confidence interval lies beyond one.",
+              "Best minus worst eligible group recall, beside the model's own gap on its "
+              "held-out set (known at deployment), with the policy's tolerances; the alerter "
+              "flags a gap only when its whole confidence interval lies beyond one, counted "
+              "from the known gap (fairness.gaps_relative_to_deployment).",
               steps=(("green", None), ("orange", 0.2), ("red", 0.3))),
     PanelSpec("bargauge", "Alerts fired and resolved since the alerter started", (0, 39, 24, 6),
               (Query("sum by (type) (trustwatch_alerts_fired_total)", "fired {{type}}", True),

@@ -193,9 +193,10 @@ def test_metrics_carry_the_model_version_and_every_threshold_of_the_policy_file(
     from shared.policy import load_policy
 
     registry = CollectorRegistry()
-    AlerterMetrics(registry).observe_configuration(load_policy(), "lr-0123")
+    AlerterMetrics(registry).observe_configuration(load_policy(), "lr-0123", {"gender": 0.04})
     value = registry.get_sample_value
     assert value("trustwatch_model_info", {"model_version": "lr-0123"}) == 1
+    assert value("trustwatch_group_recall_gap_deployment_ratio", {"attribute": "gender"}) == 0.04
     # against the file itself, not the loaded policy
     raw = yaml.safe_load((Path(__file__).parents[2] / "shared" / "policy.yaml").read_text())
     exported = 0
@@ -438,3 +439,26 @@ def test_a_signal_for_a_far_window_does_not_stop_the_real_windows_being_decided(
     assert decided == [bounds(4 * 365)[0], bounds(0)[0], bounds(1)[0], bounds(2)[0]]
     # a signal of a window already decided is a replay: judged and decided once
     assert handler.handle([inbound(DRIFT_SIGNALS, drift(1))]) == []
+
+
+def test_a_gap_the_model_had_at_deployment_is_known_and_only_a_wider_one_is_bias(policy):
+    from alerter.rules import fairness_conditions
+
+    # held out: Male 0.80, Female 0.65: the model's own gap is 0.15
+    deployed = {"gender": {"Female": 0.65, "Male": 0.80}}
+    as_deployed = fairness(0, gap=(0.22, 0.38))  # the gap's interval starts above 0.20
+    assert fairness_conditions(as_deployed, policy, deployed) == []
+    assert fairness_conditions(as_deployed, policy, GROUP_BASELINE)  # no known gap: flagged
+    absolute = policy.model_copy(update={"fairness": policy.fairness.model_copy(
+        update={"gaps_relative_to_deployment": False})})  # fmt: skip
+    assert [c.severity for c in fairness_conditions(as_deployed, absolute, deployed)] == [
+        AlertSeverity.WARNING]  # fmt: skip
+    # 0.20 beyond the known 0.15, from below: a change
+    wider = fairness(0, gap=(0.36, 0.52))
+    [condition] = fairness_conditions(wider, policy, deployed)
+    assert condition.severity is AlertSeverity.WARNING
+    assert condition.evidence["deployment_gap"] == pytest.approx(0.15)
+    assert "own gap of 0.15 at deployment" in condition.explanation
+    # the order reversed since deployment: nothing of it was known
+    reversed_ = {"gender": {"Female": 0.90, "Male": 0.70}}
+    assert fairness_conditions(as_deployed, policy, reversed_)

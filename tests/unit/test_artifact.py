@@ -76,3 +76,19 @@ def test_same_seed_gives_the_same_model_version(artifacts_dir, policy, tmp_path,
 def test_shap_importance_ranks_tenure_above_gender(version_dir, data_split):
     importance = shap_importance(load_model(version_dir), data_split.reference, seed=1)
     assert importance["tenure"] > importance["gender"] > 0
+
+
+def test_the_gaps_known_at_deployment_are_fairlearns_on_the_held_out_set(version_dir, data_split,
+                                                                         metadata):  # fmt: skip
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import recall_score
+
+    from shared.features import LABEL_COLUMN
+
+    model = load_model(version_dir)
+    test = data_split.test
+    predicted = (model.predict_proba(test[list(FEATURES)])[:, 1] >= metadata.threshold).astype(int)
+    for attribute, gap in metadata.deployment_gaps().items():
+        frame = MetricFrame(metrics=recall_score, y_true=test[LABEL_COLUMN].to_numpy(),
+                            y_pred=predicted, sensitive_features=test[attribute])  # fmt: skip
+        assert gap == pytest.approx(frame.difference(method="between_groups")), attribute

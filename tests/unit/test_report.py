@@ -31,12 +31,14 @@ def test_history_is_idempotent_and_the_report_renders(tmp_path, policy):
     assert {a.key for a in history.alerts()} == {"DRIFT:MonthlyCharges", "BIAS:gender"}
     history.close()
 
-    page = write_report(tmp_path / "history.sqlite", tmp_path / "report", policy)
+    page = write_report(tmp_path / "history.sqlite", tmp_path / "report", policy,
+                        {"gender": 0.031, "SeniorCitizen": 0.135})  # fmt: skip
     text = page.read_text()
     for name in ("performance.png", "drift.png", "fairness.png", "timeline.png"):
         assert (tmp_path / "report" / name).stat().st_size > 10_000
         assert name in text
     assert "RETRAIN" in text and "MonthlyCharges drifted" in text
+    assert "Recall gaps known at deployment" in text and "<td>0.135</td>" in text
 
 
 def test_retention_prunes_old_windows(tmp_path):
