@@ -28,6 +28,7 @@ from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detec
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import SEVERITIES, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow
+from monitors.offline import DriftMonitor
 from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from shared.data import load_clean, split
 from shared.features import FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
@@ -166,6 +167,10 @@ def timings(profile, policy, reference, held_out, attributes) -> dict:
             lambda: DriftWindow(profile).update_codes(profile.encode(window)).check(policy.drift),
             100,
         ),
+        # the offline API on a DataFrame (binning included), beside scipy on the same window
+        "offline_check_frame_ms": per_call(
+            lambda: DriftMonitor(profile, policy).check(window), 100
+        ),  # fmt: skip
         "scipy_baseline_ms": per_call(lambda: scipy_baseline(reference, window), 20),
         "fairness_result_ms": per_call(
             lambda: groups.result(

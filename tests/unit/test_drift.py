@@ -87,6 +87,20 @@ def test_row_and_frame_updates_agree(profile, data_split):
     assert by_row.rows == by_frame.rows == 300
 
 
+def test_a_text_column_is_binned_as_its_values_one_by_one(profile, data_split):
+    """The frame's fast lookup of a text column, against the value-by-value bins, with an unseen
+    category, a missing value and a column of numbers stored as objects."""
+    import pandas as pd
+
+    contract = profile.feature("Contract")
+    column = data_split.production["Contract"].head(200).tolist() + ["Three year", None]
+    for values in (pd.Series(column), pd.Series(column, dtype="string"), pd.Series([0, 1, "0"])):
+        assert contract.bins_of(values).tolist() == [contract.bin_of(v) for v in values]
+    senior = profile.feature("SeniorCitizen")
+    as_numbers = pd.Series([0, 1, 1], dtype=object)
+    assert senior.bins_of(as_numbers).tolist() == [senior.bin_of(v) for v in as_numbers]
+
+
 def test_every_statistic_against_scipy_on_the_same_bins(profile, data_split, policy):
     rows = data_split.production.sample(600, random_state=4).copy()
     rows["MonthlyCharges"] *= 1.1
