@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-
-from scipy.stats import norm
 
 from shared.schemas import GroupRecall, RecallGap
-from shared.stats import difference_interval
+from shared.stats import difference_interval, z_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +53,6 @@ class GapStats:
 
 # confusion cell of (y_true, y_pred)
 _CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}  # tp, fn, fp, tn
-
-
-@lru_cache(maxsize=16)
-def _z(confidence: float) -> float:
-    return float(norm.ppf(0.5 + confidence / 2))
 
 
 @dataclass
@@ -167,7 +159,7 @@ def _gap(attribute: str, eligible: list[GroupStats], confidence: float,
     worst = min(eligible, key=lambda g: g.recall or 0.0)
     gap = (best.recall or 0.0) - (worst.recall or 0.0)
     gap_low, gap_high = gap_interval(best, worst, confidence, interval)
-    z = _z(confidence)
+    z = z_score(confidence)
     # ratio worst / best with a Katz log interval, shrunk the same way as the gap
     p_worst = (worst.true_positives + 0.5) / (worst.positives + 1)
     p_best = (best.true_positives + 0.5) / (best.positives + 1)

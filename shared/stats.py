@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.stats import norm
+
+
+@lru_cache(maxsize=16)
+def z_score(confidence: float) -> float:
+    """The two-sided normal quantile of ``confidence`` (cached: scipy's ppf costs tens of
+    microseconds, and a window asks for the same few levels again and again)."""
+    return float(norm.ppf(0.5 + confidence / 2))
 
 
 def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[float, float]:
@@ -17,7 +26,7 @@ def wilson_interval(successes: int, trials: int, confidence: float) -> tuple[flo
     """
     if trials == 0:
         return 0.0, 1.0
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = z_score(confidence)
     p = successes / trials
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
@@ -45,7 +54,7 @@ def difference_interval(
     >>> [round(v, 3) for v in difference_interval(28, 30, 15, 30, 0.95, "agresti-caffo")]
     [0.206, 0.607]
     """
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = z_score(confidence)
     if method == "newcombe":
         p1, p2 = successes1 / trials1, successes2 / trials2
         low1, high1 = wilson_interval(successes1, trials1, confidence)
