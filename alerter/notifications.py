@@ -168,10 +168,13 @@ class Notifications:
 
     def sent(self, notices: list[Notice], now: float) -> None:
         """``notices`` went through at ``now`` (sent as :meth:`resolution` said then)."""
-        finished = [n for n in notices if n.resolves(now, self.group_wait)]
+        finished = []
         for notice in notices:
+            resolution = notice.resolves(now, self.group_wait)
+            if resolution:
+                finished.append(notice)
             # a resolution held back for the group wait is still to be sent
-            notice.changed = notice.resolved and not any(n is notice for n in finished)
+            notice.changed = notice.resolved and not resolution
             notice.sent_at = now
             if notice.firing_sent_at is None:
                 notice.firing_sent_at = now
