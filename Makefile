@@ -49,6 +49,7 @@ reliability: install
 # Benchmarks print tables, write JSON and plots under bench/results; never part of `make test`.
 bench: install
 	$(BIN)/python -m bench.monitors $(ARGS)
+	$(BIN)/python -m bench.detection $(DETECTION_ARGS)
 	$(BIN)/python -m bench.pipeline $(PIPELINE_ARGS)
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 

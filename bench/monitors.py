@@ -70,9 +70,11 @@ SHIFTS = {
 }
 
 
-def scipy_baseline(reference: pd.DataFrame, window: pd.DataFrame) -> set[str]:
-    """Per-feature KS / chi-square at p < 0.05, no correction, and numpy PSI (not used to flag)."""
-    flagged = set()
+def scipy_p_values(reference: pd.DataFrame, window: pd.DataFrame) -> dict[str, float]:
+    """Per feature: the KS p-value (numeric) or the chi-square one (categorical) of the window
+    against the reference; numpy PSI beside them (computed, as a plain monitor would, not used
+    to flag)."""
+    p_values = {}
     for name in FEATURES:
         if name in NUMERIC_FEATURES:
             p_value = stats.ks_2samp(reference[name], window[name]).pvalue
@@ -88,9 +90,13 @@ def scipy_baseline(reference: pd.DataFrame, window: pd.DataFrame) -> set[str]:
         e = np.maximum(expected / expected.sum(), 1e-4)
         a = np.maximum(actual / actual.sum(), 1e-4)
         _psi = float(np.sum((a - e) * np.log(a / e)))
-        if p_value < 0.05:
-            flagged.add(name)
-    return flagged
+        p_values[name] = float(p_value)
+    return p_values
+
+
+def scipy_baseline(reference: pd.DataFrame, window: pd.DataFrame) -> set[str]:
+    """Per-feature KS / chi-square at p < 0.05, no correction."""
+    return {name for name, p in scipy_p_values(reference, window).items() if p < 0.05}
 
 
 def drift_quality(profile, policy, reference, held_out, windows, rng) -> dict:

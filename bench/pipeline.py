@@ -1,7 +1,6 @@
-"""Pipeline benchmark: throughput, latency, memory, detection quality.
+"""Pipeline benchmark: throughput, latency, memory.
 
-    python -m bench.pipeline [--rows 200000] [--memory-rows 1000000] [--quality-sizes 200 500 1000]
-                             [--no-kafka]
+    python -m bench.pipeline [--rows 200000] [--memory-rows 1000000] [--no-kafka]
 
 Every phase runs on the embedded broker; throughput and latency run again on Apache Kafka
 (``shared.apache_kafka``, fetched with mvn) in the same run unless ``--no-kafka``.
@@ -14,8 +13,8 @@ every service as its own process, from the first scored row to the decision of t
 (closed by the next day's first rows, as in a continuous stream). Latency is window close (the
 monitor's ``closed_at``) to the alert or decision on its topic, on a stream paced like the demo.
 Memory is each service's RSS sampled while it works through ``--memory-rows`` rows. Detection
-quality runs every built-in scenario at several window sizes, next to an always-alarm
-and a never-alarm baseline. Results: bench/results/pipeline.json and pipeline.png.
+quality over many seeds is ``bench.detection``. Results: bench/results/pipeline.json and
+pipeline.png.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from rich.table import Table
 
 from bench import bare
 from producer.app import produce
-from producer.scenario import builtin_names, get_scenario
+from producer.scenario import get_scenario
 from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
 from shared.artifact import load_metadata, load_model, resolve_version_dir
@@ -65,7 +64,7 @@ from shared.topics import (
     SCORED_ROWS,
     Topic,
 )
-from trustwatch.demo import SERVICES, DemoOptions, ServiceGroup, run_demo
+from trustwatch.demo import SERVICES, DemoOptions, ServiceGroup
 
 console = Console()
 # the relays' outputs exist only here: ours, and the bare baselines'
@@ -417,41 +416,6 @@ def _rss_mib(pid: int) -> float | None:
     return None
 
 
-def detection_quality(base: Settings, sizes: Sequence[int]) -> dict:
-    """Every built-in scenario at several window sizes: delay per injected step, missed steps,
-    and false alarms per 100 windows on `baseline`; beside an always-alarm and a never-alarm
-    monitor, whose figures follow from the scenario alone."""
-    results: dict = {"runs": [], "baselines": {}}
-    for size in sizes:
-        for name in builtin_names():
-            settings = _settings(base, f"bench-quality-{name}-{size}")
-            plan = _plan(get_scenario(name).days * size, size, name)
-            with console.status(f"scenario {name}, {size} rows per window"):
-                summary = run_demo(settings, DemoOptions(plan=plan, rate=None, split_seed=42),
-                                   train=lambda: None, on_progress=lambda _n: None,
-                                   on_alert=lambda _a: None, on_decision=lambda _d: None,
-                                   on_status=lambda _s: None)  # fmt: skip
-            fired = [a for a in summary.alerts if a.status == "FIRING"]
-            delays = [s.delay_windows for s in summary.injected]
-            results["runs"].append({
-                "scenario": name, "window_rows": size, "windows": plan.days,
-                "alerts_fired": len(fired),
-                "false_alarms_per_100_windows": 100 * len(fired) / plan.days
-                if name == "baseline" else None,
-                "injected": [s.model_dump(mode="json") for s in summary.injected],
-                "missed": sum(d is None for d in delays),
-                "median_delay_windows": statistics.median([d for d in delays if d is not None])
-                if any(d is not None for d in delays) else None,
-            })  # fmt: skip
-    results["baselines"] = {
-        "always_alarm": {"false_alarms_per_100_windows": 100.0, "median_delay_windows": 0,
-                         "missed": 0},
-        "never_alarm": {"false_alarms_per_100_windows": 0.0, "median_delay_windows": None,
-                        "missed": "every step"},
-    }  # fmt: skip
-    return results
-
-
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -548,20 +512,6 @@ def _report_rest(results: dict) -> None:
             mem.add_row(name, f"{service['after_warm_up_mib']:.0f}",
                         f"{service['peak_mib']:.0f}", growth)  # fmt: skip
         console.print(mem)
-    if "quality" in results:
-        quality = Table(title="detection quality (delays in windows after onset)")
-        for column in ("scenario", "window rows", "alerts", "delays", "missed",
-                       "false alarms / 100 windows"):  # fmt: skip
-            quality.add_column(column)
-        for run in results["quality"]["runs"]:
-            delays = ", ".join(f"{s['kind']} {s['delay_windows']}" for s in run["injected"])
-            quality.add_row(run["scenario"], str(run["window_rows"]), str(run["alerts_fired"]),
-                            delays or "-", str(run["missed"]),
-                            "" if run["false_alarms_per_100_windows"] is None
-                            else f"{run['false_alarms_per_100_windows']:.1f}")  # fmt: skip
-        quality.add_row("always alarm", "any", "every window", "0 for every step", "0", "100")
-        quality.add_row("never alarm", "any", "0", "-", "every step", "0")
-        console.print(quality)
 
 
 @contextlib.contextmanager
@@ -591,7 +541,6 @@ def main() -> None:
     parser.add_argument("--memory-rows", type=int, default=1_000_000, help="0 skips it")
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="0 skips it")
     parser.add_argument("--latency-runs", type=int, default=3, help="seeds pooled")
-    parser.add_argument("--quality-sizes", type=int, nargs="*", default=[200, 500, 1000])
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--no-kafka", action="store_true",
                         help="skip the throughput and latency phases on Apache Kafka")  # fmt: skip
@@ -607,9 +556,6 @@ def main() -> None:
         base = Settings(bootstrap_servers=broker.bootstrap_servers, artifacts_dir=artifacts,
                         session_timeout_ms=2000, heartbeat_interval_ms=500)  # fmt: skip
         results |= _speed(base, args, artifacts, "")
-        if args.quality_sizes:
-            with _phase(f"detection quality at {args.quality_sizes} rows per window"):
-                results["quality"] = detection_quality(base, args.quality_sizes)
     if not args.no_kafka and (args.rows or args.latency_rate):
         from shared.apache_kafka import ApacheKafka
 

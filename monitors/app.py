@@ -49,14 +49,18 @@ PARTIALS = {
 }
 
 
-def build(
-    settings: Settings, kind: MonitorKind, registry: CollectorRegistry | None = None
-) -> ConsumerLoop:
-    registry = registry or CollectorRegistry()
+def inputs_of(kind: MonitorKind) -> list[Topic]:
+    """The topics a monitor reads: the scored rows, the quarantine (drift only, for data
+    quality) and its own partial windows."""
+    secondary = [QUARANTINE] if kind == MonitorKind.DRIFT else []
+    return [SCORED_ROWS, *secondary, PARTIALS[kind]]
+
+
+def calculators_of(settings: Settings, kind: MonitorKind) -> list[WindowCalculator]:
+    """The window calculators of a monitor, fitted on the current model artifact."""
     policy = load_policy(settings.policy_path)
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
-    secondary: list[Topic] = []
     calculators: list[WindowCalculator]
     clock = StreamClock(
         settings.simulation_start,
@@ -76,19 +80,26 @@ def build(
             reference.sample(min(len(reference), 1000), random_state=metadata.seed),
         )
         calculators = [DriftCalculator(reference, metadata, policy, clock, attribution)]
-        secondary = [QUARANTINE]
     else:
         calculators = [FairnessCalculator(policy)]
-    partials = PARTIALS[kind]
+    return calculators
+
+
+def build(
+    settings: Settings, kind: MonitorKind, registry: CollectorRegistry | None = None
+) -> ConsumerLoop:
+    registry = registry or CollectorRegistry()
+    primary, *secondary, partials = inputs_of(kind)
 
     def read(topic: Topic, partition: int, start: int, end: int) -> list[tuple[int, BaseModel]]:
         return read_range(settings, topic, partition, start, end)
 
-    handler = monitor_handler(calculators, settings, SCORED_ROWS, partials, read, secondary)
+    calculators = calculators_of(settings, kind)
+    handler = monitor_handler(calculators, settings, primary, partials, read, secondary)
     return ConsumerLoop(
         settings,
         f"monitor-{kind.value}",
-        [SCORED_ROWS, *secondary, partials],
+        inputs_of(kind),
         handler,
         metrics=LoopMetrics(registry),
     )

@@ -18,18 +18,22 @@ from shared.topics import LABELS, RAW_ROWS
 GROUP_ID = "scorer"
 
 
-def build(settings: Settings, registry: CollectorRegistry | None = None) -> ConsumerLoop:
+def scorer_handler(settings: Settings) -> ScorerHandler:
+    """The scorer of the current model artifact, as the settings configure it."""
     version_dir = resolve_version_dir(settings.artifacts_dir)
     metadata = load_metadata(version_dir)
-    model = load_model(version_dir, metadata)
-    handler = ScorerHandler(
-        model,
+    return ScorerHandler(
+        load_model(version_dir, metadata),
         metadata,
         Keep.of(settings),
         settings.label_buffer_rows,
         max_skew=timedelta(seconds=settings.event_time_max_skew_seconds),
         jump_rows=settings.event_time_jump_rows,
     )
+
+
+def build(settings: Settings, registry: CollectorRegistry | None = None) -> ConsumerLoop:
+    handler = scorer_handler(settings)
     registry = registry or CollectorRegistry()
     Gauge(
         "trustwatch_scorer_labels_pending",

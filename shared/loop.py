@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
-from pydantic import ValidationError
 
 from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
@@ -48,7 +47,7 @@ from shared.topics import (
     QUARANTINE,
     Topic,
 )
-from shared.validation import issues_from_validation_error, oversized_issue
+from shared.validation import decode_payload
 
 log = logging.getLogger(__name__)
 
@@ -447,30 +446,22 @@ class ConsumerLoop:
         name = record.topic()
         topic, limit = self._inputs[name]
         payload = record.value() or b""
-        issues: tuple[FieldIssue, ...]
-        if len(payload) > limit:
-            issues = (oversized_issue(len(payload), limit),)
-        else:
-            try:
-                value = topic.decode(payload)
-            except ValidationError as exc:
-                issues = issues_from_validation_error(exc)
-            else:
-                if not self._earliest <= value.event_time <= self._latest():
-                    return quarantine_record(record, (self._time_issue(value.event_time),),
-                                             self.publisher.keep,
-                                             self._neighbour_time(record))  # fmt: skip
-                self._recent_times[(name, record.partition())] = value.event_time
-                _, timestamp_ms = record.timestamp()
-                marks = NO_MARKS
-                if self._reads_quarantine:
-                    marks = self._with_own_marks(quarantine_marks(record))
-                return Inbound(
-                    topic, value, record.key(), record.partition(), record.offset(),
-                    name, max(0, timestamp_ms or 0), marks, payload, record.headers(),
-                )  # fmt: skip
-        return quarantine_record(record, issues, self.publisher.keep,
-                                 self._neighbour_time(record))  # fmt: skip
+        value = decode_payload(topic, payload, limit)
+        if isinstance(value, tuple):
+            return quarantine_record(record, value, self.publisher.keep,
+                                     self._neighbour_time(record))  # fmt: skip
+        if not self._earliest <= value.event_time <= self._latest():
+            return quarantine_record(record, (self._time_issue(value.event_time),),
+                                     self.publisher.keep, self._neighbour_time(record))  # fmt: skip
+        self._recent_times[(name, record.partition())] = value.event_time
+        _, timestamp_ms = record.timestamp()
+        marks = NO_MARKS
+        if self._reads_quarantine:
+            marks = self._with_own_marks(quarantine_marks(record))
+        return Inbound(
+            topic, value, record.key(), record.partition(), record.offset(),
+            name, max(0, timestamp_ms or 0), marks, payload, record.headers(),
+        )  # fmt: skip
 
     def _latest(self) -> datetime:
         return self._ceiling if self._ceiling is not None else self._bounds.latest()

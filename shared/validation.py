@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import ValidationError
 
-from shared.schemas import FieldIssue, IssueCode
+from shared.schemas import FieldIssue, IssueCode, Message
+from shared.topics import Topic
+
+M = TypeVar("M", bound=Message)
 
 PAYLOAD_FIELD = "$"
 
@@ -62,3 +67,21 @@ def oversized_issue(size: int, limit: int) -> FieldIssue:
         code=IssueCode.OVERSIZED,
         detail=f"payload of {size} bytes exceeds the limit of {limit} bytes",
     )
+
+
+def decode_payload(topic: Topic[M], payload: bytes, limit: int) -> M | tuple[FieldIssue, ...]:
+    """``payload`` as ``topic``'s model, or why it cannot be: what every stage does with the
+    bytes it reads before its handler sees them (a payload over ``limit`` is not parsed).
+
+    Examples
+    --------
+    >>> from shared.topics import LABELS
+    >>> [issue.code.value for issue in decode_payload(LABELS, b'{"event_id": 1}', 10)]
+    ['OVERSIZED']
+    """
+    if len(payload) > limit:
+        return (oversized_issue(len(payload), limit),)
+    try:
+        return topic.decode(payload)
+    except ValidationError as exc:
+        return issues_from_validation_error(exc)

@@ -153,3 +153,30 @@ def test_decisions_follow_the_problem(demo_summary):
     assert "RETRAIN" in actions("concept") and "ESCALATE_FAIRNESS" not in actions("concept")
     assert "ESCALATE_FAIRNESS" in actions("group_bias")
     assert "RETRAIN" not in actions("schema")
+
+
+def test_the_in_process_simulation_gives_the_demo_alerts(demo_summary, artifacts_dir):
+    """``trustwatch.simulation`` (the detection benchmark's pipeline: the same handlers, no
+    broker) raises the same alerts, in the same windows, as the services did on the broker."""
+    from producer.scenario import get_scenario
+    from producer.stream import StreamPlan
+    from shared.data import load_clean, split
+    from shared.settings import Settings
+    from trustwatch.simulation import Simulation
+
+    settings = Settings(artifacts_dir=artifacts_dir)
+    scenario = get_scenario(demo_summary["scenario"])
+    plan = StreamPlan(scenario, scenario.days, 500, demo_summary["seed"],
+                      settings.simulation_start)  # fmt: skip
+    simulation = Simulation(settings, split(load_clean(), seed=42).production)
+    result = simulation.run(plan)
+
+    def shown(alerts):
+        return sorted((a["key"], a["status"], _day(a["window_start"]), a["type"], a["subject"],
+                       a["severity"]) for a in alerts)  # fmt: skip
+
+    simulated = [a.model_dump(mode="json") for a in result.alerts]
+    assert shown(simulated) == shown(demo_summary["alerts"])
+    assert result.rows == demo_summary["rows"]["produced"]
+    assert (result.scored, result.quarantined) == (
+        demo_summary["rows"]["scored"], demo_summary["rows"]["quarantined"])  # fmt: skip
