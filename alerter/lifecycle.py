@@ -26,6 +26,7 @@ from typing import cast
 
 from alerter.rules import (
     SOURCES,
+    SYMPTOM_RANK,
     Condition,
     OpenCondition,
     WindowSignals,
@@ -86,9 +87,18 @@ class Problem:
         return max((m.condition.severity for m in self.holding().values()), key=_RANK.__getitem__)
 
     def cleared(self) -> tuple[datetime, datetime] | None:
-        """The window the last member cleared in, once every member has."""
-        windows = [m.cleared for m in self.members.values() if m.cleared is not None]
-        if len(windows) < len(self.members):
+        """The window the problem cleared in: once its headline and every member the headline
+        does not explain have cleared. A symptom the headline explains (a rolling gap, a
+        confirmed drift) may lag its cause; it does not hold the problem open, and if it goes on
+        after its cause is gone, it is a problem of its own."""
+        cause = self.headline_condition()
+        counted = [
+            m
+            for key, m in self.members.items()
+            if key == self.headline or not explains(cause, m.condition)
+        ]
+        windows = [m.cleared for m in counted if m.cleared is not None]
+        if len(windows) < len(counted):
             return None
         return max(windows)
 
@@ -250,33 +260,53 @@ class AlertBook:
         self, condition_key: str, start: datetime, closed: list[Problem] | None = None
     ) -> Problem | None:
         """The open problem (or one of the ``closed``) that ``condition_key`` is part of as of
-        the window at ``start``: a member that cleared before that window begins a new problem if
-        it comes back."""
+        the window at ``start``. A member that cleared and comes back rejoins its problem while
+        the problem is open and its headline (the cause it was seen with) still holds; else it
+        begins a new problem."""
         for problem in [*self.problems.values(), *(closed or [])]:
             member = problem.members.get(condition_key)
-            if member is None or start < member.since - self._late_span(problem):
+            if member is None or start < member.since - self._span(problem):
                 continue
             if member.cleared is None or start <= member.cleared[0]:
                 return problem
+            if self.problems.get(problem.key) is problem and condition_key != problem.headline:
+                if _showed_before(problem.members[problem.headline], start, self._span(problem)):
+                    return problem
         return None
 
-    def _late_span(self, problem: Problem) -> timedelta:
-        """How far before a member's first window a monitor that is behind may still report it
-        as part of the same problem: the grouping span, in the problem's window length."""
+    def _span(self, problem: Problem) -> timedelta:
+        """The grouping span in the problem's window length (none before it is published): how
+        far before a member's first window a monitor that is behind may still report it as part
+        of the problem, and how recently a headline must have shown to still be there."""
         if problem.alert is None:
             return timedelta(0)
         return (problem.alert.window_end - problem.alert.window_start) * self.group_within_windows
 
     def _joinable(self, condition: Condition, start: datetime, span: timedelta) -> Problem | None:
-        """The latest problem of the same family opened within the grouping span of ``start``."""
-        near = [
+        """The problem of the same family a new condition joins: the latest opened within the
+        grouping span of ``start``; else, for a symptom (``SYMPTOM_RANK``), the latest one whose
+        headline still holds and explains it (:func:`explains`): a symptom may show a few windows
+        after its cause, as a rolling statistic or a confirmed drift does. A cause that begins
+        later (drifted inputs, broken data, performance, a gap confined to one group) is a
+        problem of its own."""
+        family = [
             p
             for p in self.problems.values()
             if p.family == _family(condition)
-            and abs(start - p.opened) <= span
             and ((cleared := p.cleared()) is None or start <= cleared[0])
         ]
-        return max(near, key=lambda p: p.opened) if near else None
+        near = [p for p in family if abs(start - p.opened) <= span]
+        if near:
+            return max(near, key=lambda p: p.opened)
+        explained = [
+            p
+            for p in family
+            if cause_rank(condition) >= SYMPTOM_RANK
+            and p.opened <= start
+            and _showed_before(p.members[p.headline], start, span)
+            and explains(p.headline_condition(), condition)
+        ]
+        return max(explained, key=lambda p: p.opened) if explained else None
 
     def _publish(
         self, problem: Problem, status: AlertStatus, start: datetime, end: datetime
@@ -316,6 +346,14 @@ class AlertBook:
         del self.problems[problem.key]
         self.closed.append(problem)
         fired = cast(Alert, problem.alert)  # a problem is published as soon as it opens
+        lagging = sorted(key for key, m in problem.members.items() if m.cleared is None)
+        cleared = "what it does not explain have" if lagging else "everything seen with it have"
+        after = (
+            f" Still showing, as symptoms of a cause now gone: {', '.join(lagging)}; if they go "
+            "on, they alert as a problem of their own."
+            if lagging
+            else ""
+        )
         return fired.model_copy(
             update={
                 "event_time": end,
@@ -323,12 +361,38 @@ class AlertBook:
                 "window_start": start,
                 "window_end": end,
                 "explanation": (
-                    f"Resolved: {fired.type.value} {fired.subject} and everything seen with it "
-                    f"have been clear for {self.resolve_after_clear_windows} window(s); the "
-                    f"problem began in the window of {problem.opened:%Y-%m-%d}."
+                    f"Resolved: {fired.type.value} {fired.subject} and {cleared} been clear "
+                    f"for {self.resolve_after_clear_windows} window(s); the problem began in the "
+                    f"window of {problem.opened:%Y-%m-%d}.{after}"
                 ),
             }
         )
+
+
+def _showed_before(member: _Member, start: datetime, span: timedelta) -> bool:
+    """Whether ``member`` showed in a window of the ``span`` before the window at ``start``:
+    its cause is still there. Windows before ``start`` only, so that it does not matter which
+    monitor's signal of that window came first."""
+    return any(start - span <= shown < start for shown in member.ranks)
+
+
+def explains(cause: Condition, condition: Condition) -> bool:
+    """Whether ``cause`` (an open problem's headline) explains ``condition``: it ranks better as
+    a cause (:func:`cause_rank`), and where both name a likely cause, they name the same one.
+
+    Examples
+    --------
+    >>> performance = Condition(AlertType.PERFORMANCE, "recall", AlertSeverity.CRITICAL, "",
+    ...                         {"likely_cause": "concept"})
+    >>> gap = Condition(AlertType.BIAS, "Partner", AlertSeverity.WARNING, "",
+    ...                 {"likely_cause": "concept", "confined": False})
+    >>> explains(performance, gap), explains(gap, performance)
+    (True, False)
+    """
+    if cause_rank(cause) >= cause_rank(condition):
+        return False
+    theirs, ours = cause.evidence.get("likely_cause"), condition.evidence.get("likely_cause")
+    return theirs is None or ours is None or theirs == ours
 
 
 def _message_of(key: str, member: _Member) -> AlertMember:

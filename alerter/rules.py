@@ -292,27 +292,30 @@ def performance_conditions(signal: PerformanceSignal, policy: Policy) -> list[Co
 GroupBaseline = Mapping[str, Mapping[str, float]]  # attribute -> group -> held-out recall
 
 
-def confined_to_worst_group(
-    signal: FairnessSignal, gap: RecallGap, baseline: GroupBaseline, policy: Policy
-) -> bool:
+def confined_to_worst_group(gap: RecallGap, baseline: GroupBaseline, policy: Policy) -> bool:
     """Whether the model fell for the worst group while still serving the best one as in
     training: the worst group's recall interval lies wholly below its held-out recall, and the
-    best group's lies wholly above the tolerated drop from its own.
+    best group's lies wholly above the tolerated drop from its own, both over the same windows
+    as the gap.
 
     Then the gap is the problem itself (a fairness problem), not one symptom of a model that got
     worse for everyone. Both must be shown: a best group too small to show that it is served
     as before does not count.
     """
-    groups = {g.group: g for g in signal.groups if g.attribute == gap.attribute}
     held_out = baseline.get(gap.attribute, {})
-    worst, best = groups.get(gap.worst_group or ""), groups.get(gap.best_group or "")
-    if worst is None or best is None or worst.group not in held_out or best.group not in held_out:
+    worst, best = gap.worst_group or "", gap.best_group or ""
+    if worst not in held_out or best not in held_out:
+        return False
+    if gap.worst_recall is None or gap.best_recall is None:
         return False
     confidence = policy.fairness.gap_confidence
-    _, worst_high = wilson_interval(worst.true_positives, worst.positives, confidence)
-    best_low, _ = wilson_interval(best.true_positives, best.positives, confidence)
-    tolerated = (1 - policy.performance.recall_drop_warning) * held_out[best.group]
-    return worst_high < held_out[worst.group] and best_low >= tolerated
+    # a recall is true positives over positives: the counts, back from the two
+    _, worst_high = wilson_interval(round(gap.worst_recall * gap.worst_positives),
+                                    gap.worst_positives, confidence)  # fmt: skip
+    best_low, _ = wilson_interval(round(gap.best_recall * gap.best_positives),
+                                  gap.best_positives, confidence)  # fmt: skip
+    tolerated = (1 - policy.performance.recall_drop_warning) * held_out[best]
+    return worst_high < held_out[worst] and best_low >= tolerated
 
 
 def deployment_gap(gap: RecallGap, baseline: GroupBaseline | None) -> float:
@@ -330,7 +333,9 @@ def fairness_conditions(
     signal: FairnessSignal, policy: Policy, baseline: GroupBaseline | None = None
 ) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
-    sudden gap) or over the rolling span (a small persistent one), whichever is stronger.
+    sudden gap), over the fewest latest windows whose groups are large enough to compare (a
+    sudden gap in small windows) or over the rolling span (a small persistent one), whichever
+    is strongest.
 
     With the held-out recall of each group (``baseline``) and the policy's
     ``fairness.gaps_relative_to_deployment``, the tolerance is counted from the model's own gap
@@ -344,12 +349,19 @@ def fairness_conditions(
 
     found = []
     candidates: dict[str, list[tuple[RecallGap, str]]] = {}
-    window_gaps = {gap.attribute: gap for gap in signal.gaps}
+    # what the latest windows show: the fewest in which the groups are large enough, else the
+    # window alone
+    latest = {gap.attribute: gap for gap in signal.gaps}
+    latest |= {gap.attribute: gap for gap in signal.pooled_gaps}
     for gap in signal.gaps:
         candidates.setdefault(gap.attribute, []).append((gap, "in the window"))
+    for gap in signal.pooled_gaps:
+        if gap.windows > 1:
+            where = f"over the last {gap.windows} windows (the fewest with groups large enough)"
+            candidates.setdefault(gap.attribute, []).append((gap, where))
     for gap in signal.rolling_gaps:
-        own = window_gaps.get(gap.attribute)
-        # the span only backs a gap the window still shows: an old gap must not linger on
+        own = latest.get(gap.attribute)
+        # the span only backs a gap the latest windows still show: an old gap must not linger
         if (
             own is not None
             and own.gap is not None
@@ -368,7 +380,7 @@ def fairness_conditions(
         if severity is None:
             continue
         own_gap = known(gap)
-        confined = baseline is not None and confined_to_worst_group(signal, gap, baseline, policy)
+        confined = baseline is not None and confined_to_worst_group(gap, baseline, policy)
         found.append(
             Condition(
                 type=AlertType.BIAS,
@@ -501,25 +513,31 @@ def is_input_drift(condition: Condition) -> bool:
     return condition.type == AlertType.DRIFT and condition.evidence.get("drift_of") == "input"
 
 
+# conditions ranked from here on only ever show what something else did: change points, the
+# churn and prediction rates, the model's reasons, recall gaps not confined to one group
+SYMPTOM_RANK = 3
+
+
 def cause_rank(condition: Condition) -> int:
     """How well a condition explains the others it appears with (0 best).
 
     When several conditions begin together they are one problem, named after the best-ranked:
     broken data and drifted inputs explain what the model does with them; a recall gap confined
     to one group is a fairness problem that also lowers overall recall; a model worse for everyone
-    shows in performance, then in change points, then in the churn and prediction rates and the
-    model's reasons; a recall gap that is not confined to one group is a symptom of the others.
+    shows in performance, then in change points, then in the churn rate (a shifted prior moves
+    the predictions with it), the predictions and the model's reasons; a recall gap that is not
+    confined to one group is a symptom of the others.
     """
     if condition.type == AlertType.DATA_QUALITY or is_input_drift(condition):
         return 0
     if condition.type == AlertType.BIAS:
-        return 1 if condition.evidence.get("confined") else 6
+        return 1 if condition.evidence.get("confined") else 7
     if condition.type == AlertType.PERFORMANCE:
         # an estimate without labels is weaker evidence than measured performance
         return 3 if condition.source == ESTIMATE else 2
     if condition.type == AlertType.CHANGE_POINT:
         return 3
-    return 5 if condition.evidence.get("drift_of") == "attribution" else 4
+    return {"label": 4, "prediction": 5}.get(str(condition.evidence.get("drift_of")), 6)
 
 
 def with_likely_cause(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from shared.schemas import GroupRecall, RecallGap
 from shared.stats import difference_interval, z_score
@@ -46,6 +46,7 @@ class GapStats:
     worst_recall: float | None = None
     best_positives: int = 0
     worst_positives: int = 0
+    windows: int = 1
 
     def message(self) -> RecallGap:
         return RecallGap(**{name: getattr(self, name) for name in self.__slots__})
@@ -183,6 +184,45 @@ def _gap(attribute: str, eligible: list[GroupStats], confidence: float,
         best_positives=best.positives,
         worst_positives=worst.positives,
     )
+
+
+def pooled_gaps(
+    latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
+    min_negatives: int, confidence: float, interval: str = "newcombe",
+) -> tuple[GapStats, ...]:  # fmt: skip
+    """Per attribute, its gap over the fewest latest windows (``latest_first``) in which every
+    one of its groups is large enough to compare, at least two of them; over all of them when
+    none is. A window too small for a group alone pools with the windows before it only until
+    the group is large enough, so a recent change is not diluted by older windows.
+
+    Examples
+    --------
+    >>> def window(rows):
+    ...     w = GroupWindow(("gender",))
+    ...     for g, y, p in rows:
+    ...         _ = w.update({"gender": g}, y, p)
+    ...     return w
+    >>> now = window([("F", 1, 0), ("M", 1, 1)] * 2)
+    >>> before = window([("F", 1, 1), ("M", 1, 1)] * 2)
+    >>> gap, = pooled_gaps([now, before, before], ("gender",), 2, 0, 0.95)
+    >>> gap.windows, gap.gap
+    (1, 1.0)
+    >>> gap, = pooled_gaps([window([("F", 1, 0), ("M", 1, 1)])] + [before] * 2, ("gender",),
+    ...                    2, 0, 0.95)
+    >>> gap.windows, round(gap.gap, 2)
+    (2, 0.33)
+    """
+    found: dict[str, GapStats] = {}
+    merged = GroupWindow(attributes)
+    for count, window in enumerate(latest_first, start=1):
+        merged = merged.merge(window)
+        groups, gaps = merged.result(min_positives, min_negatives, confidence, interval)
+        for gap in gaps:
+            own = [g for g in groups if g.attribute == gap.attribute]
+            ready = len(own) >= 2 and all(g.eligible for g in own)
+            if gap.attribute not in found and (ready or count == len(latest_first)):
+                found[gap.attribute] = replace(gap, windows=count)
+    return tuple(found[a] for a in attributes if a in found)
 
 
 def merge_all(windows: Iterable[GroupWindow], attributes: tuple[str, ...]) -> GroupWindow:

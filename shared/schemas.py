@@ -377,14 +377,17 @@ class RecallGap(_Frozen):
     worst_recall: float | None = None
     best_positives: int = 0
     worst_positives: int = 0
+    windows: int = Field(default=1, ge=1)  # the latest windows its counts span
 
 
 class FairnessSignal(WindowSignal):
-    """Groups and gaps of the window, and the gaps over the last ``span_windows`` windows
-    (a rolling span lets small groups reach the minimum size)."""
+    """Groups and gaps of the window; per attribute, the gaps over the fewest latest windows in
+    which its groups are large enough to compare (``pooled_gaps``, each saying how many windows);
+    and the gaps over the last ``span_windows`` windows (a small persistent gap)."""
 
     groups: tuple[GroupRecall, ...]
     gaps: tuple[RecallGap, ...]
+    pooled_gaps: tuple[RecallGap, ...] = ()
     rolling_gaps: tuple[RecallGap, ...] = ()
     span_windows: int = 1
 

@@ -18,7 +18,7 @@ def test_history_is_idempotent_and_the_report_renders(tmp_path, policy):
     for day in range(6):
         high = {"MonthlyCharges": DriftSeverity.HIGH} if 2 <= day <= 3 else None
         signals = window(day, perf=performance(day), drift_signal=drift(day, high),
-                         fair=fairness(day, gap=(0.3, 0.5) if day == 4 else None))  # fmt: skip
+                         fair=fairness(day, gap=(0.3, 0.5) if day == 5 else None))  # fmt: skip
         holding = conditions(signals, policy)
         published = book.apply(signals, holding)
         streaks.update(signals)
