@@ -286,9 +286,9 @@ class AlertBook:
         """The problem of the same family a new condition joins: the latest opened within the
         grouping span of ``start``; else, for a symptom (``SYMPTOM_RANK``), the latest one whose
         headline still holds and explains it (:func:`explains`): a symptom may show a few windows
-        after its cause, as a rolling statistic or a confirmed drift does. A cause that begins
-        later (drifted inputs, broken data, performance, a gap confined to one group) is a
-        problem of its own."""
+        after its cause, as a rolling statistic or a confirmed drift does. So may a gap confined
+        to one group that explains the headline. Any other cause that begins later (drifted
+        inputs, broken data, performance) is a problem of its own."""
         family = [
             p
             for p in self.problems.values()
@@ -298,15 +298,25 @@ class AlertBook:
         near = [p for p in family if abs(start - p.opened) <= span]
         if near:
             return max(near, key=lambda p: p.opened)
-        explained = [
+        ongoing = [
             p
             for p in family
-            if cause_rank(condition) >= SYMPTOM_RANK
-            and p.opened <= start
-            and _showed_before(p.members[p.headline], start, span)
-            and explains(p.headline_condition(), condition)
+            if p.opened <= start and _showed_before(p.members[p.headline], start, span)
         ]
-        return max(explained, key=lambda p: p.opened) if explained else None
+        explained = [
+            p
+            for p in ongoing
+            if cause_rank(condition) >= SYMPTOM_RANK and explains(p.headline_condition(), condition)
+        ]
+        # a gap confined to one group explains a fall in overall recall, and takes more windows
+        # to show than the fall: it joins the problem as its better explanation
+        explaining = [
+            p
+            for p in ongoing
+            if condition.type == AlertType.BIAS and explains(condition, p.headline_condition())
+        ]
+        chosen = explained or explaining
+        return max(chosen, key=lambda p: p.opened) if chosen else None
 
     def _publish(
         self, problem: Problem, status: AlertStatus, start: datetime, end: datetime

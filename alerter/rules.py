@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -330,7 +330,10 @@ def deployment_gap(gap: RecallGap, baseline: GroupBaseline | None) -> float:
 
 
 def fairness_conditions(
-    signal: FairnessSignal, policy: Policy, baseline: GroupBaseline | None = None
+    signal: FairnessSignal,
+    policy: Policy,
+    baseline: GroupBaseline | None = None,
+    sustained: Collection[str] = (),
 ) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
     sudden gap), over the fewest latest windows whose groups are large enough to compare (a
@@ -341,7 +344,11 @@ def fairness_conditions(
     ``fairness.gaps_relative_to_deployment``, the tolerance is counted from the model's own gap
     between the same two groups at deployment (:func:`deployment_gap`): a gap the model always
     had is known, not news. The evidence also says whether the gap is confined to the worst
-    group (see :func:`confined_to_worst_group`)."""
+    group (see :func:`confined_to_worst_group`).
+
+    A gap of an attribute in ``sustained`` (one open already) holds, as a WARNING, while the
+    latest windows' estimate of it stays beyond the tolerance: it fires on its interval and
+    clears on its estimate, so it does not flap."""
     rules = policy.fairness
 
     def known(gap: RecallGap) -> float:
@@ -377,6 +384,19 @@ def fairness_conditions(
             continue
         excess, gap, where = max(judged, key=lambda item: item[0])
         severity = graded(excess, rules.recall_gap_warning, rules.recall_gap_critical)
+        recent = latest.get(attribute)
+        if severity is None and attribute in sustained and recent is not None:
+            # flagged already: it holds while its estimate stays beyond the tolerance, so an
+            # interval that widens for a window or two does not resolve it and fire it again
+            if recent.gap is None or recent.gap - known(recent) < rules.recall_gap_warning:
+                continue
+            severity, gap = AlertSeverity.WARNING, recent
+            span = (
+                "in the window"
+                if recent.windows == 1
+                else f"over the last {recent.windows} windows"
+            )
+            where = f"{span} (open already: its estimate is still beyond the tolerance)"
         if severity is None:
             continue
         own_gap = known(gap)
@@ -462,10 +482,15 @@ def estimated_performance_conditions(signal: PerformanceSignal, policy: Policy) 
 
 
 def conditions_of(
-    signal: Signal, policy: Policy, group_baseline: GroupBaseline | None = None
+    signal: Signal,
+    policy: Policy,
+    group_baseline: GroupBaseline | None = None,
+    sustained_gaps: Collection[str] = (),
 ) -> list[Condition]:
     """The alert conditions one monitor's signal shows. Each alert key comes from one source,
-    so an alert is judged (fired, kept, resolved) on its own monitor's windows only."""
+    so an alert is judged (fired, kept, resolved) on its own monitor's windows only.
+    ``sustained_gaps``: the attributes whose recall gap is open (see
+    :func:`fairness_conditions`)."""
     if isinstance(signal, PerformanceSignal) and signal.provisional:
         found = estimated_performance_conditions(signal, policy)
     elif isinstance(signal, PerformanceSignal):
@@ -481,7 +506,7 @@ def conditions_of(
             + attribution_conditions(signal, policy)
         )
     else:
-        found = fairness_conditions(signal, policy, group_baseline)
+        found = fairness_conditions(signal, policy, group_baseline, sustained_gaps)
     source = source_of(signal)
     return [replace(condition, source=source) for condition in found]
 

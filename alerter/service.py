@@ -24,7 +24,7 @@ from alerter.rules import Condition, WindowSignals, conditions_of, source_of, wi
 from shared.artifact import ModelMetadata
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
-from shared.schemas import Alert, DriftSignal, FairnessSignal, PerformanceSignal
+from shared.schemas import Alert, AlertType, DriftSignal, FairnessSignal, PerformanceSignal
 from shared.topics import ALERTS, DECISIONS
 
 
@@ -141,9 +141,12 @@ class AlerterHandler(Handler):
             return []  # replayed within this run
         judged.add(start)
         causes = self.book.open_conditions()
+        open_gaps = {
+            o.condition.subject for o in causes.values() if o.condition.type == AlertType.BIAS
+        }
         holding = [
             with_likely_cause(condition, causes)
-            for condition in conditions_of(signal, self.policy, self.group_baseline)
+            for condition in conditions_of(signal, self.policy, self.group_baseline, open_gaps)
         ]
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))

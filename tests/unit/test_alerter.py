@@ -488,3 +488,17 @@ def test_a_gap_the_model_had_at_deployment_is_known_and_only_a_wider_one_is_bias
     # the order reversed since deployment: nothing of it was known
     reversed_ = {"gender": {"Female": 0.90, "Male": 0.70}}
     assert fairness_conditions(as_deployed, policy, reversed_)
+
+
+def test_an_open_gap_holds_while_its_estimate_stays_beyond_the_tolerance(policy):
+    """A gap fires on its interval and clears on its estimate: with the interval's lower bound
+    under the tolerance (0.15 < 0.20), a new gap does not fire, but an open one still holds while
+    its estimate (0.30) is beyond it, and clears once that falls under (0.15)."""
+    from alerter.rules import fairness_conditions
+
+    wide = fairness(0, gap=(0.15, 0.45))
+    assert fairness_conditions(wide, policy) == []
+    (held,) = fairness_conditions(wide, policy, sustained={"gender"})
+    assert (held.subject, held.severity) == ("gender", AlertSeverity.WARNING)
+    assert "open already" in held.explanation
+    assert fairness_conditions(fairness(1, gap=(0.05, 0.25)), policy, sustained={"gender"}) == []

@@ -121,3 +121,33 @@ def test_groups_need_enough_stayers_too():
                           "p": [1] * 80})  # fmt: skip
     groups, gaps = fill(frame, ("gender",)).result(30, 10, confidence=0.95)
     assert {g.group: g.eligible for g in groups} == {"F": False, "M": False}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pooled_gaps_take_the_fewest_latest_windows_with_groups_large_enough(seed):
+    """Per attribute: the fewest latest windows in which each of its groups has 30 churners and
+    30 stayers, found here by counting with pandas; the gap over them is sklearn's recall of the
+    best group minus the worst's on those windows' rows."""
+    from monitors.fairness import pooled_gaps
+
+    frames = [random_frame(seed * 10 + k, n=90) for k in range(6)]  # oldest first
+    latest_first = [fill(frame) for frame in reversed(frames)]
+    gaps = {g.attribute: g for g in pooled_gaps(latest_first, ("gender", "SeniorCitizen"),
+                                                30, 30, 0.95)}  # fmt: skip
+    for attribute, gap in gaps.items():
+        for count in range(1, len(frames) + 1):
+            rows = pd.concat(frames[-count:])
+            sizes = rows.groupby(attribute)["y"].agg(["sum", "count"])
+            if (
+                len(sizes) >= 2
+                and ((sizes["sum"] >= 30) & (sizes["count"] - sizes["sum"] >= 30)).all()
+            ):
+                break
+        assert gap.windows == count
+        recalls = {
+            group: recall_score(part["y"], part["p"], zero_division=0)
+            for group, part in rows.groupby(attribute)
+        }
+        if gap.gap is not None:
+            assert gap.gap == pytest.approx(max(recalls.values()) - min(recalls.values()))
+    assert gaps["SeniorCitizen"].windows > gaps["gender"].windows  # a fifth of the rows
