@@ -126,10 +126,12 @@ class FeatureBins:
     midpoints: np.ndarray  # representative value of each fine bin (numeric)
     spread: float  # reference standard deviation (numeric)
     lookup: dict[str, int] = field(init=False, repr=False, compare=False)
+    category_index: pd.Index = field(init=False, repr=False, compare=False)
     edges_list: list[float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {c: i for i, c in enumerate(self.categories)})
+        object.__setattr__(self, "category_index", pd.Index(list(self.categories)))
         object.__setattr__(self, "edges_list", [float(e) for e in self.inner_edges])
 
     @property
@@ -140,11 +142,14 @@ class FeatureBins:
         """Fine bin index of each value; -1 for a category the reference never had."""
         if self.numeric:
             return np.searchsorted(self.inner_edges, np.asarray(values, dtype=float), side="right")
-        # each distinct value is looked up once (as text, as the service path sees it): a
-        # column of 1000 rows has a handful, so no per-row Python and no copy to str
-        codes, distinct = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-        bins = np.fromiter((self.lookup.get(str(v), -1) for v in distinct), np.int64, len(distinct))
-        return bins[codes]
+        if isinstance(values, pd.Series) and pd.api.types.infer_dtype(values, skipna=False) == (
+            "string"
+        ):
+            # a column of text only (a DataFrame's): looked up as it is, not copied to str first
+            # (several times faster at 1000 rows); anything else is made text as below
+            return self.category_index.get_indexer(pd.Index(values)).astype(np.int64)
+        strings = pd.Index(np.asarray(values, dtype=object).astype(str))
+        return self.category_index.get_indexer(strings).astype(np.int64)
 
     def bin_of(self, value: float | str) -> int:
         if self.numeric:
