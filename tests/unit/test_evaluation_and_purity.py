@@ -123,3 +123,38 @@ def test_change_watch_dates_the_start_of_the_change():
     assert found is not None and found.mean_after > found.mean_before
     began = (found.estimated_start - start) / timedelta(minutes=1)
     assert 3600 <= began <= 4400  # within 400 rows of the true change at row 4000
+
+
+def test_a_run_is_judged_per_step_and_per_phase_by_hand():
+    """Two steps (days 4-6 and 12-14) in 20 windows, settling 3 windows after each end: windows
+    0-3 are before, 9-11 between (6-8 settle the first), 17-19 after. Alerts: the first step's
+    DRIFT fires at onset and a CHANGE_POINT two windows later (two problems), both resolve by
+    day 8 (window end 9: 3 windows after the end); a false alarm fires on day 2 and one on
+    day 11; the second step's BIAS fires on day 13 and never resolves."""
+    from trustwatch.evaluation import judge_run
+
+    first = step(start_day=4, end_day=6)
+    second = step(DriftKind.GROUP_BIAS, "gender", start_day=12, end_day=14)
+
+    def fired(day, type_, subject, status=AlertStatus.FIRING, fired_day=None):
+        raised = alert(day, type_, subject, status)
+        return raised.model_copy(update={"fired_window": ORIGIN + (fired_day or day) * DAY})
+
+    alerts = [
+        fired(2, AlertType.PERFORMANCE, "recall"),
+        fired(2, AlertType.PERFORMANCE, "recall", AlertStatus.RESOLVED, fired_day=2),
+        fired(4, AlertType.DRIFT, "MonthlyCharges"),
+        fired(6, AlertType.CHANGE_POINT, "error_rate"),
+        fired(7, AlertType.DRIFT, "MonthlyCharges", AlertStatus.RESOLVED, fired_day=4),
+        fired(8, AlertType.CHANGE_POINT, "error_rate", AlertStatus.RESOLVED, fired_day=6),
+        fired(11, AlertType.DRIFT, "tenure"),
+        fired(13, AlertType.BIAS, "gender"),
+    ]
+    run = judge_run([second, first], alerts, ORIGIN, DAY, 20)
+    assert run.clean_windows == {"before": 4, "between": 3, "after": 3}
+    assert run.false_alarms == {"before": 1, "between": 1, "after": 0}
+    covariate, bias = run.steps
+    assert (covariate.caught_by, covariate.delay_windows, covariate.problems) == ("DRIFT", 0, 2)
+    assert (covariate.resolved_windows, covariate.unresolved) == (3, False)
+    assert (bias.caught_by, bias.delay_windows, bias.problems) == ("BIAS", 1, 1)
+    assert (bias.resolved_windows, bias.unresolved) == (None, True)
