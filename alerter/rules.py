@@ -294,9 +294,9 @@ GroupBaseline = Mapping[str, Mapping[str, float]]  # attribute -> group -> held-
 
 def confined_to_worst_group(gap: RecallGap, baseline: GroupBaseline, policy: Policy) -> bool:
     """Whether the model fell for the worst group while still serving the best one as in
-    training: the worst group's recall interval lies wholly below its held-out recall, and the
-    best group's lies wholly above the tolerated drop from its own, both over the same windows
-    as the gap.
+    training: the worst group's recall lies below its held-out recall, and the best group's
+    above the tolerated drop from its own, each by a one-sided Wilson bound at the policy's
+    confidence, both over the same windows as the gap.
 
     Then the gap is the problem itself (a fairness problem), not one symptom of a model that got
     worse for everyone. Both must be shown: a best group too small to show that it is served
@@ -308,12 +308,14 @@ def confined_to_worst_group(gap: RecallGap, baseline: GroupBaseline, policy: Pol
         return False
     if gap.worst_recall is None or gap.best_recall is None:
         return False
-    confidence = policy.fairness.gap_confidence
+    # each claim is one-sided (below its held-out recall; above the tolerated drop): its bound
+    # at the policy's confidence is that of the two-sided interval at 2 x confidence - 1
+    two_sided = 2 * policy.fairness.gap_confidence - 1
     # a recall is true positives over positives: the counts, back from the two
     _, worst_high = wilson_interval(round(gap.worst_recall * gap.worst_positives),
-                                    gap.worst_positives, confidence)  # fmt: skip
+                                    gap.worst_positives, two_sided)  # fmt: skip
     best_low, _ = wilson_interval(round(gap.best_recall * gap.best_positives),
-                                  gap.best_positives, confidence)  # fmt: skip
+                                  gap.best_positives, two_sided)  # fmt: skip
     tolerated = (1 - policy.performance.recall_drop_warning) * held_out[best]
     return worst_high < held_out[worst] and best_low >= tolerated
 

@@ -363,14 +363,15 @@ def test_a_restarted_book_neither_fires_again_nor_loses_the_resolution(policy):
     assert (resolved.key, resolved.status) == ("PERFORMANCE:recall", AlertStatus.RESOLVED)
 
 
-def test_confinement_follows_the_wilson_intervals_of_both_groups(policy):
+def test_confinement_follows_one_sided_wilson_bounds_of_both_groups(policy):
     from alerter.rules import confined_to_worst_group
     from shared.stats import wilson_interval
 
     for best_positives in (40, 70, 120, 200, 400):
         signal = fairness(0, gap=(0.35, 0.55), best_positives=best_positives)
         best = round(0.8 * best_positives)
-        low, _ = wilson_interval(best, best_positives, policy.fairness.gap_confidence)
+        # a one-sided 95 % bound: the two-sided 90 % interval's
+        low, _ = wilson_interval(best, best_positives, 2 * policy.fairness.gap_confidence - 1)
         expected = low >= (1 - policy.performance.recall_drop_warning) * 0.8
         assert confined_to_worst_group(signal.gaps[0], GROUP_BASELINE, policy) == expected
     assert not confined_to_worst_group(signal.gaps[0], {}, policy)
