@@ -20,12 +20,23 @@ from pydantic import BaseModel
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import Condition, WindowSignals, conditions_of, source_of, with_likely_cause
+from alerter.rules import (
+    ESTIMATE,
+    SOURCES,
+    Condition,
+    WindowSignals,
+    conditions_of,
+    source_of,
+    with_likely_cause,
+)
 from shared.artifact import ModelMetadata
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
 from shared.schemas import Alert, AlertType, DriftSignal, FairnessSignal, PerformanceSignal
 from shared.topics import ALERTS, DECISIONS
+
+# the order a window's signals are judged in, whichever arrived first
+JUDGING_ORDER = ("performance", "drift", "fairness", ESTIMATE)
 
 
 @dataclass
@@ -89,6 +100,10 @@ class AlerterHandler(Handler):
         self.pending: dict[datetime, PendingWindow] = {}
         self.judged: dict[str, SeenWindows] = {}
         self.decided = SeenWindows()
+        # signals not judged yet, by window and source, and the latest window seen per source
+        self.arriving: dict[datetime, dict[str, Inbound]] = {}
+        self.arriving_ends: dict[datetime, datetime] = {}
+        self.latest_seen: dict[str, datetime] = {}
 
     def restore(
         self,
@@ -108,25 +123,65 @@ class AlerterHandler(Handler):
                 )
 
     def handle(self, batch: Sequence[Inbound]) -> list[Outbound]:
-        outputs: list[Outbound] = []
         for item in batch:
-            outputs += self._judge(item)
+            self._arrive(item)
+        outputs = self._release()
         complete = [s for s, w in self.pending.items() if w.signals.complete()]
         if complete:
             outputs += self._decide_through(max(complete))
         return outputs
 
     def on_idle(self) -> list[Outbound]:
+        outputs = self._release(everything=True)
         if not self.pending:
-            return []
-        return self._decide_through(max(self.pending))
+            return outputs
+        return outputs + self._decide_through(max(self.pending))
 
     def held_offsets(self) -> dict[PartitionKey, int]:
         held: dict[PartitionKey, int] = {}
-        for window in self.pending.values():
-            for key, offset in window.first_offsets.items():
-                held[key] = min(offset, held.get(key, offset))
+        firsts = [(k, o) for w in self.pending.values() for k, o in w.first_offsets.items()]
+        firsts += [(i.partition_key, i.offset) for w in self.arriving.values() for i in w.values()]
+        for key, offset in firsts:
+            held[key] = min(offset, held.get(key, offset))
         return held
+
+    def _arrive(self, item: Inbound) -> None:
+        signal = item.value
+        if not isinstance(signal, PerformanceSignal | DriftSignal | FairnessSignal):
+            return  # the loop decodes each signal topic into its own model
+        source = source_of(signal)
+        start = signal.window_start
+        self.arriving.setdefault(start, {}).setdefault(source, item)
+        self.arriving_ends[start] = signal.window_end
+        self.latest_seen[source] = max(start, self.latest_seen.get(source, start))
+
+    def _release(self, everything: bool = False) -> list[Outbound]:
+        """Judge the signals that arrived, window by window in window order, each window's in
+        one order (:data:`JUDGING_ORDER`) whichever came first: a window waits for the signal
+        of a monitor that is in step (it has reported the window before), so the alerts and
+        decisions do not depend on the order the monitors' signals reach the alerter. A monitor
+        that is behind (late labels, a slow or stopped one) is not waited for, nor is anything
+        once the input is idle."""
+        outputs: list[Outbound] = []
+        for start in sorted(self.arriving):
+            waiting = self.arriving[start]
+            if not everything and not self._in_step_signals_arrived(start, waiting):
+                break  # the windows after it wait too: each monitor's windows in order
+            del self.arriving[start], self.arriving_ends[start]
+            for source in JUDGING_ORDER:
+                if source in waiting:
+                    outputs += self._judge(waiting[source])
+        return outputs
+
+    def _in_step_signals_arrived(self, start: datetime, waiting: dict[str, Inbound]) -> bool:
+        length = self.arriving_ends[start] - start
+        for source in SOURCES.values():
+            latest = self.latest_seen.get(source)
+            if source in waiting or latest is None or latest >= start:
+                continue  # here, never seen, or already past this window
+            if latest >= start - length:
+                return False  # it reported the window before: this one is on its way
+        return True
 
     def _judge(self, item: Inbound) -> list[Outbound]:
         signal = item.value

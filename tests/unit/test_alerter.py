@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -503,3 +505,45 @@ def test_an_open_gap_holds_while_its_estimate_stays_beyond_the_tolerance(policy)
     assert (held.subject, held.severity) == ("gender", AlertSeverity.WARNING)
     assert "open already" in held.explanation
     assert fairness_conditions(fairness(1, gap=(0.05, 0.25)), policy, sustained={"gender"}) == []
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_alerts_and_decisions_do_not_depend_on_which_signal_of_a_window_comes_first(
+    policy, metadata, order
+):
+    """The three monitors' signals of each window reach the alerter one at a time, in every
+    order: the alerts and the decisions are those of the canonical order (performance, drift,
+    fairness). Days 2-4 hold a recall drop, a drifted feature and a recall gap at once."""
+    from alerter.service import AlerterHandler
+    from shared.handler import Inbound
+    from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS
+
+    def signals(day):
+        trouble = 2 <= day <= 4
+        return [
+            (PERFORMANCE_SIGNALS, performance(day, recall=0.5, recall_ci=(0.44, 0.56))
+             if trouble else performance(day)),
+            (DRIFT_SIGNALS, drift(day, {"MonthlyCharges": HIGH} if trouble else None)),
+            (FAIRNESS_SIGNALS, fairness(day, gap=(0.35, 0.55) if day >= 3 else None)),
+        ]  # fmt: skip
+
+    def run(permutation):
+        handler = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
+        offsets = itertools.count()
+        outputs = []
+        for day in range(9):
+            window = signals(day)
+            for index in permutation:
+                topic, signal = window[index]
+                item = Inbound(topic, signal, None, 0, next(offsets), f"t.{topic.name}")
+                outputs += handler.handle([item])
+        outputs += handler.on_idle()
+        alerts = [(o.value.key, o.value.status, o.value.type, o.value.subject, o.value.severity,
+                   o.value.window_start) for o in outputs if o.topic.name == "alerts"]  # fmt: skip
+        decisions = [(o.value.window_start, o.value.action, o.value.reasons)
+                     for o in outputs if o.topic.name == "decisions"]  # fmt: skip
+        return alerts, decisions
+
+    canonical = run((0, 1, 2))
+    assert canonical[0] and {action for _, action, _ in canonical[1]} != {Action.NO_ACTION}
+    assert run(order) == canonical
