@@ -36,7 +36,15 @@ from shared.schemas import Alert, AlertType, DriftSignal, FairnessSignal, Perfor
 from shared.topics import ALERTS, DECISIONS
 
 # the order a window's signals are judged in, whichever arrived first
-JUDGING_ORDER = ("performance", "drift", "fairness", ESTIMATE)
+JUDGING_ORDER = (*SOURCES.values(), ESTIMATE)
+
+
+@dataclass
+class ArrivingWindow:
+    """A window's signals not judged yet, by source (the first of each)."""
+
+    end: datetime
+    signals: dict[str, Inbound] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,8 +109,7 @@ class AlerterHandler(Handler):
         self.judged: dict[str, SeenWindows] = {}
         self.decided = SeenWindows()
         # signals not judged yet, by window and source, and the latest window seen per source
-        self.arriving: dict[datetime, dict[str, Inbound]] = {}
-        self.arriving_ends: dict[datetime, datetime] = {}
+        self.arriving: dict[datetime, ArrivingWindow] = {}
         self.latest_seen: dict[str, datetime] = {}
 
     def restore(
@@ -140,7 +147,8 @@ class AlerterHandler(Handler):
     def held_offsets(self) -> dict[PartitionKey, int]:
         held: dict[PartitionKey, int] = {}
         firsts = [(k, o) for w in self.pending.values() for k, o in w.first_offsets.items()]
-        firsts += [(i.partition_key, i.offset) for w in self.arriving.values() for i in w.values()]
+        firsts += [(i.partition_key, i.offset) for w in self.arriving.values()
+                   for i in w.signals.values()]  # fmt: skip
         for key, offset in firsts:
             held[key] = min(offset, held.get(key, offset))
         return held
@@ -151,8 +159,8 @@ class AlerterHandler(Handler):
             return  # the loop decodes each signal topic into its own model
         source = source_of(signal)
         start = signal.window_start
-        self.arriving.setdefault(start, {}).setdefault(source, item)
-        self.arriving_ends[start] = signal.window_end
+        window = self.arriving.setdefault(start, ArrivingWindow(signal.window_end))
+        window.signals.setdefault(source, item)
         self.latest_seen[source] = max(start, self.latest_seen.get(source, start))
 
     def _release(self, everything: bool = False) -> list[Outbound]:
@@ -164,20 +172,20 @@ class AlerterHandler(Handler):
         once the input is idle."""
         outputs: list[Outbound] = []
         for start in sorted(self.arriving):
-            waiting = self.arriving[start]
-            if not everything and not self._in_step_signals_arrived(start, waiting):
+            window = self.arriving[start]
+            if not everything and not self._in_step_signals_arrived(start, window):
                 break  # the windows after it wait too: each monitor's windows in order
-            del self.arriving[start], self.arriving_ends[start]
+            del self.arriving[start]
             for source in JUDGING_ORDER:
-                if source in waiting:
-                    outputs += self._judge(waiting[source])
+                if source in window.signals:
+                    outputs += self._judge(window.signals[source])
         return outputs
 
-    def _in_step_signals_arrived(self, start: datetime, waiting: dict[str, Inbound]) -> bool:
-        length = self.arriving_ends[start] - start
+    def _in_step_signals_arrived(self, start: datetime, window: ArrivingWindow) -> bool:
+        length = window.end - start
         for source in SOURCES.values():
             latest = self.latest_seen.get(source)
-            if source in waiting or latest is None or latest >= start:
+            if source in window.signals or latest is None or latest >= start:
                 continue  # here, never seen, or already past this window
             if latest >= start - length:
                 return False  # it reported the window before: this one is on its way

@@ -222,6 +222,8 @@ def pooled_gaps(
             ready = len(own) >= 2 and all(g.eligible for g in own)
             if gap.attribute not in found and (ready or count == len(latest_first)):
                 found[gap.attribute] = replace(gap, windows=count)
+        if len(found) == len(attributes):
+            break  # every attribute has its span: older windows add nothing
     return tuple(found[a] for a in attributes if a in found)
 
 
