@@ -17,6 +17,7 @@ COPY requirements.lock ./
 RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared shared
+COPY model model
 COPY producer producer
 COPY scorer scorer
 COPY monitors monitors

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := shared producer scorer monitors alerter trustwatch
+PACKAGES := shared model producer scorer monitors alerter trustwatch
 
 .PHONY: install demo test lint unit integration integration-kafka reliability bench clean kafka
 

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from alerter.history import History
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
-from shared.artifact import load_metadata, resolve_version_dir
+from model.artifact import load_metadata, resolve_version_dir
 from shared.errors import ConfigurationError
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from alerter.notifications import Notice, Notifications
-from shared.artifact import load_metadata, resolve_version_dir
+from model.artifact import load_metadata, resolve_version_dir
 from shared.errors import ConfigurationError
 from shared.handler import Handler, Inbound, Outbound
 from shared.loop import ConsumerLoop, LoopStats

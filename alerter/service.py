@@ -29,7 +29,7 @@ from alerter.rules import (
     source_of,
     with_likely_cause,
 )
-from shared.artifact import ModelMetadata
+from model.artifact import ModelMetadata
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
 from shared.schemas import Alert, AlertType, DriftSignal, FairnessSignal, PerformanceSignal

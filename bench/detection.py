@@ -33,11 +33,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.monitors import scipy_p_values
+from model.artifact import load_metadata, load_reference, resolve_version_dir
+from model.datasets import load_clean, split
+from model.features import FEATURES
 from producer.scenario import builtin_names, get_scenario
 from producer.stream import StreamPlan
-from shared.artifact import load_metadata, load_reference, resolve_version_dir
-from shared.data import load_clean, split
-from shared.features import FEATURES
 from shared.policy import load_policy
 from shared.schemas import Alert, AlertStatus, AlertType, RawRow
 from shared.settings import Settings

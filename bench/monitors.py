@@ -24,14 +24,14 @@ from rich.progress import track
 from rich.table import Table
 from scipy import stats
 
+from model.artifact import load_metadata, load_model, load_reference, resolve_version_dir
+from model.datasets import load_clean, split
+from model.features import FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import SEVERITIES, DriftWindow, ReferenceProfile
 from monitors.fairness import GroupWindow
 from monitors.offline import DriftMonitor
-from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
-from shared.data import load_clean, split
-from shared.features import FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.policy import load_policy
 from shared.schemas import DriftSeverity
 

@@ -39,14 +39,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import bare
+from model.artifact import load_metadata, load_model, resolve_version_dir
+from model.features import FEATURES
 from producer.app import produce
 from producer.scenario import get_scenario
 from producer.stream import StreamPlan
 from scorer.app import build as build_scorer
-from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.broker import EmbeddedBroker
 from shared.capabilities import adapt_to_broker
-from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound
 from shared.kafka import ensure_topics
 from shared.loop import ConsumerLoop

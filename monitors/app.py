@@ -9,6 +9,7 @@ from enum import StrEnum
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
+from model.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from monitors.attribution import LinearAttribution
 from monitors.calculators import (
     DriftCalculator,
@@ -19,7 +20,6 @@ from monitors.calculators import (
     WindowCalculator,
 )
 from monitors.service import monitor_handler
-from shared.artifact import load_metadata, load_model, load_reference, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics
 from shared.policy import load_policy

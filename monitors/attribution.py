@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shared.features import FEATURES
+from model.features import FEATURES
 from shared.schemas import PackedArray, RowSampleState
 
 
@@ -67,10 +67,10 @@ class LinearAttribution:
         return dict(zip(FEATURES, (float(v) for v in values), strict=True))
 
 
-def source_feature(transformed_name: str) -> str:
+def source_feature(transformed_name: str, features: Sequence[str] = FEATURES) -> str:
     # "categorical__Contract_Month-to-month" -> "Contract"; "numeric__tenure" -> "tenure"
     _, _, rest = transformed_name.partition("__")
-    for feature in sorted(FEATURES, key=len, reverse=True):
+    for feature in sorted(features, key=len, reverse=True):
         if rest == feature or rest.startswith(feature + "_"):
             return feature
     raise ValueError(f"cannot map {transformed_name!r} to a feature")

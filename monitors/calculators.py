@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from model.artifact import PROBABILITY_COLUMN, ModelMetadata
+from model.features import NUMERIC_FEATURES
 from monitors.attribution import LinearAttribution, RowSample, ndcg
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
@@ -28,8 +30,6 @@ from monitors.fairness import GroupWindow, merge_all, pooled_gaps
 from monitors.performance import EstimateWindow, PerformanceWindow, calibrate
 from monitors.sketch import ScoreSketch
 from monitors.windowing import ClosedWindow
-from shared.artifact import PROBABILITY_COLUMN, ModelMetadata
-from shared.features import NUMERIC_FEATURES
 from shared.policy import Policy
 from shared.schemas import (
     DriftPartial,

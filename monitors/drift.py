@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
-from shared.features import FEATURES, NUMERIC_FEATURES
+from model.features import FEATURES, NUMERIC_FEATURES
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
 

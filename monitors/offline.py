@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from model.features import FEATURES
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GapStats, GroupStats, GroupWindow
 from monitors.performance import PerformanceResult, PerformanceWindow
-from shared.features import FEATURES
 from shared.policy import Policy, load_policy
 from shared.schemas import DriftSeverity
 
@@ -57,7 +57,7 @@ class DriftMonitor:
 
     Examples
     --------
-    >>> from shared.data import load_clean, split
+    >>> from model.datasets import load_clean, split
     >>> parts = split(load_clean(), seed=42)
     >>> monitor = DriftMonitor.fit(parts.reference)
     >>> quiet = monitor.check(parts.test.sample(500, random_state=1))

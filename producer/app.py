@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from model.datasets import load_clean, split
 from producer.stream import StreamPlan, generate
-from shared.data import load_clean, split
 from shared.kafka import ensure_topics
 from shared.publisher import Publisher
 from shared.settings import Settings

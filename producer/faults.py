@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
+from model.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from producer.scenario import FaultKind
-from shared.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 
 # Far above any payload size limit a consumer would sensibly set (the default is 16 KiB).
 OVERSIZED_PADDING_BYTES = 64 * 1024

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from model.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.documents import load_yaml_model
-from shared.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from shared.schemas import DriftKind, ScenarioEvent
 
 

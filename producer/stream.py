@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from model.features import FEATURES, ID_COLUMN, LABEL_COLUMN
 from producer.faults import corrupt
 from producer.scenario import (
     CategoryMix,
@@ -22,7 +23,6 @@ from producer.scenario import (
     Scenario,
     SchemaFaults,
 )
-from shared.features import FEATURES, ID_COLUMN, LABEL_COLUMN
 from shared.schemas import LabelEvent, RawRow, TelcoFeatures
 from shared.topics import EVENT_ID_HEADER, EVENT_TIME_HEADER, LABELS, RAW_ROWS, Topic
 
@@ -134,7 +134,7 @@ def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[Emission]:
     --------
     >>> from datetime import UTC
     >>> from producer.scenario import get_scenario
-    >>> from shared.data import load_clean, split
+    >>> from model.datasets import load_clean, split
     >>> plan = StreamPlan(get_scenario("covariate"), 2, 3, 1, datetime(2026, 3, 1, tzinfo=UTC))
     >>> out = list(generate(plan, split(load_clean()).production))
     >>> len(out), out[0].event_id, out[3].event_time.day

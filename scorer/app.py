@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from model.artifact import load_metadata, load_model, resolve_version_dir
 from scorer.service import ScorerHandler
-from shared.artifact import load_metadata, load_model, resolve_version_dir
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics, count_of
 from shared.records import Keep

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.artifact import ModelMetadata
+from model.features import FEATURES
 from scorer.validation import RowValidator
-from shared.artifact import ModelMetadata
 from shared.eventtime import PartitionClock
-from shared.features import FEATURES
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.records import Keep, quarantine_outbound, refused_message_record
 from shared.schemas import (

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -23,8 +24,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from monitors.attribution import source_feature
-from shared.artifact import (
+from model.artifact import (
     LATEST_FILE,
     METADATA_FILE,
     MODEL_FILE,
@@ -32,11 +32,12 @@ from shared.artifact import (
     REFERENCE_FILE,
     HeldOutMetrics,
     ModelMetadata,
-    feature_specs,
     sha256_of,
 )
-from shared.data import DataSplit, load_clean, split
-from shared.features import CATEGORICAL_FEATURES, FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
+from model.contract import ModelContract
+from model.datasets import DataSplit, load_clean, split
+from model.features import telco_contract
+from monitors.attribution import source_feature
 from shared.policy import Policy
 
 THRESHOLD = 0.5
@@ -46,15 +47,15 @@ SHAP_SAMPLE_ROWS = 1000
 Progress = Callable[[str], None]
 
 
-def build_pipeline(seed: int) -> Pipeline:
+def build_pipeline(seed: int, contract: ModelContract) -> Pipeline:
     """One-hot categoricals, scaled numerics, class-balanced logistic regression.
 
     Balanced weights trade precision for recall: a missed churner costs more than a wasted offer.
     """
     preprocess = ColumnTransformer(
         [
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
-            ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(contract.categorical)),
+            ("numeric", StandardScaler(), list(contract.numeric)),
         ]
     )
     classifier = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
@@ -92,34 +93,35 @@ def calibration_map(y_true: np.ndarray, score: np.ndarray, knots: int = 50) -> t
 
 
 def group_recall(
-    frame: pd.DataFrame, y_pred: np.ndarray, attributes: tuple[str, ...]
+    frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, attributes: tuple[str, ...]
 ) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
     for attribute in attributes:
         per_group = {}
         for group, index in frame.groupby(attribute).groups.items():
             positions = frame.index.get_indexer(index)
-            y = frame[LABEL_COLUMN].to_numpy()[positions]
+            y = y_true[positions]
             per_group[str(group)] = float(recall_score(y, y_pred[positions], zero_division=0))
         result[attribute] = per_group
     return result
 
 
-def shap_importance(pipeline: Pipeline, background: pd.DataFrame, seed: int) -> dict[str, float]:
+def shap_importance(pipeline: Pipeline, background: pd.DataFrame, seed: int,
+                    features: tuple[str, ...]) -> dict[str, float]:  # fmt: skip
     """Mean |SHAP value| per original feature (one-hot columns summed back), in log-odds."""
     import shap
 
     preprocess = pipeline.named_steps["preprocess"]
     classifier = pipeline.named_steps["classifier"]
     sample = background.sample(n=min(SHAP_SAMPLE_ROWS, len(background)), random_state=seed)
-    transformed = preprocess.transform(sample[list(FEATURES)])
+    transformed = preprocess.transform(sample[list(features)])
     dense = transformed.toarray() if hasattr(transformed, "toarray") else np.asarray(transformed)
     explainer = shap.LinearExplainer(classifier, shap.maskers.Independent(dense))
     values = np.asarray(explainer.shap_values(dense))
     names = preprocess.get_feature_names_out()
-    importance = dict.fromkeys(FEATURES, 0.0)
+    importance = dict.fromkeys(features, 0.0)
     for column, name in enumerate(names):
-        source = source_feature(str(name))
+        source = source_feature(str(name), features)
         importance[source] += float(np.abs(values[:, column]).mean())
     return importance
 
@@ -136,41 +138,66 @@ def train(
     seed: int = 42,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Fit, evaluate on the held-out set, explain, and write a new artifact version."""
+    """The Telco demo's model: fit, evaluate on the held-out set, explain, write an artifact."""
     say = progress or (lambda _step: None)
     say("loading and cleaning the Telco data")
     parts: DataSplit = split(load_clean(), seed=seed)
+    contract = telco_contract(parts.reference, policy.validation.range_margin_spans)
+    return train_model(artifacts_dir, parts, contract, policy, seed, say)
+
+
+def train_model(artifacts_dir: Path, parts: DataSplit, contract: ModelContract, policy: Policy,
+                seed: int, say: Progress) -> TrainingResult:  # fmt: skip
+    """Fit the default model on ``parts.reference`` (label already 0/1) and write its artifact."""
     say(f"fitting on {len(parts.reference)} reference rows")
-    pipeline = build_pipeline(seed).fit(
-        parts.reference[list(FEATURES)], parts.reference[LABEL_COLUMN]
+    pipeline = build_pipeline(seed, contract).fit(
+        parts.reference[list(contract.names)], parts.reference[contract.label]
     )
-    say(f"evaluating on {len(parts.test)} held-out rows")
-    test_probability = pipeline.predict_proba(parts.test[list(FEATURES)])[:, 1]
-    baseline = held_out_metrics(parts.test[LABEL_COLUMN].to_numpy(), test_probability, THRESHOLD)
-    groups = group_recall(
-        parts.test, (test_probability >= THRESHOLD).astype(int), policy.fairness.attributes
-    )
-    calibration = calibration_map(parts.test[LABEL_COLUMN].to_numpy(), test_probability)
     say("computing SHAP importance")
-    importance = shap_importance(pipeline, parts.reference, seed)
+    importance = shap_importance(pipeline, parts.reference, seed, contract.names)
+    return write_artifact(artifacts_dir, pipeline, parts, contract, policy, seed, say, importance,
+                          prefix="lr")  # fmt: skip
+
+
+def write_artifact(
+    artifacts_dir: Path,
+    model: Any,
+    parts: DataSplit,
+    contract: ModelContract,
+    policy: Policy,
+    seed: int,
+    say: Progress,
+    importance: dict[str, float],
+    prefix: str,
+) -> TrainingResult:
+    """Evaluate a fitted model on the held-out set and write it as a new artifact version (named
+    ``<prefix>-<first 12 hex of the model file's sha256>``)."""
+    features = list(contract.names)
+    say(f"evaluating on {len(parts.test)} held-out rows")
+    y_test = parts.test[contract.label].to_numpy()
+    test_probability = model.predict_proba(parts.test[features])[:, 1]
+    baseline = held_out_metrics(y_test, test_probability, THRESHOLD)
+    predicted = (test_probability >= THRESHOLD).astype(int)
+    groups = group_recall(parts.test, y_test, predicted, contract.sensitive)
+    calibration = calibration_map(y_test, test_probability)
 
     say("writing the artifact")
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     staging = artifacts_dir / f".staging-{datetime.now(tz=UTC):%Y%m%d%H%M%S%f}"
     staging.mkdir()
-    joblib.dump(pipeline, staging / MODEL_FILE)
+    joblib.dump(model, staging / MODEL_FILE)
     reference = parts.reference.copy()
-    reference[PROBABILITY_COLUMN] = pipeline.predict_proba(reference[list(FEATURES)])[:, 1]
+    reference[PROBABILITY_COLUMN] = model.predict_proba(reference[features])[:, 1]
     reference.to_csv(staging / REFERENCE_FILE, index=False)
     model_sha = sha256_of(staging / MODEL_FILE)
-    version = f"lr-{model_sha[:12]}"
+    version = f"{prefix}-{model_sha[:12]}"
     metadata = ModelMetadata(
         model_version=version,
         created_at=datetime.now(tz=UTC),
         seed=seed,
         threshold=THRESHOLD,
         training_rows=len(parts.reference),
-        features=feature_specs(parts.reference, policy.validation.range_margin_spans),
+        contract=contract,
         baseline=baseline,
         calibration_scores=calibration[0],
         calibration_rates=calibration[1],

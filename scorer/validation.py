@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from shared.artifact import FeatureSpec
+from model.contract import FeatureSpec
 from shared.schemas import FieldIssue, IssueCode, TelcoFeatures
 
 

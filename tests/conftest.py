@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.artifact import load_metadata, resolve_version_dir
-from shared.data import DataSplit, load_clean, split
+from model.artifact import load_metadata, resolve_version_dir
+from model.datasets import DataSplit, load_clean, split
 from shared.policy import Policy, load_policy
 
 

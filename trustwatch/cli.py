@@ -66,7 +66,7 @@ def _settings() -> Settings:
 @contextmanager
 def _user_errors():
     """Problems a user can fix (no broker, no model, a bad policy) as one line, not a traceback."""
-    from shared.artifact import ArtifactError
+    from model.artifact import ArtifactError
     from shared.errors import ConfigurationError
     from shared.policy import PolicyError
 
@@ -525,7 +525,7 @@ def demo(
 
 def _known_gaps(settings) -> dict[str, float]:
     """The model's own recall gaps at deployment, when there is a model to read them from."""
-    from shared.artifact import ArtifactError, load_metadata, resolve_version_dir
+    from model.artifact import ArtifactError, load_metadata, resolve_version_dir
 
     try:
         return load_metadata(resolve_version_dir(settings.artifacts_dir)).deployment_gaps()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from model.artifact import has_artifact, load_metadata, resolve_version_dir
 from producer.app import produce
 from producer.stream import StreamPlan
-from shared.artifact import has_artifact, load_metadata, resolve_version_dir
 from shared.broker import EmbeddedBroker, free_port
 from shared.kafka import ensure_topics
 from shared.process import stop_with_parent

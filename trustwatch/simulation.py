@@ -23,11 +23,11 @@ from pydantic import BaseModel
 
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
+from model.artifact import load_metadata, resolve_version_dir
 from monitors.app import MonitorKind, calculators_of, inputs_of
 from monitors.service import monitor_handler
 from producer.stream import Emission, StreamPlan, generate
 from scorer.app import scorer_handler
-from shared.artifact import load_metadata, resolve_version_dir
 from shared.handler import Handler, Inbound, Outbound
 from shared.policy import load_policy
 from shared.records import Keep, quarantine_record

@@ -53,8 +53,8 @@ def outcome(values):
 
 
 def expected_ids(stream_plan):
+    from model.datasets import load_clean, split
     from producer.stream import generate
-    from shared.data import load_clean, split
 
     emissions = [e for e in generate(stream_plan, split(load_clean()).production)]
     rows = [e for e in emissions if e.topic == RAW_ROWS]

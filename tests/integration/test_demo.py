@@ -163,9 +163,9 @@ def test_the_in_process_simulation_opens_and_resolves_the_demos_problems(demo_su
     named after may differ: the alerter judges each signal as it arrives, and on a broker the
     three monitors' signals of a window arrive in any order (here: performance, drift,
     fairness)."""
+    from model.datasets import load_clean, split
     from producer.scenario import get_scenario
     from producer.stream import StreamPlan
-    from shared.data import load_clean, split
     from shared.settings import Settings
     from trustwatch.evaluation import score_injections
     from trustwatch.simulation import Simulation

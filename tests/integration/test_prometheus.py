@@ -276,7 +276,7 @@ def _notified(receiver: WebhookReceiver) -> Counter:
 def test_every_problem_is_notified_once_and_its_resolution_once(
     scraped, alerting, bootstrap_servers, artifacts_dir
 ):
-    from shared.artifact import load_metadata, resolve_version_dir
+    from model.artifact import load_metadata, resolve_version_dir
 
     _, receiver = alerting
     fired, resolved = _topic_problems(bootstrap_servers)

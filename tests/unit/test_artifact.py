@@ -3,8 +3,7 @@ import shutil
 
 import pytest
 
-from scorer.training import shap_importance
-from shared.artifact import (
+from model.artifact import (
     MODEL_FILE,
     REFERENCE_FILE,
     ArtifactError,
@@ -14,7 +13,8 @@ from shared.artifact import (
     load_reference,
     resolve_version_dir,
 )
-from shared.features import FEATURES
+from model.features import FEATURES
+from scorer.training import shap_importance
 
 
 def test_training_meets_the_baseline_and_records_metadata(metadata):
@@ -74,7 +74,9 @@ def test_same_seed_gives_the_same_model_version(artifacts_dir, policy, tmp_path,
 
 
 def test_shap_importance_ranks_tenure_above_gender(version_dir, data_split):
-    importance = shap_importance(load_model(version_dir), data_split.reference, seed=1)
+    importance = shap_importance(
+        load_model(version_dir), data_split.reference, seed=1, features=FEATURES
+    )
     assert importance["tenure"] > importance["gender"] > 0
 
 
@@ -83,7 +85,7 @@ def test_the_gaps_known_at_deployment_are_fairlearns_on_the_held_out_set(version
     from fairlearn.metrics import MetricFrame
     from sklearn.metrics import recall_score
 
-    from shared.features import LABEL_COLUMN
+    from model.features import LABEL_COLUMN
 
     model = load_model(version_dir)
     test = data_split.test

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from model.artifact import load_model
+from model.features import FEATURES
 from monitors.attribution import LinearAttribution, RowSample, ndcg, source_feature
-from shared.artifact import load_model
-from shared.features import FEATURES
 
 
 def test_linear_shap_matches_shap_linear_explainer(version_dir, data_split):

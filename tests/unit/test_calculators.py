@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from model.artifact import load_reference
 from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
@@ -22,7 +23,6 @@ from monitors.calculators import (
     WindowCalculator,
 )
 from monitors.windowing import ClosedWindow
-from shared.artifact import load_reference
 from shared.schemas import (
     FieldIssue,
     IssueCode,

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from river.drift import ADWIN
 
+from model.artifact import load_model
+from model.features import FEATURES
 from monitors.calculators import PerformanceCalculator, StreamClock
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.windowing import ClosedWindow
 from producer.scenario import get_scenario
 from producer.stream import StreamPlan, generate
-from shared.artifact import load_model
-from shared.features import FEATURES
 from shared.schemas import LabelState, ScoredRow
 from shared.topics import RAW_ROWS
 

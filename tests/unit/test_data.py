@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from shared.data import clean, load_raw, split
-from shared.features import CATEGORICAL_FEATURES, FEATURES, ID_COLUMN, LABEL_COLUMN
+from model.datasets import clean, load_raw, split
+from model.features import CATEGORICAL_FEATURES, FEATURES, ID_COLUMN, LABEL_COLUMN
 
 
 def test_shipped_csv_is_the_full_telco_sample():

@@ -222,7 +222,7 @@ def test_the_wheel_the_image_installs_carries_the_data_policy_and_scenarios(tmp_
     assert "Deprecat" not in result.stdout + result.stderr, result.stdout + result.stderr
     (wheel,) = tmp_path.glob("trustwatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "shared/data/telco-customer-churn.csv" in names
+    assert "model/data/telco-customer-churn.csv" in names
     assert "shared/policy.yaml" in names
     scenarios = {p.name for p in (ROOT / "producer" / "scenarios").glob("*.yaml")}
     assert {f"producer/scenarios/{name}" for name in scenarios} <= names

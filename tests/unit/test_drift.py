@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from model.features import FEATURES
 from monitors.drift import (
     PREDICTION,
     DriftWindow,
@@ -16,7 +17,6 @@ from monitors.drift import (
     psi,
     severity_of,
 )
-from shared.features import FEATURES
 from shared.schemas import DriftSeverity
 
 
@@ -60,7 +60,7 @@ def test_severity_bands(policy, value, significant, expected):
 
 @pytest.fixture(scope="module")
 def profile(version_dir, policy):
-    from shared.artifact import load_reference
+    from model.artifact import load_reference
 
     reference = load_reference(version_dir)
     return ReferenceProfile.fit(

@@ -70,8 +70,8 @@ def test_adwin_adapter_matches_river_used_directly():
 
 
 PURE_MODULES = [
-    "shared.schemas", "shared.topics", "shared.policy", "shared.features", "shared.validation",
-    "shared.data", "shared.artifact", "monitors.drift", "monitors.performance",
+    "shared.schemas", "shared.topics", "shared.policy", "model.features", "shared.validation",
+    "model.datasets", "model.artifact", "monitors.drift", "monitors.performance",
     "monitors.fairness", "monitors.windowing", "alerter.rules", "alerter.lifecycle",
     "alerter.decisions", "producer.scenario", "producer.stream", "scorer.validation",
     "trustwatch.evaluation", "monitors.calculators", "monitors.sketch", "monitors.changepoint",

@@ -68,8 +68,8 @@ def test_a_rows_probability_does_not_depend_on_its_batch(version_dir, data_split
     (unrounded, BLAS gives some rows results one ulp apart in batches of different sizes)."""
     import numpy as np
 
+    from model.artifact import load_metadata, load_model
     from scorer.service import score_probabilities
-    from shared.artifact import load_metadata, load_model
     from shared.schemas import RawRow
 
     model = load_model(version_dir, load_metadata(version_dir))

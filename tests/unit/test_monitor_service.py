@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
+from model.artifact import load_reference
 from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
@@ -15,7 +16,6 @@ from monitors.calculators import (
     StreamClock,
 )
 from monitors.service import monitor_handler
-from shared.artifact import load_reference
 from shared.schemas import (
     DriftSeverity,
     FieldIssue,

@@ -108,9 +108,9 @@ def test_estimated_performance_matches_the_average_over_label_draws():
 
 def test_calibration_map_is_monotone_and_matches_held_out_rates(metadata, version_dir,
                                                                  data_split):  # fmt: skip
+    from model.artifact import load_model
+    from model.features import FEATURES
     from monitors.performance import calibrate
-    from shared.artifact import load_model
-    from shared.features import FEATURES
 
     knots, rates = metadata.calibration_scores, metadata.calibration_rates
     assert len(knots) > 10 and all(a <= b for a, b in zip(rates, rates[1:], strict=False))

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
+from model.artifact import load_model
 from scorer.service import ScorerHandler, score_probabilities
-from shared.artifact import load_model
 from shared.handler import Inbound
 from shared.records import Keep
 from shared.schemas import IssueCode, QuarantinedRow, RawRow, ScoredRow

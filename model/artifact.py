@@ -3,7 +3,8 @@
 Layout of ``<artifacts_dir>/<model_version>/``::
 
     model.joblib      the fitted scikit-learn pipeline
-    metadata.json     ModelMetadata below (schema, baselines, SHAP importance, checksums)
+    metadata.json     ModelMetadata below (the model contract, baselines, SHAP importance,
+                      checksums)
     reference.csv     the reference rows with the model's scores: what monitors compare against
 
 ``<artifacts_dir>/LATEST`` names the newest version. Loading checks the sha256 of the model file
@@ -15,12 +16,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from shared.features import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from model.contract import FeatureSpec, ModelContract
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -42,18 +43,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
 
-class FeatureSpec(_Frozen):
-    """Type and allowed values of one input, from the training data."""
-
-    name: str
-    kind: Literal["numeric", "categorical"]
-    categories: tuple[str, ...] | None = None
-    observed_min: float | None = None
-    observed_max: float | None = None
-    valid_min: float | None = None
-    valid_max: float | None = None
-
-
 class HeldOutMetrics(_Frozen):
     precision: float
     recall: float
@@ -71,7 +60,7 @@ class ModelMetadata(_Frozen):
     seed: int
     threshold: float
     training_rows: int
-    features: tuple[FeatureSpec, ...]
+    contract: ModelContract
     baseline: HeldOutMetrics
     group_baseline_recall: dict[str, dict[str, float]]
     shap_importance: dict[str, float]
@@ -82,11 +71,12 @@ class ModelMetadata(_Frozen):
     model_sha256: str
     reference_sha256: str
 
+    @property
+    def features(self) -> tuple[FeatureSpec, ...]:
+        return self.contract.features
+
     def feature(self, name: str) -> FeatureSpec:
-        for spec in self.features:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        return self.contract.feature(name)
 
     def deployment_gaps(self) -> dict[str, float]:
         """The model's own recall gap per sensitive attribute on its held-out set: best minus
@@ -101,35 +91,6 @@ class ModelMetadata(_Frozen):
         """SHAP mean |value| per feature as a share of the total."""
         total = sum(self.shap_importance.values()) or 1.0
         return {name: value / total for name, value in self.shap_importance.items()}
-
-
-def feature_specs(reference: pd.DataFrame, range_margin_spans: float) -> tuple[FeatureSpec, ...]:
-    """Schema of the inputs from the reference data.
-
-    A value is valid within ``range_margin_spans`` spans of the observed range (never below zero:
-    counts and charges cannot be negative). Drift moves values; only absurd ones are faults.
-    """
-    specs = []
-    for name in FEATURES:
-        if name in NUMERIC_FEATURES:
-            low, high = float(reference[name].min()), float(reference[name].max())
-            span = high - low
-            specs.append(
-                FeatureSpec(
-                    name=name,
-                    kind="numeric",
-                    observed_min=low,
-                    observed_max=high,
-                    valid_min=max(0.0, low - range_margin_spans * span),
-                    valid_max=high + range_margin_spans * span,
-                )
-            )
-        elif name in CATEGORICAL_FEATURES:
-            categories = tuple(sorted(str(v) for v in reference[name].unique()))
-            specs.append(FeatureSpec(name=name, kind="categorical", categories=categories))
-        else:
-            raise ValueError(f"feature {name!r} is neither numeric nor categorical")
-    return tuple(specs)
 
 
 def sha256_of(path: Path) -> str:
@@ -154,8 +115,9 @@ def resolve_version_dir(artifacts_dir: Path, version: str | None = None) -> Path
 
 
 def has_artifact(artifacts_dir: Path) -> bool:
+    """A readable artifact is there (one written before model contracts is not)."""
     try:
-        resolve_version_dir(artifacts_dir)
+        load_metadata(resolve_version_dir(artifacts_dir))
     except ArtifactError:
         return False
     return True
@@ -163,8 +125,17 @@ def has_artifact(artifacts_dir: Path) -> bool:
 
 def load_metadata(version_dir: Path) -> ModelMetadata:
     try:
-        return ModelMetadata.model_validate_json((version_dir / METADATA_FILE).read_text())
-    except (OSError, ValueError) as exc:
+        text = (version_dir / METADATA_FILE).read_text()
+    except OSError as exc:
+        raise ArtifactError(f"unreadable metadata in {version_dir}: {exc}") from exc
+    try:
+        return ModelMetadata.model_validate_json(text)
+    except ValueError as exc:
+        if '"contract"' not in text:
+            raise ArtifactError(
+                f"{version_dir} was written before artifacts carried a model contract: "
+                "train again (`trustwatch train`)"
+            ) from exc
         raise ArtifactError(f"unreadable metadata in {version_dir}: {exc}") from exc
 
 
@@ -189,5 +160,5 @@ def load_reference(version_dir: Path, metadata: ModelMetadata | None = None) -> 
     """The reference rows (features, label, model probability), checksum verified."""
     metadata = metadata or load_metadata(version_dir)
     path = _verified(version_dir / REFERENCE_FILE, metadata.reference_sha256)
-    categorical = {name: str for name in CATEGORICAL_FEATURES}
+    categorical = {name: str for name in metadata.contract.categorical}
     return pd.read_csv(path, dtype=categorical, keep_default_na=False)

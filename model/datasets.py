@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from shared.features import CATEGORICAL_FEATURES, ID_COLUMN, LABEL_COLUMN, NUMERIC_FEATURES
+from model.features import CATEGORICAL_FEATURES, ID_COLUMN, LABEL_COLUMN, NUMERIC_FEATURES
 
 DATASET_FILENAME = "telco-customer-churn.csv"
 
 
 def dataset_path() -> Path:
-    """Path of the Telco CSV inside the installed ``shared`` package."""
-    return Path(str(resources.files("shared") / "data" / DATASET_FILENAME))
+    """Path of the Telco CSV inside the installed ``model`` package."""
+    return Path(str(resources.files("model") / "data" / DATASET_FILENAME))
 
 
 def load_raw(path: Path | None = None) -> pd.DataFrame:
