@@ -170,16 +170,23 @@ def _rate_distance(low: float, high: float, baseline: float) -> float:
     return max(low - baseline, baseline - high, 0.0)
 
 
-def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Condition]:
-    """Label drift (the churn rate) and prediction drift (the share predicted to churn)."""
+# The subject of prediction drift: the share of rows the model predicts positive.
+PREDICTED_POSITIVE_RATE = "predicted_positive_rate"
+
+
+def rate_drift_conditions(
+    signal: PerformanceSignal, policy: Policy, label: str = "label"
+) -> list[Condition]:
+    """Label drift (the rate of the positive ``label``, the subject named after the label's
+    column) and prediction drift (the share predicted positive)."""
     if signal.labelled < policy.performance.min_support:
         return []
     tolerance = policy.drift.rate_tolerance
     found = []
     checks = (
-        ("Churn", "churn rate", signal.label_rate, signal.label_rate_low,
+        (label, f"{label} rate", signal.label_rate, signal.label_rate_low,
          signal.label_rate_high, signal.baseline_label_rate),
-        ("predicted_churn_rate", "share predicted to churn", signal.positive_rate,
+        (PREDICTED_POSITIVE_RATE, f"share predicted {label}", signal.positive_rate,
          signal.positive_rate_low, signal.positive_rate_high, signal.baseline_positive_rate),
     )  # fmt: skip
     for subject, what, value, low, high, baseline in checks:
@@ -204,7 +211,7 @@ def rate_drift_conditions(signal: PerformanceSignal, policy: Policy) -> list[Con
                     "rate_low": low,
                     "rate_high": high,
                     "baseline": baseline,
-                    "drift_of": "label" if subject == "Churn" else "prediction",
+                    "drift_of": "prediction" if subject == PREDICTED_POSITIVE_RATE else "label",
                 },
             )
         )
@@ -419,7 +426,7 @@ def fairness_conditions(
                         else ""
                     )
                     + f") {where} ending {_day(signal.window_start)} ({gap.worst_positives} "
-                    f"and {gap.best_positives} churners)."
+                    f"and {gap.best_positives} positives)."
                     + (
                         f" Only {attribute}={gap.worst_group} is served worse than in training."
                         if confined
@@ -488,18 +495,20 @@ def conditions_of(
     policy: Policy,
     group_baseline: GroupBaseline | None = None,
     sustained_gaps: Collection[str] = (),
+    label: str = "label",
 ) -> list[Condition]:
     """The alert conditions one monitor's signal shows. Each alert key comes from one source,
     so an alert is judged (fired, kept, resolved) on its own monitor's windows only.
     ``sustained_gaps``: the attributes whose recall gap is open (see
-    :func:`fairness_conditions`)."""
+    :func:`fairness_conditions`); ``label``: the label's column, as the model contract names
+    it."""
     if isinstance(signal, PerformanceSignal) and signal.provisional:
         found = estimated_performance_conditions(signal, policy)
     elif isinstance(signal, PerformanceSignal):
         found = (
             performance_conditions(signal, policy)
             + change_point_conditions(signal)
-            + rate_drift_conditions(signal, policy)
+            + rate_drift_conditions(signal, policy, label)
         )
     elif isinstance(signal, DriftSignal):
         found = (
@@ -514,13 +523,16 @@ def conditions_of(
 
 
 def conditions(
-    window: WindowSignals, policy: Policy, group_baseline: GroupBaseline | None = None
+    window: WindowSignals,
+    policy: Policy,
+    group_baseline: GroupBaseline | None = None,
+    label: str = "label",
 ) -> list[Condition]:
     """Every alert condition that holds in ``window``."""
     found: list[Condition] = []
     for signal in (window.performance, window.drift, window.fairness, window.estimate):
         if signal is not None:
-            found += conditions_of(signal, policy, group_baseline)
+            found += conditions_of(signal, policy, group_baseline, label=label)
     return found
 
 
@@ -574,7 +586,7 @@ def with_likely_cause(
 
     The cause is the open input problem with the largest impact: broken data first (it is not
     drift), then the drifted input feature with the largest PSI x SHAP share. With none open, the
-    inputs look as before, which points at the relationship between inputs and churn (concept
+    inputs look as before, which points at the relationship between inputs and label (concept
     drift).
     """
     if condition.type not in (AlertType.PERFORMANCE, AlertType.CHANGE_POINT, AlertType.BIAS):
@@ -602,7 +614,7 @@ def with_likely_cause(
         return replace(
             condition,
             explanation=condition.explanation + " No input drift is open: the link between the "
-            "inputs and churn may have changed (concept drift).",
+            "inputs and the label may have changed (concept drift).",
             evidence={**condition.evidence, "likely_cause": "concept"},
         )
     return replace(

@@ -100,6 +100,7 @@ class AlerterHandler(Handler):
         self.record = record or (lambda _message: None)
         self.importance = metadata.importance_share()
         self.group_baseline = metadata.group_baseline_recall
+        self.label = metadata.contract.label
         self.metrics = metrics
         self.book = AlertBook(
             policy.decision.resolve_after_clear_windows, policy.decision.group_within_windows
@@ -209,7 +210,9 @@ class AlerterHandler(Handler):
         }
         holding = [
             with_likely_cause(condition, causes)
-            for condition in conditions_of(signal, self.policy, self.group_baseline, open_gaps)
+            for condition in conditions_of(
+                signal, self.policy, self.group_baseline, open_gaps, self.label
+            )  # fmt: skip
         ]
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))

@@ -80,7 +80,7 @@ def _naive_alarms(
     by_window: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         if isinstance(row, RawRow):
-            by_window[(row.event_time - origin) // window].append(row.features.model_dump())
+            by_window[(row.event_time - origin) // window].append(dict(row.features))
     per_feature: list[Alert] = []
     per_window: list[Alert] = []
     for index, records in sorted(by_window.items()):

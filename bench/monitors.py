@@ -203,8 +203,9 @@ def change_points(model, metadata, pool, seeds: int, buckets: int, cap: int) -> 
         for name in ("concept", "baseline"):
             scenario = get_scenario(name)
             plan = StreamPlan(scenario, 14, 500, seed, datetime(2026, 3, 1, tzinfo=UTC))
-            rows = [RAW_ROWS.decode(e.payload) for e in generate(plan, pool)]
-            frame = pd.DataFrame([r.features.model_dump() for r in rows])
+            emitted = generate(plan, pool, metadata.contract)
+            rows = [RAW_ROWS.decode(e.payload) for e in emitted]
+            frame = pd.DataFrame([r.features for r in rows])
             predicted = (model.predict_proba(frame)[:, 1] >= metadata.threshold).astype(int)
             errors = predicted != np.array([r.label for r in rows])
             # as the monitor sees them: each day's window summarised in event-time buckets
@@ -296,13 +297,13 @@ def main() -> None:
     parts = split(load_clean(), seed=42)
     held_out = pd.concat([parts.test, parts.production], ignore_index=True)
     profile = ReferenceProfile.fit(reference, policy.drift.bins, FEATURES, policy.drift.test_bins,
-                                   "probability")  # fmt: skip
+                                   "probability", numeric=metadata.contract.numeric)  # fmt: skip
     rng = np.random.default_rng(2026)
 
     results = {
         "windows_per_size": args.windows,
         "drift": drift_quality(profile, policy, reference, held_out, args.windows, rng),
-        "timing": timings(profile, policy, reference, held_out, policy.fairness.attributes),
+        "timing": timings(profile, policy, reference, held_out, metadata.contract.sensitive),
         "change_points": change_points(
             model,
             metadata,

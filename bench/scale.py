@@ -32,12 +32,12 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 from bench.pipeline import RssSampler, _service_env, _wait_for_decisions
+from model.features import SENSITIVE_ATTRIBUTES
 from producer.app import produce
 from producer.scenario import SchemaFaults, get_scenario
 from producer.stream import StreamPlan
 from shared.broker import EmbeddedBroker
 from shared.kafka import ensure_topics
-from shared.policy import load_policy
 from shared.schemas import (
     DriftSignal,
     FairnessSignal,
@@ -109,8 +109,7 @@ def run_size(artifacts: Path, rows_per_day: int, windows: int) -> dict:
 
 def check_windows(settings: Settings, plan: StreamPlan, produced: int) -> dict:
     """Every window's signals against the same rows read back from the broker."""
-    policy = load_policy()
-    attributes = policy.fairness.attributes
+    attributes = SENSITIVE_ATTRIBUTES
     window = plan.day_length
     by_window: dict[int, dict] = defaultdict(
         lambda: {"labels": [], "predictions": [], "scores": [], "groups": [], "quarantined": 0}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -126,6 +127,24 @@ class ModelContract(_Frozen):
                 f"does not have; its columns: {', '.join(sorted(known))}"
             )
 
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` as trustwatch works on it: the contract's columns only, the label 0/1,
+        categoricals as text, in time order where there is a time column. A column the contract
+        names and the frame lacks is refused with its name."""
+        wanted = [c for c in (self.id_column, self.time_column) if c is not None]
+        wanted += [*self.names, self.label]
+        missing = [column for column in wanted if column not in frame]
+        if missing:
+            named = ", ".join(repr(column) for column in missing)
+            raise ContractError(f"the data has no column {named} (contract {self.name!r})")
+        prepared = frame[wanted].copy()
+        if self.time_column is not None:
+            prepared = prepared.sort_values(self.time_column, kind="stable")
+        for column in self.categorical:
+            prepared[column] = prepared[column].astype(str)
+        prepared[self.label] = self.labels_of(prepared)
+        return prepared.reset_index(drop=True)
+
     def labels_of(self, frame: pd.DataFrame) -> np.ndarray:
         """The label column as 0/1 (1 where it equals ``positive``); a column with any other
         value than the positive one and one negative is refused."""
@@ -140,6 +159,27 @@ def _binary_labels(column: pd.Series, positive: str, name: str) -> np.ndarray:
     if len(values) != 2:
         raise ContractError(f"label {name!r} must take two values, found {len(values)}: {values}")
     return (text == positive).to_numpy(dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a user says of their data (``trustwatch train`` / ``register``); fitted on the
+    reference it becomes the contract."""
+
+    label: str
+    positive: str
+    sensitive: tuple[str, ...] = ()
+    features: tuple[str, ...] | None = None
+    id_column: str | None = None
+    time_column: str | None = None
+    name: str = "model"
+    categorical: tuple[str, ...] = ()
+
+    def fit(self, reference: pd.DataFrame, range_margin_spans: float) -> ModelContract:
+        return fit_contract(
+            reference, self.label, self.positive, self.sensitive, self.features, self.id_column,
+            self.time_column, self.name, self.categorical, range_margin_spans,
+        )  # fmt: skip
 
 
 def fit_contract(

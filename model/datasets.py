@@ -1,7 +1,9 @@
-"""Loading, cleaning and splitting the IBM Telco Customer Churn sample shipped with the package."""
+"""The datasets: the IBM Telco Customer Churn sample shipped with the package (the demo's), the
+arrests data inside scikit-lego's wheel, and any CSV or Parquet file; splitting any of them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -9,7 +11,14 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from model.features import CATEGORICAL_FEATURES, ID_COLUMN, LABEL_COLUMN, NUMERIC_FEATURES
+from model.contract import ContractError, Declaration, ModelContract
+from model.features import (
+    CATEGORICAL_FEATURES,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    NUMERIC_FEATURES,
+    TELCO_DECLARATION,
+)
 
 DATASET_FILENAME = "telco-customer-churn.csv"
 
@@ -75,9 +84,17 @@ class DataSplit:
 
 
 def split(
-    frame: pd.DataFrame, seed: int = 42, test_share: float = 0.2, production_share: float = 0.25
+    frame: pd.DataFrame,
+    seed: int = 42,
+    test_share: float = 0.2,
+    production_share: float = 0.25,
+    label: str = LABEL_COLUMN,
+    positive: str | None = None,
+    time_column: str | None = None,
 ) -> DataSplit:
-    """Seeded split stratified on the label.
+    """Seeded split stratified on the ``label`` column (on whether it is ``positive``, when
+    given). With a ``time_column`` the split follows time instead: the reference is the earliest
+    rows, the held-out set the next, production the latest, as a model meets them.
 
     Examples
     --------
@@ -87,17 +104,117 @@ def split(
     """
     if not 0 < test_share < 1 or not 0 < production_share < 1 or test_share + production_share >= 1:
         raise ValueError("test_share and production_share must be in (0, 1) and sum below 1")
-    rest, production = train_test_split(
-        frame, test_size=production_share, stratify=frame[LABEL_COLUMN], random_state=seed
-    )
-    reference, test = train_test_split(
-        rest,
-        test_size=test_share / (1 - production_share),
-        stratify=rest[LABEL_COLUMN],
-        random_state=seed,
-    )
+    if time_column is not None:
+        ordered = frame.sort_values(time_column, kind="stable")
+        rest, production = train_test_split(ordered, test_size=production_share, shuffle=False)
+        reference, test = train_test_split(
+            rest, test_size=test_share / (1 - production_share), shuffle=False
+        )
+    else:
+
+        def classes(part: pd.DataFrame) -> pd.Series:
+            column = part[label]
+            return column if positive is None else column.astype(str).str.strip() == positive
+
+        rest, production = train_test_split(
+            frame, test_size=production_share, stratify=classes(frame), random_state=seed
+        )
+        reference, test = train_test_split(
+            rest,
+            test_size=test_share / (1 - production_share),
+            stratify=classes(rest),
+            random_state=seed,
+        )
     return DataSplit(
         reference=reference.reset_index(drop=True),
         test=test.reset_index(drop=True),
         production=production.reset_index(drop=True),
     )
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame (text columns as text, no value taken for missing)."""
+    if not path.exists():
+        raise ContractError(f"no such file: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path, engine="fastparquet")
+    if path.suffix.lower() in (".csv", ".txt", ".zip", ".gz"):
+        return pd.read_csv(path)
+    raise ContractError(f"{path}: a CSV or Parquet file is expected (.csv, .parquet)")
+
+
+ARRESTS_SENSITIVE = ("colour", "sex")
+
+
+def load_arrests() -> pd.DataFrame:
+    """Toronto Star arrests for marijuana possession (5226 rows), as scikit-lego ships them inside
+    its wheel: whether the arrested person was released with a summons (``released``; the
+    built-in contract takes "No", held, as the positive outcome), with ``colour`` and ``sex`` as
+    the sensitive attributes. Read from the installed package, never from the network.
+
+    >>> frame = load_arrests()
+    >>> len(frame), sorted(frame["colour"].unique()), int((frame["released"] == "Yes").sum())
+    (5226, ['Black', 'White'], 4334)
+    """
+    return pd.read_csv(Path(str(resources.files("sklego") / "data" / "arrests.zip")))
+
+
+def prepared_split(
+    raw: pd.DataFrame, declaration: Declaration, seed: int, range_margin_spans: float
+) -> tuple[DataSplit, ModelContract]:
+    """Split ``raw`` (as the data comes), fit the contract on its reference part, and prepare
+    every part by it (label 0/1, the contract's columns only). A bad declaration is refused in
+    one line before anything is split."""
+    declaration.fit(raw, range_margin_spans)  # names the problem on the whole data first
+    parts = split(raw, seed, label=declaration.label, positive=declaration.positive,
+                  time_column=declaration.time_column)  # fmt: skip
+    contract = declaration.fit(parts.reference, range_margin_spans)
+    return DataSplit(
+        contract.prepare(parts.reference), contract.prepare(parts.test),
+        contract.prepare(parts.production),
+    ), contract  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A dataset trustwatch ships a declaration for: the frame as it comes, and what is what."""
+
+    name: str
+    description: str
+    load: Callable[[], pd.DataFrame]
+    declaration: Declaration
+    scenario: str  # the built-in scenario its demo streams
+
+
+BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
+    "telco-churn": BuiltinDataset(
+        "telco-churn", "IBM Telco Customer Churn (the demo's default)", load_clean,
+        TELCO_DECLARATION, "full",
+    ),
+    "arrests": BuiltinDataset(
+        "arrests", "Toronto marijuana arrests, from scikit-lego's wheel", load_arrests,
+        # positive: held rather than released with a summons, the outcome whose misses matter
+        Declaration(label="released", positive="No", sensitive=ARRESTS_SENSITIVE,
+                    name="arrests"),
+        "arrests-full",
+    ),
+}  # fmt: skip
+
+
+def builtin_dataset(name: str) -> BuiltinDataset:
+    try:
+        return BUILTIN_DATASETS[name]
+    except KeyError:
+        known = ", ".join(BUILTIN_DATASETS)
+        raise ContractError(f"unknown dataset {name!r}; built-in datasets: {known}") from None
+
+
+def production_pool(contract: ModelContract, seed: int) -> pd.DataFrame:
+    """The rows a built-in dataset's model never saw (the split's production part, from the seed
+    the model was trained with), prepared by the contract: what the producer streams by default.
+    """
+    dataset = builtin_dataset(contract.name)
+    declaration = dataset.declaration
+    parts = split(dataset.load(), seed, label=declaration.label, positive=declaration.positive,
+                  time_column=declaration.time_column)  # fmt: skip
+    return contract.prepare(parts.production)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from model.contract import ModelContract, fit_contract
+from model.contract import Declaration, ModelContract
 
 ID_COLUMN = "customerID"
 LABEL_COLUMN = "Churn"
@@ -44,6 +44,12 @@ SENSITIVE_ATTRIBUTES: tuple[str, ...] = ("gender", "SeniorCitizen", "Partner", "
 POSITIVE_LABEL = "1"
 
 
+TELCO_DECLARATION = Declaration(
+    label=LABEL_COLUMN, positive=POSITIVE_LABEL, sensitive=SENSITIVE_ATTRIBUTES, features=FEATURES,
+    id_column=ID_COLUMN, name="telco-churn", categorical=CATEGORICAL_FEATURES,
+)  # fmt: skip
+
+
 def telco_contract(reference: pd.DataFrame, range_margin_spans: float) -> ModelContract:
     """The Telco demo's contract, fitted on the cleaned reference (``model.datasets``).
 
@@ -52,8 +58,4 @@ def telco_contract(reference: pd.DataFrame, range_margin_spans: float) -> ModelC
     >>> contract.numeric, contract.feature("tenure").integer, contract.sensitive[1]
     (('tenure', 'MonthlyCharges', 'TotalCharges'), True, 'SeniorCitizen')
     """
-    return fit_contract(
-        reference, label=LABEL_COLUMN, positive=POSITIVE_LABEL, sensitive=SENSITIVE_ATTRIBUTES,
-        features=FEATURES, id_column=ID_COLUMN, name="telco-churn",
-        categorical=CATEGORICAL_FEATURES, range_margin_spans=range_margin_spans,
-    )  # fmt: skip
+    return TELCO_DECLARATION.fit(reference, range_margin_spans)

@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from model.artifact import load_metadata, load_model, load_reference, resolve_version_dir
+from model.contract import ModelContract
+from model.messages import RowMessages
 from monitors.attribution import LinearAttribution
 from monitors.calculators import (
     DriftCalculator,
@@ -31,7 +33,6 @@ from shared.topics import (
     FAIRNESS_WINDOWS,
     PERFORMANCE_WINDOWS,
     QUARANTINE,
-    SCORED_ROWS,
     Topic,
 )
 
@@ -49,11 +50,11 @@ PARTIALS = {
 }
 
 
-def inputs_of(kind: MonitorKind) -> list[Topic]:
-    """The topics a monitor reads: the scored rows, the quarantine (drift only, for data
-    quality) and its own partial windows."""
+def inputs_of(kind: MonitorKind, contract: ModelContract) -> list[Topic]:
+    """The topics a monitor reads: the scored rows (as the contract's messages), the quarantine
+    (drift only, for data quality) and its own partial windows."""
     secondary = [QUARANTINE] if kind == MonitorKind.DRIFT else []
-    return [SCORED_ROWS, *secondary, PARTIALS[kind]]
+    return [RowMessages.of(contract).scored, *secondary, PARTIALS[kind]]
 
 
 def calculators_of(settings: Settings, kind: MonitorKind) -> list[WindowCalculator]:
@@ -75,13 +76,14 @@ def calculators_of(settings: Settings, kind: MonitorKind) -> list[WindowCalculat
         ]
     elif kind == MonitorKind.DRIFT:
         reference = load_reference(version_dir, metadata)
-        attribution = LinearAttribution(
-            load_model(version_dir, metadata),
-            reference.sample(min(len(reference), 1000), random_state=metadata.seed),
-        )
+        model = load_model(version_dir, metadata)
+        attribution = None
+        if LinearAttribution.supports(model):
+            background = reference.sample(min(len(reference), 1000), random_state=metadata.seed)
+            attribution = LinearAttribution(model, background, metadata.contract.names)
         calculators = [DriftCalculator(reference, metadata, policy, clock, attribution)]
     else:
-        calculators = [FairnessCalculator(policy)]
+        calculators = [FairnessCalculator(policy, metadata.contract.sensitive)]
     return calculators
 
 
@@ -89,7 +91,8 @@ def build(
     settings: Settings, kind: MonitorKind, registry: CollectorRegistry | None = None
 ) -> ConsumerLoop:
     registry = registry or CollectorRegistry()
-    primary, *secondary, partials = inputs_of(kind)
+    contract = load_metadata(resolve_version_dir(settings.artifacts_dir)).contract
+    primary, *secondary, partials = inputs_of(kind, contract)
 
     def read(topic: Topic, partition: int, start: int, end: int) -> list[tuple[int, BaseModel]]:
         return read_range(settings, topic, partition, start, end)
@@ -99,7 +102,7 @@ def build(
     return ConsumerLoop(
         settings,
         f"monitor-{kind.value}",
-        inputs_of(kind),
+        inputs_of(kind, contract),
         handler,
         metrics=LoopMetrics(registry),
     )

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model.features import FEATURES
 from shared.schemas import PackedArray, RowSampleState
 
 
@@ -40,14 +39,24 @@ def ndcg(reference_importance: Mapping[str, float], ranking: Sequence[str]) -> f
 class LinearAttribution:
     """Mean |SHAP| per feature of a fitted pipeline (preprocess + linear classifier)."""
 
-    def __init__(self, pipeline, background: pd.DataFrame):
+    def __init__(self, pipeline, background: pd.DataFrame, features: Sequence[str]):
+        self.features = tuple(features)
         self.preprocess = pipeline.named_steps["preprocess"]
         classifier = pipeline.named_steps["classifier"]
         self.coefficients = np.asarray(classifier.coef_).ravel()
-        transformed = self._dense(background[list(FEATURES)])
+        transformed = self._dense(background[list(self.features)])
         self.background_mean = transformed.mean(axis=0)
         names = [str(n) for n in self.preprocess.get_feature_names_out()]
-        self.owner = np.array([FEATURES.index(source_feature(n)) for n in names])
+        self.owner = np.array(
+            [self.features.index(source_feature(n, self.features)) for n in names]
+        )
+
+    @staticmethod
+    def supports(model: object) -> bool:
+        """The model is trustwatch's own kind (a preprocess step and a linear classifier); a
+        registered model of another kind has no attribution drift."""
+        steps = getattr(model, "named_steps", {})
+        return "preprocess" in steps and hasattr(steps.get("classifier"), "coef_")
 
     def _dense(self, frame: pd.DataFrame) -> np.ndarray:
         matrix = self.preprocess.transform(frame)
@@ -55,19 +64,19 @@ class LinearAttribution:
 
     def shap_values(self, frame: pd.DataFrame) -> np.ndarray:
         """SHAP values per row and feature (one-hot columns summed), in log-odds."""
-        contributions = (self._dense(frame[list(FEATURES)]) - self.background_mean) * (
+        contributions = (self._dense(frame[list(self.features)]) - self.background_mean) * (
             self.coefficients
         )
-        per_feature = np.zeros((len(frame), len(FEATURES)))
+        per_feature = np.zeros((len(frame), len(self.features)))
         np.add.at(per_feature.T, self.owner, contributions.T)
         return per_feature
 
     def importance(self, frame: pd.DataFrame) -> dict[str, float]:
         values = np.abs(self.shap_values(frame)).mean(axis=0)
-        return dict(zip(FEATURES, (float(v) for v in values), strict=True))
+        return dict(zip(self.features, (float(v) for v in values), strict=True))
 
 
-def source_feature(transformed_name: str, features: Sequence[str] = FEATURES) -> str:
+def source_feature(transformed_name: str, features: Sequence[str]) -> str:
     # "categorical__Contract_Month-to-month" -> "Contract"; "numeric__tenure" -> "tenure"
     _, _, rest = transformed_name.partition("__")
     for feature in sorted(features, key=len, reverse=True):
@@ -129,17 +138,21 @@ class RowSample:
         return self
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=list(FEATURES))
+        return pd.DataFrame(self.rows)
 
     def message(self) -> RowSampleState:
+        names = list(self.rows[0]) if self.rows else []
         return RowSampleState(
             capacity=self.capacity,
             keys=PackedArray.of(self.keys, "<u8"),
-            columns={name: [row[name] for row in self.rows] for name in FEATURES},
+            columns={name: [row[name] for row in self.rows] for name in names},
         )
 
     @classmethod
     def from_message(cls, state: RowSampleState) -> RowSample:
         keys = [int(key) for key in state.keys.array()]
-        rows = [{name: state.columns[name][i] for name in FEATURES} for i in range(len(keys))]
+        if any(len(values) != len(keys) for values in state.columns.values()):
+            raise ValueError("a row sample's columns do not hold one value per row")
+        rows = [{name: values[i] for name, values in state.columns.items()}
+                for i in range(len(keys))]  # fmt: skip
         return cls(state.capacity, keys, rows)

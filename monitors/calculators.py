@@ -21,7 +21,6 @@ import pandas as pd
 from pydantic import BaseModel
 
 from model.artifact import PROBABILITY_COLUMN, ModelMetadata
-from model.features import NUMERIC_FEATURES
 from monitors.attribution import LinearAttribution, RowSample, ndcg
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
@@ -307,8 +306,6 @@ class EstimatedPerformanceCalculator:
 
 # Quarantine records of these topics are rows (on the broker: "<namespace>.<topic>").
 ROW_TOPIC_SUFFIXES = (f".{RAW_ROWS.name}", f".{SCORED_ROWS.name}")
-# Label-free change detection runs on the model's output and on each numeric input.
-WATCHED_STREAMS = (PREDICTION, *NUMERIC_FEATURES)
 
 
 @dataclass
@@ -339,12 +336,17 @@ class DriftCalculator:
         self.metadata = metadata
         self.clock = clock
         self.attribution = attribution
+        contract = metadata.contract
         self.profile = ReferenceProfile.fit(
             reference,
             policy.drift.bins,
-            test_bins=policy.drift.test_bins,
-            prediction_column=PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
+            contract.names,
+            policy.drift.test_bins,
+            PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
+            numeric=contract.numeric,
         )
+        # label-free change detection runs on the model's output and on each numeric input
+        self.watched = (PREDICTION, *contract.numeric)
         self.importance = metadata.importance_share()
         self.reset()
 
@@ -352,7 +354,7 @@ class DriftCalculator:
         drift = self.policy.drift
         self.confirmer = SeverityConfirmer(drift.confirm_windows, drift.confirm_min)
         self.watches = [
-            ChangeWatch(name, AdwinDetector(delta=drift.adwin_delta)) for name in WATCHED_STREAMS
+            ChangeWatch(name, AdwinDetector(delta=drift.adwin_delta)) for name in self.watched
         ]
 
     def accepts(self, row: BaseModel) -> bool:
@@ -365,9 +367,7 @@ class DriftCalculator:
         sample = None
         if self.attribution is not None:
             sample = RowSample(self.policy.drift.attribution_sample_rows)
-        return DriftState(
-            DriftWindow(self.profile), self.clock.stream(WATCHED_STREAMS), sample=sample
-        )
+        return DriftState(DriftWindow(self.profile), self.clock.stream(self.watched), sample=sample)
 
     def update(self, state: DriftState, rows: Sequence[ScoredRow | QuarantinedRow]) -> None:
         scored: list[ScoredRow] = []
@@ -379,11 +379,11 @@ class DriftCalculator:
                 scored.append(row)
         if not scored:
             return
-        # the validated models' own field dicts (model_dump costs ten times as much)
-        features = [row.features.__dict__ for row in scored]
+        # the validated rows' own feature mappings
+        features = [row.features for row in scored]
         if state.sample is not None:
             for row, values in zip(scored, features, strict=True):
-                state.sample.update(row.event_id, values)  # kept as is: a frozen model's
+                state.sample.update(row.event_id, values)  # kept as is: a frozen message's
         columns: dict[str, Any] = {name: [values[name] for values in features]
                                    for name in features[0]}  # fmt: skip
         columns[PREDICTION] = [row.probability for row in scored]
@@ -419,7 +419,7 @@ class DriftCalculator:
             partial.unseen.array(),
         )
         stream = BucketStream.from_message(
-            WATCHED_STREAMS, self.clock.origin, self.clock.width, partial.stream
+            self.watched, self.clock.origin, self.clock.width, partial.stream
         )
         if stream.rows != partial.scored_rows:
             raise ValueError("the bucket stream does not hold the scored rows")
@@ -486,8 +486,9 @@ class FairnessCalculator:
     name = "fairness"
     signal_topic = FAIRNESS_SIGNALS
 
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy, attributes: Sequence[str]):
         self.policy = policy
+        self.attributes = tuple(attributes)
         self.reset()
 
     def reset(self) -> None:
@@ -503,11 +504,11 @@ class FairnessCalculator:
         return isinstance(row, ScoredRow) and row.label_state in LABEL_STATES
 
     def new_window(self) -> GroupWindow:
-        return GroupWindow(self.policy.fairness.attributes)
+        return GroupWindow(self.attributes)
 
     def update(self, state: GroupWindow, rows: Sequence[ScoredRow]) -> None:
         for row in rows:
-            state.update(row.features.__dict__, row.label, row.prediction)  # read, not kept
+            state.update(row.features, row.label, row.prediction)  # read, not kept
 
     def encode(self, state: GroupWindow) -> FairnessPartial:
         cells = tuple(
@@ -521,7 +522,7 @@ class FairnessCalculator:
     ) -> GroupWindow:
         if not isinstance(partial, FairnessPartial):
             raise ValueError(f"a {partial.kind} partial, expected FairnessPartial")
-        attributes = self.policy.fairness.attributes
+        attributes = self.attributes
         cells: dict[tuple[str, str], list[int]] = {}
         for cell in partial.cells:
             if cell.attribute not in attributes or min(cell.counts) < 0:
@@ -543,8 +544,8 @@ class FairnessCalculator:
         groups, gaps = closed.state.result(*limits)
         self._remember(closed.start, closed.state)
         span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]
-        _, rolling = merge_all(span, rules.attributes).result(*limits)
-        pooled = pooled_gaps(span[::-1], rules.attributes, *limits)
+        _, rolling = merge_all(span, self.attributes).result(*limits)
+        pooled = pooled_gaps(span[::-1], self.attributes, *limits)
         return FairnessSignal(
             **_window_fields(closed, closed.state.rows),
             groups=tuple(g.message() for g in groups),

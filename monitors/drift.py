@@ -21,14 +21,13 @@ handful per feature.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
-from model.features import FEATURES, NUMERIC_FEATURES
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
 
@@ -178,6 +177,10 @@ class FeatureBins:
                    (bounds[:-1] + bounds[1:]) / 2, float(data.std()) or 1.0)  # fmt: skip
 
 
+def _is_quantity(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 class ReferenceProfile:
     """The binned reference, stacked into padded matrices (one row per feature)."""
 
@@ -211,13 +214,29 @@ class ReferenceProfile:
         cls,
         reference: pd.DataFrame,
         bins: int = 10,
-        features: Sequence[str] = FEATURES,
+        features: Sequence[str] | None = None,
         test_bins: int = 100,
         prediction_column: str | None = None,
+        numeric: Collection[str] | None = None,
     ) -> ReferenceProfile:
+        """Bin ``features`` of the reference (default: every column but the prediction's).
+
+        ``numeric`` names the quantities (binned by quantiles); the rest are categories. By
+        default a column's dtype decides: numbers are numeric, anything else a category (a 0/1
+        flag that is a group should be named categorical by a model contract).
+        """
+        chosen = [str(c) for c in (features if features is not None else reference.columns)
+                  if c != prediction_column]  # fmt: skip
+        if not chosen:
+            raise ValueError("no feature to profile: the reference has none of the columns asked")
+        missing = [name for name in chosen if name not in reference]
+        if missing:
+            raise ValueError(f"the reference has no column {', '.join(map(repr, missing))}")
+        if numeric is None:
+            numeric = [name for name in chosen if _is_quantity(reference[name])]
         fitted = [
-            FeatureBins.fit(name, reference[name], name in NUMERIC_FEATURES, bins, test_bins)
-            for name in features
+            FeatureBins.fit(name, reference[name], name in numeric, bins, test_bins)
+            for name in chosen
         ]
         if prediction_column is not None:
             fitted.append(

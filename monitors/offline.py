@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.features import FEATURES
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
 from monitors.fairness import GapStats, GroupStats, GroupWindow
 from monitors.performance import PerformanceResult, PerformanceWindow
@@ -58,8 +57,9 @@ class DriftMonitor:
     Examples
     --------
     >>> from model.datasets import load_clean, split
+    >>> from model.features import FEATURES
     >>> parts = split(load_clean(), seed=42)
-    >>> monitor = DriftMonitor.fit(parts.reference)
+    >>> monitor = DriftMonitor.fit(parts.reference, features=FEATURES)
     >>> quiet = monitor.check(parts.test.sample(500, random_state=1))
     >>> quiet.drifted
     False
@@ -83,13 +83,16 @@ class DriftMonitor:
         features: Sequence[str] | None = None,
         policy: Policy | None = None,
         prediction_column: str | None = None,
+        numeric: Sequence[str] | None = None,
     ) -> DriftMonitor:
-        """Bin the reference. ``features`` defaults to the Telco inputs present in it."""
+        """Bin the reference: ``features`` (default: every column but the prediction), numbers
+        as quantities and anything else as categories unless ``numeric`` names the quantities
+        (a model contract's ``numeric``)."""
         policy = policy or load_policy()
-        chosen = [f for f in (features or FEATURES) if f in reference]
         profile = ReferenceProfile.fit(
-            reference, policy.drift.bins, chosen, policy.drift.test_bins, prediction_column
-        )
+            reference, policy.drift.bins, features, policy.drift.test_bins, prediction_column,
+            numeric=numeric,
+        )  # fmt: skip
         return cls(profile, policy)
 
     def check(self, window: pd.DataFrame, prediction_column: str | None = None) -> DriftResult:
@@ -173,10 +176,11 @@ class FairnessMonitor:
     (0.5, 'M')
     """
 
-    def __init__(self, attributes: Sequence[str] | None = None, min_positives: int | None = None,
+    def __init__(self, attributes: Sequence[str], min_positives: int | None = None,
                  min_negatives: int | None = None, policy: Policy | None = None):  # fmt: skip
+        """``attributes``: the sensitive ones (a model contract's ``sensitive``)."""
         policy = policy or load_policy()
-        self.attributes = tuple(attributes or policy.fairness.attributes)
+        self.attributes = tuple(attributes)
         self.min_positives = (
             policy.fairness.min_group_positives if min_positives is None else min_positives
         )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from model.datasets import load_clean, split
+import pandas as pd
+
+from model.artifact import load_metadata, resolve_version_dir
+from model.contract import ModelContract
+from model.datasets import production_pool
 from producer.stream import StreamPlan, generate
 from shared.kafka import ensure_topics
 from shared.publisher import Publisher
@@ -32,12 +36,22 @@ def produce(
     split_seed: int = 42,
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    pool: pd.DataFrame | None = None,
+    contract: ModelContract | None = None,
 ) -> ProduceResult:
     """Publish the scenario's ground truth, then the rows at ``rate`` rows/s (None: flat out).
 
-    The production pool is the split the model never saw, from the same seed the model was trained
-    with, so no training row is streamed.
+    ``contract`` defaults to the current model artifact's. The default ``pool`` is the split of
+    its built-in dataset the model never saw, from the same seed the model was trained with, so
+    no training row is streamed; a user's own data is passed prepared by the contract
+    (``ModelContract.prepare``). The scenario is checked against the contract before anything is
+    published.
     """
+    if contract is None:
+        contract = load_metadata(resolve_version_dir(settings.artifacts_dir)).contract
+    plan = replace(plan, scenario=plan.scenario.bound_to(contract))
+    if pool is None:
+        pool = production_pool(contract, split_seed)
     ensure_topics(settings)
     publisher = Publisher(settings)
     for event in plan.scenario.ground_truth(
@@ -47,11 +61,10 @@ def produce(
     if publisher.flush(30) or publisher.failed:
         raise RuntimeError("the scenario's ground truth could not be published")
 
-    pool = split(load_clean(), seed=split_seed).production
     started = time.monotonic()
     sent: Counter[str] = Counter()
     faults: Counter[str] = Counter()
-    for emission in generate(plan, pool):
+    for emission in generate(plan, pool, contract):
         if should_stop():
             break
         publisher.send(

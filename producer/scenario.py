@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from model.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
+from model.contract import ContractError, ModelContract
 from shared.documents import load_yaml_model
 from shared.schemas import DriftKind, ScenarioEvent
 
@@ -57,6 +57,10 @@ class _Step(_Frozen):
     def target(self) -> str:
         raise NotImplementedError
 
+    def columns(self) -> dict[str, str]:
+        """The columns the step works on, each with the kind it needs."""
+        raise NotImplementedError
+
     def describe(self) -> str:
         raise NotImplementedError
 
@@ -79,15 +83,11 @@ class NumericShift(_Step):
     operation: NumericOperation
     intensity: float
     keep_total_consistent: bool = Field(
-        default=False, description="recompute TotalCharges as tenure x MonthlyCharges"
+        default=False, description="recompute TotalCharges as tenure x MonthlyCharges (Telco)"
     )
 
     @model_validator(mode="after")
-    def _numeric(self):
-        if self.feature not in NUMERIC_FEATURES:
-            raise ValueError(
-                f"feature {self.feature!r} is not numeric; numeric features: {NUMERIC_FEATURES}"
-            )
+    def _positive_scale(self):
         if self.operation == NumericOperation.SCALE and self.intensity <= 0:
             raise ValueError("a scale intensity is a factor and must be positive")
         return self
@@ -95,6 +95,10 @@ class NumericShift(_Step):
     @property
     def target(self) -> str:
         return self.feature
+
+    def columns(self) -> dict[str, str]:
+        extra = dict.fromkeys(TOTAL_CHARGES_PARTS, "numeric") if self.keep_total_consistent else {}
+        return {self.feature: "numeric", **extra}
 
     def describe(self) -> str:
         verb = {"scale": "multiplied by", "shift": "shifted by", "noise": "noised with sd x"}
@@ -110,13 +114,14 @@ class NumericShift(_Step):
         else:
             spread = float(pool[self.feature].std())
             values = values + rng.normal(0.0, self.intensity * strength * spread, len(values))
-        values = values.clip(lower=0.0)  # counts and charges are never negative
+        if float(pool[self.feature].min()) >= 0:
+            values = values.clip(lower=0.0)  # a quantity never negative (counts, charges) stays so
         changed = rows.copy()
-        changed[self.feature] = values.round().astype(int) if self.feature == "tenure" else (
-            values.round(2)
-        )  # fmt: skip
+        whole = pd.api.types.is_integer_dtype(pool[self.feature])
+        changed[self.feature] = values.round().astype(int) if whole else values.round(2)
         if self.keep_total_consistent:
-            changed["TotalCharges"] = (changed["tenure"] * changed["MonthlyCharges"]).round(2)
+            tenure, monthly, total = TOTAL_CHARGES_PARTS
+            changed[total] = (changed[tenure] * changed[monthly]).round(2)
         return changed
 
 
@@ -128,15 +133,12 @@ class CategoryMix(_Step):
     category: str
     intensity: float = Field(gt=0, le=1, description="share of rows moved to the category")
 
-    @model_validator(mode="after")
-    def _categorical(self):
-        if self.feature not in CATEGORICAL_FEATURES:
-            raise ValueError(f"feature {self.feature!r} is not categorical")
-        return self
-
     @property
     def target(self) -> str:
         return self.feature
+
+    def columns(self) -> dict[str, str]:
+        return {self.feature: "categorical"}
 
     def describe(self) -> str:
         return f"{self.intensity:.0%} of rows moved to {self.feature}={self.category}"
@@ -150,30 +152,28 @@ class CategoryMix(_Step):
 
 
 class PriorShift(_Step):
-    """The churn rate moves to ``intensity`` (by resampling churners and stayers)."""
+    """The positive rate of the label moves to ``intensity`` (by resampling positives and
+    negatives). Its target is the label's column, as the contract names it."""
 
     kind: Literal["prior"] = "prior"
-    intensity: float = Field(gt=0, lt=1, description="churn rate at full effect")
+    intensity: float = Field(gt=0, lt=1, description="positive rate at full effect")
+    label: str | None = Field(default=None, description="the label's column (the contract's)")
 
     @property
     def target(self) -> str:
-        return LABEL_COLUMN
+        return self.label or "label"
+
+    def columns(self) -> dict[str, str]:
+        return {}
 
     def describe(self) -> str:
-        return f"churn rate moved to {self.intensity:.0%}"
+        return f"{self.target} rate moved to {self.intensity:.0%}"
 
 
 class Segment(_Frozen):
     """Rows whose features take one of the listed values, for every listed feature."""
 
     where: dict[str, tuple[str, ...]] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _known(self):
-        unknown = sorted(set(self.where) - set(CATEGORICAL_FEATURES))
-        if unknown:
-            raise ValueError(f"segments are defined on categorical features, not {unknown}")
-        return self
 
     def mask(self, rows: pd.DataFrame) -> np.ndarray:
         inside = np.ones(len(rows), dtype=bool)
@@ -186,8 +186,8 @@ class Segment(_Frozen):
 
 
 class ConceptShift(_Step):
-    """Behaviour behind unchanged inputs changes: in a segment, customers churn with
-    probability ``intensity`` whatever they did before."""
+    """Behaviour behind unchanged inputs changes: in a segment, the label is positive with
+    probability ``intensity`` whatever it was before."""
 
     kind: Literal["concept"] = "concept"
     segment: Segment
@@ -197,47 +197,54 @@ class ConceptShift(_Step):
     def target(self) -> str:
         return ",".join(self.segment.where)
 
-    def describe(self) -> str:
-        return f"customers with {self.segment.describe()} churn with probability {self.intensity:g}"
+    def columns(self) -> dict[str, str]:
+        return dict.fromkeys(self.segment.where, "categorical")
 
-    def relabel(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator) -> np.ndarray:
-        labels = rows[LABEL_COLUMN].to_numpy().copy()
+    def describe(self) -> str:
+        return f"rows with {self.segment.describe()} positive with probability {self.intensity:g}"
+
+    def relabel(self, rows: pd.DataFrame, label: str, strength: float,
+                rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+        labels = rows[label].to_numpy().copy()
         chosen = self.segment.mask(rows) & (rng.random(len(rows)) < strength)
         labels[chosen] = (rng.random(int(chosen.sum())) < self.intensity).astype(labels.dtype)
         return labels
 
 
 class GroupBias(_Step):
-    """Outcomes change for one group only: in ``group`` of ``attribute``, customers of the
-    segment (by default those the model sees as safe, on long contracts) start to churn with
-    probability ``intensity``, so the model's recall for that group falls."""
+    """Outcomes change for one group only: in ``group`` of ``attribute``, rows of the segment
+    (every row of the group without one; the Telco scenarios name those the model sees as safe,
+    on long contracts) turn positive with probability ``intensity``, so the model's recall for
+    that group falls."""
 
     kind: Literal["group_bias"] = "group_bias"
     attribute: str
     group: str
     intensity: float = Field(gt=0, le=1)
-    segment: Segment = Segment(where={"Contract": ("One year", "Two year")})
-
-    @model_validator(mode="after")
-    def _categorical(self):
-        if self.attribute not in CATEGORICAL_FEATURES:
-            raise ValueError(f"attribute {self.attribute!r} is not a categorical feature")
-        return self
+    segment: Segment | None = None
 
     @property
     def target(self) -> str:
         return self.attribute
 
+    def columns(self) -> dict[str, str]:
+        inside = dict.fromkeys(self.segment.where, "categorical") if self.segment else {}
+        return {self.attribute: "categorical", **inside}
+
     def describe(self) -> str:
+        where = f" with {self.segment.describe()}" if self.segment else ""
         return (
-            f"{self.attribute}={self.group} customers with {self.segment.describe()} "
-            f"churn with probability {self.intensity:g}"
+            f"{self.attribute}={self.group} rows{where} positive with probability "
+            f"{self.intensity:g}"
         )
 
-    def relabel(self, rows: pd.DataFrame, strength: float, rng: np.random.Generator) -> np.ndarray:
-        labels = rows[LABEL_COLUMN].to_numpy().copy()
+    def relabel(self, rows: pd.DataFrame, label: str, strength: float,
+                rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+        labels = rows[label].to_numpy().copy()
         in_group = rows[self.attribute].astype(str).to_numpy() == self.group
-        chosen = in_group & self.segment.mask(rows) & (rng.random(len(rows)) < strength)
+        if self.segment is not None:
+            in_group &= self.segment.mask(rows)
+        chosen = in_group & (rng.random(len(rows)) < strength)
         labels[chosen] = np.maximum(
             labels[chosen], (rng.random(int(chosen.sum())) < self.intensity).astype(labels.dtype)
         )
@@ -265,6 +272,9 @@ class SchemaFaults(_Step):
     def target(self) -> str:
         return "payload"
 
+    def columns(self) -> dict[str, str]:
+        return {}
+
     def describe(self) -> str:
         return f"{self.intensity:.0%} of rows broken ({', '.join(f.value for f in self.faults)})"
 
@@ -274,8 +284,9 @@ def _step_tag(value: object) -> str | None:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     if kind != "covariate":
         return kind
-    feature = value.get("feature") if isinstance(value, dict) else getattr(value, "feature", None)
-    return "covariate_categorical" if feature in CATEGORICAL_FEATURES else "covariate_numeric"
+    # a move to a category names it; a numeric shift names an operation
+    moved = "category" in value if isinstance(value, dict) else isinstance(value, CategoryMix)
+    return "covariate_categorical" if moved else "covariate_numeric"
 
 
 Step = Annotated[
@@ -312,6 +323,31 @@ class Scenario(_Frozen):
                     f"step {step.step_id} starts after the scenario's {self.days} days"
                 )
         return self
+
+    def bound_to(self, contract: ModelContract) -> Scenario:
+        """The scenario on the contract's columns (a prior step names its label); one naming a
+        column the contract lacks, or of the wrong kind (a shift of a categorical, a group bias on
+        a numeric), is refused with that column's name."""
+        steps = []
+        for step in self.steps:
+            wanted = step.columns()
+            contract.require(list(wanted), f"scenario {self.name!r} (step {step.step_id})")
+            for column, kind in wanted.items():
+                if contract.feature(column).kind != kind:
+                    raise ContractError(
+                        f"scenario {self.name!r} (step {step.step_id}) needs {column!r} to be "
+                        f"{kind}; the contract {contract.name!r} has it "
+                        f"{contract.feature(column).kind}"
+                    )
+            if isinstance(step, PriorShift):
+                if step.label not in (None, contract.label):
+                    raise ContractError(
+                        f"scenario {self.name!r} (step {step.step_id}) shifts the label "
+                        f"{step.label!r}; the contract's label is {contract.label!r}"
+                    )
+                step = step.model_copy(update={"label": contract.label})
+            steps.append(step)
+        return self.model_copy(update={"steps": tuple(steps)})
 
     def ground_truth(
         self, run_id: str, origin: datetime, day_length: timedelta, published_at: datetime
@@ -364,3 +400,5 @@ def get_scenario(name_or_path: str) -> Scenario:
 
 
 DEFAULT_SCENARIO = "full"
+# What keep_total_consistent recomputes: the Telco bill, tenure x monthly charge.
+TOTAL_CHARGES_PARTS = ("tenure", "MonthlyCharges", "TotalCharges")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from model.features import FEATURES, ID_COLUMN, LABEL_COLUMN
+from model.contract import ModelContract
+from model.messages import row_values
 from producer.faults import corrupt
 from producer.scenario import (
     CategoryMix,
@@ -23,12 +24,14 @@ from producer.scenario import (
     Scenario,
     SchemaFaults,
 )
-from shared.schemas import LabelEvent, RawRow, TelcoFeatures
+from shared.schemas import LabelEvent, RawRow
 from shared.topics import EVENT_ID_HEADER, EVENT_TIME_HEADER, LABELS, RAW_ROWS, Topic
 
 
 @dataclass(frozen=True)
 class StreamPlan:
+    """What to stream: ``scenario`` is bound to the model contract by ``generate``."""
+
     scenario: Scenario
     days: int
     rows_per_day: int
@@ -36,6 +39,9 @@ class StreamPlan:
     origin: datetime
     day_length: timedelta = timedelta(days=1)
     label_delay_days: float = 0.0
+    # a replay: the pool's rows one after another, in its order (a file in time order), instead
+    # of drawn at random; a prior step still resamples
+    in_order: bool = False
 
     @property
     def total_rows(self) -> int:
@@ -65,28 +71,22 @@ class Emission:
         ]
 
 
-def _features(record: dict) -> TelcoFeatures:
-    values = {name: record[name] for name in FEATURES}
-    values["tenure"] = int(values["tenure"])
-    values["MonthlyCharges"] = float(values["MonthlyCharges"])
-    values["TotalCharges"] = float(values["TotalCharges"])
-    values["SeniorCitizen"] = str(values["SeniorCitizen"])
-    return TelcoFeatures(**values)
-
-
 def sample_day(
-    plan: StreamPlan, day: int, pool: pd.DataFrame, rng: np.random.Generator
+    plan: StreamPlan, day: int, pool: pd.DataFrame, rng: np.random.Generator, label: str
 ) -> pd.DataFrame:
-    """The day's customers: drawn from the pool, at the churn rate a prior step asks for."""
+    """The day's rows: drawn from the pool, at the positive rate a prior step asks for."""
     prior = [s for s in plan.scenario.steps if isinstance(s, PriorShift) and s.strength(day) > 0]
     if not prior:
-        picks = rng.integers(0, len(pool), size=plan.rows_per_day)
+        if plan.in_order:
+            picks = (day * plan.rows_per_day + np.arange(plan.rows_per_day)) % len(pool)
+        else:
+            picks = rng.integers(0, len(pool), size=plan.rows_per_day)
         return pool.iloc[picks].reset_index(drop=True)
     step = prior[-1]
-    base = float(pool[LABEL_COLUMN].mean())
+    base = float(pool[label].mean())
     rate = base + (step.intensity - base) * step.strength(day)
-    churners = pool[pool[LABEL_COLUMN] == 1]
-    stayers = pool[pool[LABEL_COLUMN] == 0]
+    churners = pool[pool[label] == 1]
+    stayers = pool[pool[label] == 0]
     n_churners = int(rng.binomial(plan.rows_per_day, rate))
     rows = pd.concat(
         [
@@ -98,7 +98,12 @@ def sample_day(
 
 
 def transform_day(
-    plan: StreamPlan, day: int, rows: pd.DataFrame, pool: pd.DataFrame, rng: np.random.Generator
+    plan: StreamPlan,
+    day: int,
+    rows: pd.DataFrame,
+    pool: pd.DataFrame,
+    rng: np.random.Generator,
+    label: str,
 ) -> pd.DataFrame:
     """Apply the covariate steps to the inputs, then the concept and bias steps to the labels."""
     for step in plan.scenario.steps:
@@ -109,7 +114,7 @@ def transform_day(
             rows = step.apply(rows, strength, rng, pool)
         elif isinstance(step, ConceptShift | GroupBias):
             rows = rows.copy()
-            rows[LABEL_COLUMN] = step.relabel(rows, strength, rng)
+            rows[label] = step.relabel(rows, label, strength, rng)
     return rows
 
 
@@ -127,25 +132,35 @@ def _fault_for(
     return faults
 
 
-def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[Emission]:
+def generate(plan: StreamPlan, pool: pd.DataFrame, contract: ModelContract) -> Iterator[Emission]:
     """Every message of the run in publication order: rows day by day, each label when it is due.
+
+    ``pool`` holds the contract's features and its label as 0/1; a row's id is the contract's id
+    column, or the event id where it has none. The scenario is refused here if it names a column
+    the contract lacks.
 
     Examples
     --------
     >>> from datetime import UTC
     >>> from producer.scenario import get_scenario
     >>> from model.datasets import load_clean, split
+    >>> from model.features import telco_contract
     >>> plan = StreamPlan(get_scenario("covariate"), 2, 3, 1, datetime(2026, 3, 1, tzinfo=UTC))
-    >>> out = list(generate(plan, split(load_clean()).production))
+    >>> parts = split(load_clean())
+    >>> contract = telco_contract(parts.reference, 1.0)
+    >>> out = list(generate(plan, parts.production, contract))
     >>> len(out), out[0].event_id, out[3].event_time.day
     (6, 'covariate-s1-d000-r00000', 2)
     """
+    plan = replace(plan, scenario=plan.scenario.bound_to(contract))
+    label_column, id_column = contract.label, contract.id_column
     spacing = plan.day_length / plan.rows_per_day
     delay = plan.label_delay_days * plan.day_length
     due: list[tuple[datetime, str, LabelEvent]] = []
     for day in range(plan.days):
         rng = np.random.default_rng([plan.seed, day])
-        rows = transform_day(plan, day, sample_day(plan, day, pool, rng), pool, rng)
+        rows = sample_day(plan, day, pool, rng, label_column)
+        rows = transform_day(plan, day, rows, pool, rng, label_column)
         faults = _fault_for(plan, day, rng, len(rows))
         day_start = plan.origin + day * plan.day_length
         for index, record in enumerate(rows.to_dict(orient="records")):
@@ -153,19 +168,19 @@ def generate(plan: StreamPlan, pool: pd.DataFrame) -> Iterator[Emission]:
             while due and due[0][0] <= when:
                 yield _label_emission(heapq.heappop(due)[2])
             event_id = f"{plan.run_id}-d{day:03d}-r{index:05d}"
-            label = int(record[LABEL_COLUMN])
+            label = int(record[label_column])
             row = RawRow(
                 event_time=when,
                 event_id=event_id,
-                customer_id=str(record[ID_COLUMN]),
-                features=_features(record),
+                customer_id=str(record[id_column]) if id_column else event_id,
+                features=row_values(contract, record),
                 label=label if delay == timedelta(0) else None,
             )
             fault = faults[index]
             payload = (
                 RAW_ROWS.encode(row)
                 if fault is None
-                else corrupt(json.loads(row.model_dump_json()), fault, rng)
+                else corrupt(json.loads(row.model_dump_json()), fault, rng, contract)
             )
             yield Emission(RAW_ROWS, row.customer_id, payload, event_id, when, fault)
             if delay > timedelta(0):

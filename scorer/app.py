@@ -7,13 +7,14 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry, Gauge
 
 from model.artifact import load_metadata, load_model, resolve_version_dir
+from model.messages import RowMessages
 from scorer.service import ScorerHandler
 from shared.loop import ConsumerLoop, LoopStats
 from shared.metrics import LoopMetrics, count_of
 from shared.records import Keep
 from shared.service import run_service
 from shared.settings import Settings
-from shared.topics import LABELS, RAW_ROWS
+from shared.topics import LABELS
 
 GROUP_ID = "scorer"
 
@@ -34,6 +35,7 @@ def scorer_handler(settings: Settings) -> ScorerHandler:
 
 def build(settings: Settings, registry: CollectorRegistry | None = None) -> ConsumerLoop:
     handler = scorer_handler(settings)
+    rows = RowMessages.of(handler.metadata.contract)
     registry = registry or CollectorRegistry()
     Gauge(
         "trustwatch_scorer_labels_pending",
@@ -47,7 +49,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None) -> Cons
              "Labels whose row was quarantined or evicted, since start.",
              lambda: handler.join.orphaned)  # fmt: skip
     return ConsumerLoop(
-        settings, GROUP_ID, [RAW_ROWS, LABELS], handler, metrics=LoopMetrics(registry)
+        settings, GROUP_ID, [rows.raw, LABELS], handler, metrics=LoopMetrics(registry)
     )
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import ModelMetadata
-from model.features import FEATURES
 from scorer.validation import RowValidator
 from shared.eventtime import PartitionClock
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
@@ -39,15 +38,15 @@ NO_PROBABILITY = FieldIssue(
 )
 
 
-def feature_frame(rows: Sequence[RawRow]) -> pd.DataFrame:
-    """The batch's features as one frame (built from the validated models' own field dicts:
-    no per-row copy)."""
-    return pd.DataFrame([row.features.__dict__ for row in rows], columns=list(FEATURES))
+def feature_frame(rows: Sequence[RawRow], names: Sequence[str]) -> pd.DataFrame:
+    """The batch's features as one frame, columns in the contract's order (built from the
+    validated rows' own feature mappings: no per-row copy)."""
+    return pd.DataFrame([row.features for row in rows], columns=list(names))
 
 
-def score_probabilities(model: Any, rows: Sequence[RawRow]) -> np.ndarray:
-    """Churn probability per row, one ``predict_proba`` call for the whole batch."""
-    return score_frame(model, feature_frame(rows))
+def score_probabilities(model: Any, rows: Sequence[RawRow], names: Sequence[str]) -> np.ndarray:
+    """Probability of the positive label per row, one ``predict_proba`` call for the batch."""
+    return score_frame(model, feature_frame(rows, names))
 
 
 def score_frame(model: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -142,6 +141,7 @@ class ScorerHandler(Handler):
         self.model = model
         self.metadata = metadata
         self.validator = RowValidator(metadata.features)
+        self.names = metadata.contract.names
         self.keep = keep
         self.join = LabelJoin(label_buffer_rows)
         # per partition read: the newest event time accepted, and rows too far ahead of it
@@ -183,11 +183,11 @@ class ScorerHandler(Handler):
         items = [item for item, _ in read]
         rows = [row for _, row in read]
         if rows:
-            frame = feature_frame(rows)
+            frame = feature_frame(rows, self.names)
             keep = np.ones(len(rows), dtype=bool)
             for index in np.flatnonzero(self.validator.suspects(frame)):
                 row = rows[index]
-                issues = self.validator.issues(row.features)
+                issues = self.validator.issues_of_values(row.features)
                 if issues:
                     keep[index] = False
                     outputs.append(self._refuse(items[index], row, issues))

@@ -1,4 +1,5 @@
-"""Fit the churn model and write a versioned artifact with its baselines."""
+"""Fit the default model, or register one already fitted, and write a versioned artifact with its
+contract and baselines."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -34,9 +36,8 @@ from model.artifact import (
     ModelMetadata,
     sha256_of,
 )
-from model.contract import ModelContract
-from model.datasets import DataSplit, load_clean, split
-from model.features import telco_contract
+from model.contract import ContractError, Declaration, ModelContract
+from model.datasets import DataSplit, builtin_dataset, prepared_split
 from monitors.attribution import source_feature
 from shared.policy import Policy
 
@@ -137,13 +138,85 @@ def train(
     policy: Policy,
     seed: int = 42,
     progress: Progress | None = None,
+    dataset: str = "telco-churn",
 ) -> TrainingResult:
-    """The Telco demo's model: fit, evaluate on the held-out set, explain, write an artifact."""
+    """The default model on a built-in dataset (the Telco demo's by default): fit, evaluate on
+    the held-out set, explain, write an artifact."""
     say = progress or (lambda _step: None)
-    say("loading and cleaning the Telco data")
-    parts: DataSplit = split(load_clean(), seed=seed)
-    contract = telco_contract(parts.reference, policy.validation.range_margin_spans)
+    source = builtin_dataset(dataset)
+    say(f"loading {source.description}")
+    return train_on(artifacts_dir, source.load(), source.declaration, policy, seed, say)
+
+
+def train_on(artifacts_dir: Path, raw: pd.DataFrame, declaration: Declaration, policy: Policy,
+             seed: int, say: Progress) -> TrainingResult:  # fmt: skip
+    """The default model on any data as it comes, described by ``declaration``."""
+    margin = policy.validation.range_margin_spans
+    parts, contract = prepared_split(raw, declaration, seed, margin)
     return train_model(artifacts_dir, parts, contract, policy, seed, say)
+
+
+def register_model(
+    artifacts_dir: Path,
+    model: Any,
+    reference: pd.DataFrame,
+    declaration: Declaration,
+    policy: Policy,
+    seed: int,
+    say: Progress,
+    test_share: float = 0.25,
+) -> TrainingResult:
+    """An already-fitted model (anything with ``predict_proba`` on a frame of the contract's
+    columns) with its reference set: the contract is fitted on part of it, the held-out baselines
+    measured on the rest (``test_share``), feature importance by permutation (model-agnostic).
+    A model whose ``predict_proba`` fails or gives no probabilities is refused in one line."""
+    margin = policy.validation.range_margin_spans
+    declaration.fit(reference, margin)  # a bad declaration is named before anything else
+    labels = declaration.fit(reference, margin).labels_of(reference)
+    fit_part, test_part = train_test_split(
+        reference, test_size=test_share, stratify=labels, random_state=seed
+    )
+    contract = declaration.fit(fit_part, margin)
+    parts = DataSplit(contract.prepare(fit_part), contract.prepare(test_part), fit_part.iloc[:0])
+    check_probabilities(model, parts.reference[list(contract.names)])
+    say("measuring permutation importance")
+    importance = permutation_importance_of(model, parts.test, contract, seed)
+    return write_artifact(artifacts_dir, model, parts, contract, policy, seed, say, importance,
+                          prefix="model")  # fmt: skip
+
+
+def check_probabilities(model: Any, frame: pd.DataFrame) -> None:
+    """Refuse a model whose ``predict_proba`` fails on ``frame`` or gives no probability of a
+    positive label per row."""
+    if not callable(getattr(model, "predict_proba", None)):
+        raise ContractError(f"the model ({type(model).__name__}) has no predict_proba")
+    try:
+        probability = np.asarray(model.predict_proba(frame), dtype=float)
+    except Exception as exc:  # any failure of the user's model is the one line to show
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractError(f"the model's predict_proba fails on the reference: {first}") from exc
+    if probability.ndim != 2 or probability.shape != (len(frame), 2):
+        raise ContractError(
+            f"the model's predict_proba gives shape {probability.shape} for {len(frame)} rows; "
+            "a binary classifier gives (rows, 2)"
+        )
+    if not np.all((probability >= 0) & (probability <= 1)):
+        raise ContractError("the model's predict_proba gives values outside [0, 1]")
+
+
+def permutation_importance_of(model: Any, held_out: pd.DataFrame, contract: ModelContract,
+                              seed: int) -> dict[str, float]:  # fmt: skip
+    """Mean drop of ROC-AUC when each feature is shuffled, per feature (never below zero)."""
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(
+        model, held_out[list(contract.names)], held_out[contract.label], scoring="roc_auc",
+        n_repeats=3, random_state=seed,
+    )  # fmt: skip
+    return {
+        name: max(0.0, float(mean))
+        for name, mean in zip(contract.names, result.importances_mean, strict=True)
+    }
 
 
 def train_model(artifacts_dir: Path, parts: DataSplit, contract: ModelContract, policy: Policy,

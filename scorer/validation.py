@@ -1,4 +1,4 @@
-"""Checks a decoded row against the model's feature schema (pure).
+"""Checks a decoded row against the model contract's features (pure).
 
 Structure and types are checked when the message is decoded (see ``shared.validation``); this adds
 what only the model knows: allowed categories and valid numeric ranges.
@@ -7,16 +7,17 @@ what only the model knows: allowed categories and valid numeric ranges.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from model.contract import FeatureSpec
-from shared.schemas import FieldIssue, IssueCode, TelcoFeatures
+from shared.schemas import FieldIssue, IssueCode
 
 
 class RowValidator:
-    """Validate features against the specs recorded in the model metadata.
+    """Validate features against the specs of the model contract.
 
     Examples
     --------
@@ -28,9 +29,6 @@ class RowValidator:
     def __init__(self, specs: list[FeatureSpec] | tuple[FeatureSpec, ...]):
         self.specs = tuple(specs)
         self._categories = {s.name: frozenset(s.categories or ()) for s in specs}
-
-    def issues(self, features: TelcoFeatures) -> tuple[FieldIssue, ...]:
-        return self.issues_of_values(features.model_dump())
 
     def suspects(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows of a batch that may have an issue: a category not allowed, a number outside its
@@ -57,7 +55,7 @@ class RowValidator:
                 suspect |= ~((numbers >= low) & (numbers <= high))  # NaN fails both
         return suspect
 
-    def issues_of_values(self, values: dict[str, object]) -> tuple[FieldIssue, ...]:
+    def issues_of_values(self, values: Mapping[str, object]) -> tuple[FieldIssue, ...]:
         found = []
         for spec in self.specs:
             value = values.get(spec.name)

@@ -77,7 +77,6 @@ class DataQualityPolicy(_Section):
 
 
 class FairnessPolicy(_Section):
-    attributes: tuple[str, ...] = Field(min_length=1)
     min_group_positives: int = Field(ge=1)
     min_group_negatives: int = Field(ge=0)
     span_windows: int = Field(ge=1)

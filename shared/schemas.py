@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import base64
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 SCHEMA_VERSION = 1
 
@@ -34,44 +42,25 @@ class Message(_Frozen):
 # --- rows -------------------------------------------------------------------------------------
 
 
-class TelcoFeatures(BaseModel):
-    """The 19 model inputs, by their Telco column names.
-
-    Strict: a number sent as a string is a wrong type, not something to coerce. Allowed categories
-    and numeric ranges come from the model's metadata and are checked by the scorer.
-    """
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
-
-    gender: str
-    SeniorCitizen: str
-    Partner: str
-    Dependents: str
-    tenure: int
-    PhoneService: str
-    MultipleLines: str
-    InternetService: str
-    OnlineSecurity: str
-    OnlineBackup: str
-    DeviceProtection: str
-    TechSupport: str
-    StreamingTV: str
-    StreamingMovies: str
-    Contract: str
-    PaperlessBilling: str
-    PaymentMethod: str
-    MonthlyCharges: float
-    TotalCharges: float
+# A feature's value on the wire: text for a categorical input, a JSON number for a numeric one.
+FeatureValue = StrictStr | StrictInt | StrictFloat
+# The features of a row. Each service parametrises the row messages with the model contract's
+# own typed mapping (``model.messages``): the exact feature names, strict types (a number sent as
+# a string is a wrong type, not something to coerce), a missing one refused; allowed categories
+# and numeric ranges are the scorer's to check. Unparametrised (a tool that reads any stream), a
+# row's features are a mapping of names to such values.
+FeaturesT = TypeVar("FeaturesT", bound=dict[str, FeatureValue])
 
 
-class RawRow(Message):
-    """A customer record as the upstream system sends it (topic ``rows.raw``)."""
+class RawRow(Message, Generic[FeaturesT]):
+    """A record as the upstream system sends it (topic ``rows.raw``): the model's inputs by
+    their column names, and the label when it is known at once."""
 
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     event_id: str = Field(min_length=1)
     customer_id: str = Field(min_length=1)
-    features: TelcoFeatures
+    features: FeaturesT
     label: Label | None = None
 
 
@@ -100,7 +89,7 @@ class LabelState(StrEnum):
     JOINED = "JOINED"
 
 
-class ScoredRow(Message):
+class ScoredRow(Message, Generic[FeaturesT]):
     """A valid row with the model's output and, where known, the true outcome.
 
     ``label_state`` is kept as its string value (it compares equal to the LabelState member):
@@ -111,7 +100,7 @@ class ScoredRow(Message):
 
     event_id: str
     customer_id: str
-    features: TelcoFeatures
+    features: FeaturesT
     label: Label | None
     prediction: Label
     probability: Probability

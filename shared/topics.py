@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from shared import schemas
@@ -29,12 +29,14 @@ QUARANTINE_SOURCE_HEADER = "quarantine_source"
 REPLAY_OF_HEADER = "quarantine_replay_of"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Topic(Generic[M]):
     """A topic and the pydantic model of its messages.
 
     ``name`` is the base name; on the broker it is prefixed with the namespace from the settings
-    (``Settings.topic_name``), so several deployments or test runs can share one cluster.
+    (``Settings.topic_name``), so several deployments or test runs can share one cluster. A topic
+    is its name: the row topics carried with the model contract's own message (``carrying``) are
+    the same topics.
     """
 
     name: str
@@ -49,11 +51,24 @@ class Topic(Generic[M]):
     # service restores its state from must outlive any retention.
     compacted: bool = False
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Topic) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def carrying(self, message: type[M]) -> Topic[M]:
+        """This topic, its messages read as ``message`` (a parametrised row message)."""
+        if not issubclass(message, self.message):
+            raise TypeError(f"{self.name} carries {self.message.__name__}, not {message}")
+        return replace(self, message=message)
+
     def encode(self, message: M) -> bytes:
         if not isinstance(message, self.message):
             raise TypeError(f"{self.name} carries {self.message.__name__}, not {type(message)}")
-        # the compiled serializer itself: model_dump_json's Python wrapper costs as much again
-        return self.message.__pydantic_serializer__.to_json(message)
+        # the compiled serializer itself (model_dump_json's Python wrapper costs as much again),
+        # the message's own: a parametrised row serialises its features as their mapping
+        return type(message).__pydantic_serializer__.to_json(message)
 
     def decode(self, payload: bytes | str) -> M:
         """The message, or pydantic's ValidationError (the compiled validator, called directly:

@@ -34,7 +34,7 @@ from shared.service import configure_logging
 from shared.settings import Settings
 
 app = typer.Typer(
-    help="Streaming monitoring and trust layer for a deployed churn model, on Kafka.",
+    help="Streaming monitoring and trust layer for a deployed model, on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -67,6 +67,8 @@ def _settings() -> Settings:
 def _user_errors():
     """Problems a user can fix (no broker, no model, a bad policy) as one line, not a traceback."""
     from model.artifact import ArtifactError
+    from model.contract import ContractError
+    from producer.scenario import ScenarioError
     from shared.errors import ConfigurationError
     from shared.policy import PolicyError
 
@@ -74,12 +76,13 @@ def _user_errors():
         yield
     except typer.Exit:
         raise  # said already (click's Exit is a RuntimeError)
-    except (ArtifactError, PolicyError, ConfigurationError, TimeoutError, RuntimeError) as exc:
+    except (ArtifactError, ContractError, ScenarioError, PolicyError, ConfigurationError,
+            TimeoutError, RuntimeError) as exc:  # fmt: skip
         console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
-def _train(settings: Settings, seed: int) -> None:
+def _train(settings: Settings, seed: int, dataset: str = "telco-churn") -> None:
     from scorer.training import train as fit
     from shared.policy import load_policy
 
@@ -89,8 +92,14 @@ def _train(settings: Settings, seed: int) -> None:
             load_policy(settings.policy_path),
             seed=seed,
             progress=lambda step: status.update(f"training: {step}"),
+            dataset=dataset,
         )
+    _print_artifact(result)
+
+
+def _print_artifact(result) -> None:
     baseline = result.metadata.baseline
+    contract = result.metadata.contract
     table = Table(title=f"model {result.metadata.model_version}: held-out metrics")
     for name in ("precision", "recall", "f1", "roc_auc", "support"):
         table.add_column(name, justify="right")
@@ -102,14 +111,136 @@ def _train(settings: Settings, seed: int) -> None:
         str(baseline.support),
     )
     console.print(table)
+    console.print(
+        f"contract {contract.name!r}: label {contract.label!r} (positive {contract.positive!r}), "
+        f"{len(contract.numeric)} numeric and {len(contract.categorical)} categorical features, "
+        f"sensitive: {', '.join(contract.sensitive) or 'none'}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
     console.print(f"artifact written to [bold]{result.version_dir}[/]")
 
 
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+Target = Annotated[str | None, typer.Option(help="The label column.")]
+Positive = Annotated[str | None, typer.Option(help="The label's value that counts as positive.")]
+Sensitive = Annotated[
+    str | None, typer.Option(help="Sensitive attributes, comma-separated (categorical columns).")
+]
+IdColumn = Annotated[str | None, typer.Option("--id", help="The column that identifies a row.")]
+TimeColumn = Annotated[
+    str | None, typer.Option("--time", help="The event-time column (the data is split in time).")
+]
+FeatureNames = Annotated[
+    str | None,
+    typer.Option(help="The model's inputs, comma-separated (default: every other column)."),
+]
+Categorical = Annotated[
+    str | None,
+    typer.Option(help="Numeric columns to monitor as categories (codes, flags), comma-separated."),
+]
+ContractName = Annotated[str, typer.Option(help="A name for the contract (shown in alerts).")]
+
+
+def _declaration(target, positive, sensitive, id_column, time_column, features, categorical,
+                 name):  # fmt: skip
+    from model.contract import Declaration
+
+    if target is None or positive is None:
+        raise typer.BadParameter("--target and --positive are needed with your own data")
+    return Declaration(
+        label=target, positive=positive, sensitive=_names(sensitive),
+        features=_names(features) or None, id_column=id_column, time_column=time_column,
+        name=name, categorical=_names(categorical),
+    )  # fmt: skip
+
+
 @app.command()
-def train(seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 42) -> None:
-    """Fit the churn model and write a versioned artifact with its baselines."""
+def train(
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 42,
+    dataset: Annotated[
+        str, typer.Option(help="A built-in dataset: telco-churn (the demo's) or arrests.")
+    ] = "telco-churn",
+    data: Annotated[
+        Path | None, typer.Option(help="Your own data instead: a CSV or Parquet file.")
+    ] = None,
+    target: Target = None,
+    positive: Positive = None,
+    sensitive: Sensitive = None,
+    id_column: IdColumn = None,
+    time_column: TimeColumn = None,
+    features: FeatureNames = None,
+    categorical: Categorical = None,
+    name: ContractName = "model",
+) -> None:
+    """Fit the default model (one-hot and scaled inputs, class-balanced logistic regression) on a
+    built-in dataset or on your own data, and write a versioned artifact with its model contract
+    and baselines."""
+    settings = _settings()
     with _user_errors():
-        _train(_settings(), seed)
+        if data is None:
+            _train(settings, seed, dataset)
+            return
+        from model.datasets import read_table
+        from scorer.training import train_on
+        from shared.policy import load_policy
+
+        declaration = _declaration(target, positive, sensitive, id_column, time_column, features,
+                                   categorical, name)  # fmt: skip
+        with console.status("training") as status:
+            result = train_on(
+                settings.artifacts_dir, read_table(data), declaration,
+                load_policy(settings.policy_path), seed,
+                lambda step: status.update(f"training: {step}"),
+            )  # fmt: skip
+        _print_artifact(result)
+
+
+@app.command()
+def register(
+    model: Annotated[Path, typer.Option(help="A fitted model saved with joblib (predict_proba).")],
+    reference: Annotated[
+        Path, typer.Option(help="Labelled rows the model was not fit on (CSV or Parquet).")
+    ],
+    target: Target = None,
+    positive: Positive = None,
+    sensitive: Sensitive = None,
+    id_column: IdColumn = None,
+    time_column: TimeColumn = None,
+    features: FeatureNames = None,
+    categorical: Categorical = None,
+    name: ContractName = "model",
+    seed: Annotated[int, typer.Option(help="Seed of the reference's split.")] = 42,
+) -> None:
+    """Register a model you fitted yourself: its contract is fitted on three quarters of the
+    reference, its held-out baselines measured on the rest, and it is written as a versioned
+    artifact the services load (the sha256 of the file is checked before every later load)."""
+    settings = _settings()
+    with _user_errors():
+        import joblib
+
+        from model.contract import ContractError
+        from model.datasets import read_table
+        from scorer.training import register_model
+        from shared.policy import load_policy
+
+        declaration = _declaration(target, positive, sensitive, id_column, time_column, features,
+                                   categorical, name)  # fmt: skip
+        if not model.exists():
+            raise ContractError(f"no such file: {model}")
+        try:
+            fitted = joblib.load(model)  # the user's own file, which they ask us to load
+        except Exception as exc:  # not a joblib file, or one needing a missing package
+            raise ContractError(f"cannot load {model} with joblib: {exc}") from exc
+        with console.status("registering") as status:
+            result = register_model(
+                settings.artifacts_dir, fitted, read_table(reference), declaration,
+                load_policy(settings.policy_path), seed,
+                lambda step: status.update(f"registering: {step}"),
+            )  # fmt: skip
+        _print_artifact(result)
 
 
 @app.command()
@@ -211,7 +342,11 @@ def _advance(bar: Progress, task: TaskID, rows: int) -> None:
 
 @app.command(name="produce")
 def produce_command(
-    scenario: Scenario = "full",
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Built-in scenario or the path of a scenario file; its columns must be "
+                     "the model contract's (default: full for the Telco demo, baseline else)."),
+    ] = None,
     days: Days = None,
     rows_per_day: RowsPerDay = 500,
     rate: Rate = 0.0,
@@ -222,14 +357,34 @@ def produce_command(
         typer.Option(help="When the scenario ends, stream it again from where it ended in event "
                      "time, with the next seed, until stopped (a long-running demo)."),
     ] = False,
+    from_path: Annotated[
+        Path | None,
+        typer.Option("--from", help="Stream rows of this CSV or Parquet file (in the model "
+                     "contract's schema) instead of the built-in dataset's unseen rows."),
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option("--time", help="Draw the file's rows in the order of this column "
+                     "(default: the contract's time column, if any)."),
+    ] = None,
 ) -> None:  # fmt: skip
     """Stream production rows with the scenario's drift, and publish its ground truth."""
+    from model.artifact import load_metadata, resolve_version_dir
     from producer.app import produce
     from shared.capabilities import adapt_to_broker
     from shared.kafka import wait_for_broker
 
     settings = _settings()
-    plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
+    if scenario is not None:  # an unknown scenario is named before anything else
+        _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
+    with _user_errors():
+        contract = load_metadata(resolve_version_dir(settings.artifacts_dir)).contract
+        pool = None if from_path is None else _replayed(from_path, contract, time_column)
+    default = "full" if contract.name == "telco-churn" else "baseline"
+    plan = _plan(scenario or default, days, rows_per_day, seed, label_delay_days, settings)
+    plan = replace(plan, in_order=from_path is not None)
+    with _user_errors():
+        plan = replace(plan, scenario=plan.scenario.bound_to(contract))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     failed = 0
@@ -241,7 +396,7 @@ def produce_command(
             task = bar.add_task("rows", total=plan.total_rows)
             result = produce(
                 settings, plan, rate or None, should_stop=stop.is_set,
-                progress=functools.partial(_advance, bar, task),
+                progress=functools.partial(_advance, bar, task), pool=pool, contract=contract,
             )  # fmt: skip
         console.print(
             f"produced {result.produced} rows and {result.labels} late labels in "
@@ -254,6 +409,20 @@ def produce_command(
         plan = replace(plan, origin=plan.origin + plan.days * plan.day_length, seed=plan.seed + 1)
     if failed:
         raise typer.Exit(1)
+
+
+def _replayed(path: Path, contract, time_column: str | None):
+    """The rows of a user's file, prepared by the contract (label 0/1, its columns only), in the
+    order of ``time_column`` when given."""
+    from model.contract import ContractError
+    from model.datasets import read_table
+
+    frame = read_table(path)
+    if time_column is not None:
+        if time_column not in frame:
+            raise ContractError(f"{path} has no column {time_column!r}")
+        frame = frame.sort_values(time_column, kind="stable")
+    return contract.prepare(frame)
 
 
 @app.command()
@@ -461,7 +630,15 @@ def report(
 
 @app.command()
 def demo(
-    scenario: Scenario = "full",
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Built-in scenario or the path of a scenario file (default: the "
+                     "dataset's own, full for the Telco demo)."),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="The built-in dataset whose model is monitored: telco-churn or "
+                          "arrests (its model is trained first if the artifact is another's).")
+    ] = "telco-churn",
     days: Days = None,
     rows_per_day: RowsPerDay = 500,
     rate: Annotated[
@@ -487,14 +664,18 @@ def demo(
     ] = None,
 ) -> None:  # fmt: skip
     """Run the whole pipeline on a scenario and summarise what was caught."""
+    from model.datasets import builtin_dataset
     from trustwatch.demo import DemoOptions, run_demo, write_summary
     from trustwatch.render import alert_text, decision_text
 
     settings = _settings()
-    plan = _plan(scenario, days, rows_per_day, seed, label_delay_days, settings)
+    with _user_errors():
+        source = builtin_dataset(dataset)
+    plan = _plan(scenario or source.scenario, days, rows_per_day, seed, label_delay_days,
+                 settings)  # fmt: skip
     options = DemoOptions(
         plan=plan, rate=rate or None, split_seed=42, hold_seconds=hold,
-        prometheus_targets=prometheus_targets,
+        prometheus_targets=prometheus_targets, dataset=dataset,
     )  # fmt: skip
     console.rule(f"trustwatch demo: {plan.scenario.description}")
     with _user_errors(), _progress_bar() as bar:
@@ -502,7 +683,7 @@ def demo(
         summary = run_demo(
             settings,
             options,
-            train=lambda: _train(settings, 42),
+            train=lambda: _train(settings, 42, dataset),
             on_progress=lambda n: bar.update(task, completed=n),
             on_alert=lambda a: bar.console.print(alert_text(a)),
             on_decision=lambda d: bar.console.print(decision_text(d)),

@@ -188,6 +188,12 @@ class DemoOptions:
     prometheus_targets: Path | None = None
     # the demo's stream ends: its last windows close once the input has been quiet this long
     idle_flush_seconds: float = 2.0
+    # the built-in dataset whose model is monitored (trained first if the artifact is another's)
+    dataset: str = "telco-churn"
+
+
+def _contract_name(settings: Settings) -> str:
+    return load_metadata(resolve_version_dir(settings.artifacts_dir)).contract.name
 
 
 def run_demo(
@@ -202,6 +208,9 @@ def run_demo(
     started = time.monotonic()
     if not has_artifact(settings.artifacts_dir):
         on_status("no model artifact yet: training one")
+        train()
+    elif _contract_name(settings) != options.dataset:
+        on_status(f"the model artifact is not one of {options.dataset}: training one")
         train()
 
     broker: EmbeddedBroker | None = None

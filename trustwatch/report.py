@@ -148,7 +148,9 @@ def plot_fairness(
     signals = history.signals(FairnessSignal)
     if not signals:
         return False
-    attributes = list(policy.fairness.attributes)
+    # the attributes the monitor reported: the model contract's sensitive ones
+    attributes = sorted({group.attribute for s in signals for group in s.groups}
+                        | {gap.attribute for s in signals for gap in s.gaps})  # fmt: skip
     figure, axes = plt.subplots(len(attributes), 1, figsize=(11, 2.6 * len(attributes)),
                                 sharex=True, squeeze=False)  # fmt: skip
     times = [s.window_start for s in signals]

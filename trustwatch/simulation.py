@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from alerter.metrics import AlerterMetrics
 from alerter.service import AlerterHandler
 from model.artifact import load_metadata, resolve_version_dir
+from model.messages import RowMessages
 from monitors.app import MonitorKind, calculators_of, inputs_of
 from monitors.service import monitor_handler
 from producer.stream import Emission, StreamPlan, generate
@@ -101,20 +102,24 @@ class Simulation:
     """The services' handlers, wired through in-memory topics (one partition each)."""
 
     def __init__(self, settings: Settings, pool: pd.DataFrame):
+        """``pool``: the rows to stream, prepared by the current artifact's contract."""
         self.settings = settings.model_copy(update={"idle_flush_seconds": 1e-9})
         self.pool = pool
+        metadata = load_metadata(resolve_version_dir(self.settings.artifacts_dir))
+        self.contract = metadata.contract
+        self.rows = RowMessages.of(self.contract)
         self.logs: dict[str, list[BaseModel]] = defaultdict(list)
-        self.stages = [_Stage("scorer", scorer_handler(self.settings), [RAW_ROWS, LABELS])]
+        scorer = scorer_handler(self.settings)
+        self.stages = [_Stage("scorer", scorer, [self.rows.raw, LABELS])]
         for kind in MonitorKind:
-            primary, *secondary, partials = inputs_of(kind)
+            primary, *secondary, partials = inputs_of(kind, self.contract)
             handler = monitor_handler(calculators_of(self.settings, kind), self.settings,
                                       primary, partials, self._read, secondary)  # fmt: skip
-            self.stages.append(_Stage(f"monitor-{kind.value}", handler, inputs_of(kind)))
-        version_dir = resolve_version_dir(self.settings.artifacts_dir)
+            self.stages.append(
+                _Stage(f"monitor-{kind.value}", handler, inputs_of(kind, self.contract))
+            )
         alerter = AlerterHandler(
-            load_policy(self.settings.policy_path),
-            load_metadata(version_dir),
-            AlerterMetrics(CollectorRegistry()),
+            load_policy(self.settings.policy_path), metadata, AlerterMetrics(CollectorRegistry())
         )
         self.stages.append(_Stage("alerter", alerter, list(SIGNAL_TOPICS)))
         for stage in self.stages:
@@ -136,11 +141,11 @@ class Simulation:
         return list(enumerate(log[start : max(start, end)], start))
 
     def run(self, plan: StreamPlan) -> SimulationResult:
-        self.result.steps = list(plan.scenario.ground_truth(
+        self.result.steps = list(plan.scenario.bound_to(self.contract).ground_truth(
             plan.run_id, plan.origin, plan.day_length, published_at=datetime.now(tz=UTC)
         ))  # fmt: skip
         batch: list[Emission] = []
-        for emission in generate(plan, self.pool):
+        for emission in generate(plan, self.pool, self.contract):
             self.result.rows += emission.topic == RAW_ROWS
             batch.append(emission)
             if len(batch) >= BATCH_MESSAGES:
@@ -160,7 +165,9 @@ class Simulation:
         for emission in emissions:
             name = self._name(emission.topic)
             offset = len(self.logs[name])
-            value = decode_payload(emission.topic, emission.payload, limit)
+            # read as the scorer reads it: the contract's row message
+            (topic,) = self.rows.bind([emission.topic])
+            value = decode_payload(topic, emission.payload, limit)
             if isinstance(value, tuple):
                 record = _Record(name, offset, emission.key.encode(), emission.payload,
                                  emission.headers)  # fmt: skip

@@ -22,6 +22,7 @@ from shared.broker import free_port
 from shared.kafka import ensure_topics, make_producer
 from shared.schemas import LabelState, QuarantinedRow, ScoredRow
 from shared.topics import EVENT_ID_HEADER, QUARANTINE, RAW_ROWS, SCORED_ROWS
+from tests.conftest import TELCO_CONTRACT
 from tests.integration.helpers import Collector, read_all, start_service
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ def expected_ids(stream_plan):
     from model.datasets import load_clean, split
     from producer.stream import generate
 
-    emissions = [e for e in generate(stream_plan, split(load_clean()).production)]
+    emissions = [e for e in generate(stream_plan, split(load_clean()).production, TELCO_CONTRACT)]
     rows = [e for e in emissions if e.topic == RAW_ROWS]
     return {e.event_id for e in rows}, {e.event_id for e in rows if e.fault is not None}
 
@@ -183,7 +184,7 @@ def payloads(draw, valid_document):
 def valid_document(data_split):
     from producer.stream import generate
 
-    emission = next(generate(plan(days=1, rows=1), data_split.production))
+    emission = next(generate(plan(days=1, rows=1), data_split.production, TELCO_CONTRACT))
     return json.loads(emission.payload)
 
 

@@ -14,6 +14,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.schemas import DriftSeverity, QuarantinedRow, ScoredRow
 from shared.settings import Settings
 from shared.topics import EVENT_ID_HEADER, QUARANTINE, RAW_ROWS, SCORED_ROWS
+from tests.conftest import TELCO_CONTRACT
 from tests.integration.helpers import read_all
 from tests.unit.monitor_cluster import comparable
 
@@ -83,7 +84,7 @@ def valid_document(data_split):
 
     scenario = Scenario.model_validate({"name": "one", "description": "", "days": 1, "steps": []})
     plan = StreamPlan(scenario, 1, 1, 3, datetime(2026, 3, 1, tzinfo=UTC))
-    return json.loads(next(generate(plan, data_split.production)).payload)
+    return json.loads(next(generate(plan, data_split.production, TELCO_CONTRACT)).payload)
 
 
 def test_ten_thousand_bad_payloads_each_end_quarantined_with_a_reason(settings, valid_document):

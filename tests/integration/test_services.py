@@ -28,6 +28,7 @@ from shared.topics import (
     RAW_ROWS,
     SCORED_ROWS,
 )
+from tests.conftest import TELCO_CONTRACT
 from tests.integration.helpers import publish, publish_raw, read_all
 from tests.unit.signals import drift, fairness, performance
 
@@ -37,7 +38,9 @@ pytestmark = pytest.mark.integration
 def test_scorer_scores_valid_rows_and_quarantines_the_rest(settings, data_split, metadata):
     ensure_topics(settings)
     plan = StreamPlan(get_scenario("covariate"), 2, 50, 3, datetime(2026, 3, 1, tzinfo=UTC))
-    rows = [RAW_ROWS.decode(e.payload) for e in generate(plan, data_split.production)]
+    rows = [
+        RAW_ROWS.decode(e.payload) for e in generate(plan, data_split.production, TELCO_CONTRACT)
+    ]
     publish(settings, RAW_ROWS, rows)
     bad_category = json.loads(rows[0].model_dump_json())
     bad_category["event_id"] = "bad-category"

@@ -54,12 +54,12 @@ HIGH, MEDIUM, LOW = DriftSeverity.HIGH, DriftSeverity.MEDIUM, DriftSeverity.LOW
         (window(0, drift_signal=drift(0, quarantined={"NULL": 2})), set()),
         # churn rate 0.40 (CI 0.36..0.44) vs 0.265: interval 0.095 away -> WARNING (tol. 0.05)
         (window(0, perf=performance(0, churn=(0.40, 0.36, 0.44))),
-         {("DRIFT:Churn", AlertSeverity.WARNING)}),
+         {("DRIFT:label", AlertSeverity.WARNING)}),
         (window(0, perf=performance(0, churn=(0.55, 0.51, 0.59))),
-         {("DRIFT:Churn", AlertSeverity.CRITICAL)}),
+         {("DRIFT:label", AlertSeverity.CRITICAL)}),
         (window(0, perf=performance(0, churn=(0.30, 0.26, 0.34))), set()),
         (window(0, perf=performance(0, predicted=(0.52, 0.48, 0.56))),
-         {("DRIFT:predicted_churn_rate", AlertSeverity.WARNING)}),
+         {("DRIFT:predicted_positive_rate", AlertSeverity.WARNING)}),
     ],
 )  # fmt: skip
 def test_conditions_table(policy, signals, expected):
@@ -285,7 +285,7 @@ def test_conditions_that_begin_together_are_one_alert_named_after_the_best_expla
         AlertStatus.FIRING, AlertType.PERFORMANCE, "recall")  # fmt: skip
     assert alert.key == "PERFORMANCE:recall" and alert.severity == AlertSeverity.CRITICAL
     assert {m.key for m in alert.members} == {
-        "PERFORMANCE:recall", "PERFORMANCE:roc_auc", "CHANGE_POINT:error_rate", "DRIFT:Churn",
+        "PERFORMANCE:recall", "PERFORMANCE:roc_auc", "CHANGE_POINT:error_rate", "DRIFT:label",
         "BIAS:gender"}  # fmt: skip
     assert "Seen with it, as part of the same problem: BIAS:gender" in alert.explanation
     # the same conditions next window: nothing new to say

@@ -11,7 +11,7 @@ def test_linear_shap_matches_shap_linear_explainer(version_dir, data_split):
 
     model = load_model(version_dir)
     background = data_split.reference.sample(300, random_state=1)
-    ours = LinearAttribution(model, background)
+    ours = LinearAttribution(model, background, FEATURES)
     preprocess, classifier = model.named_steps["preprocess"], model.named_steps["classifier"]
 
     def dense(frame):
@@ -25,7 +25,7 @@ def test_linear_shap_matches_shap_linear_explainer(version_dir, data_split):
     reference = np.asarray(explainer.shap_values(dense(sample)))
     summed = np.zeros((len(sample), len(FEATURES)))
     for column, name in enumerate(preprocess.get_feature_names_out()):
-        summed[:, FEATURES.index(source_feature(str(name)))] += reference[:, column]
+        summed[:, FEATURES.index(source_feature(str(name), FEATURES))] += reference[:, column]
     np.testing.assert_allclose(ours.shap_values(sample), summed, atol=1e-9)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from model.artifact import load_reference
+from model.features import SENSITIVE_ATTRIBUTES
 from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
@@ -30,9 +31,9 @@ from shared.schemas import (
     PackedArray,
     QuarantinedRow,
     ScoredRow,
-    TelcoFeatures,
     WindowPartial,
 )
+from tests.conftest import telco_features
 
 ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -50,7 +51,7 @@ def calculators(version_dir, metadata, policy):
             "performance": lambda: PerformanceCalculator(metadata, policy, CLOCK),
             "performance-estimate": lambda: EstimatedPerformanceCalculator(metadata, policy),
             "drift": lambda: DriftCalculator(reference, metadata, policy, CLOCK),
-            "fairness": lambda: FairnessCalculator(policy),
+            "fairness": lambda: FairnessCalculator(policy, SENSITIVE_ATTRIBUTES),
         }[name]()
 
     return make
@@ -59,12 +60,7 @@ def calculators(version_dir, metadata, policy):
 @pytest.fixture(scope="module")
 def features(data_split):
     records = data_split.test.to_dict(orient="records")
-    return [
-        TelcoFeatures.model_construct(
-            **{k: int(r[k]) if k == "tenure" else r[k] for k in TelcoFeatures.model_fields}
-        )
-        for r in records
-    ]
+    return [telco_features(r) for r in records]
 
 
 def rows_of(features, count: int, seed: int, state=LabelState.INLINE, day: int = 0):

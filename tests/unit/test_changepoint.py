@@ -78,8 +78,9 @@ def test_a_bucket_feeds_its_mean_and_variance_within_the_cap():
 
 def scored_stream(name: str, seed: int, model, metadata, pool: pd.DataFrame) -> list[ScoredRow]:
     plan = StreamPlan(get_scenario(name), 14, 500, seed, ORIGIN)
-    rows = [RAW_ROWS.decode(e.payload) for e in generate(plan, pool) if e.topic is RAW_ROWS]
-    frame = pd.DataFrame([r.features.model_dump() for r in rows], columns=list(FEATURES))
+    emitted = generate(plan, pool, metadata.contract)
+    rows = [RAW_ROWS.decode(e.payload) for e in emitted if e.topic == RAW_ROWS]
+    frame = pd.DataFrame([r.features for r in rows], columns=list(FEATURES))
     probability = model.predict_proba(frame)[:, 1]
     return [
         ScoredRow.model_construct(

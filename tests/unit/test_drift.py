@@ -64,7 +64,7 @@ def profile(version_dir, policy):
 
     reference = load_reference(version_dir)
     return ReferenceProfile.fit(
-        reference, policy.drift.bins, test_bins=policy.drift.test_bins,
+        reference, policy.drift.bins, FEATURES, test_bins=policy.drift.test_bins,
         prediction_column="probability",
     )  # fmt: skip
 

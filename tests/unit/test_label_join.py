@@ -1,10 +1,10 @@
 from datetime import UTC, datetime
 
 from scorer.service import LabelJoin
-from shared.schemas import LabelEvent, LabelState, ScoredRow, TelcoFeatures
+from shared.schemas import LabelEvent, LabelState, ScoredRow
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
-FEATURES = TelcoFeatures(
+FEATURES = dict(
     gender="Male", SeniorCitizen="0", Partner="Yes", Dependents="No", tenure=3,
     PhoneService="Yes", MultipleLines="No", InternetService="DSL", OnlineSecurity="No",
     OnlineBackup="No", DeviceProtection="No", TechSupport="No", StreamingTV="No",
@@ -71,19 +71,17 @@ def test_a_rows_probability_does_not_depend_on_its_batch(version_dir, data_split
     from model.artifact import load_metadata, load_model
     from scorer.service import score_probabilities
     from shared.schemas import RawRow
+    from tests.conftest import telco_features
 
-    model = load_model(version_dir, load_metadata(version_dir))
+    metadata = load_metadata(version_dir)
+    model = load_model(version_dir, metadata)
     rows = []
     for index, record in enumerate(data_split.test.head(700).to_dict(orient="records")):
-        features = {k: record[k] for k in TelcoFeatures.model_fields}
-        features["tenure"], features["TotalCharges"] = (
-            int(features["tenure"]),
-            float(features["TotalCharges"]),
-        )
         rows.append(RawRow(event_time=NOW, event_id=str(index), customer_id="c",
-                           features=TelcoFeatures(**features)))  # fmt: skip
-    whole = score_probabilities(model, rows)
+                           features=telco_features(record)))  # fmt: skip
+    names = metadata.contract.names
+    whole = score_probabilities(model, rows, names)
     in_sevens = np.concatenate(
-        [score_probabilities(model, rows[i : i + 7]) for i in range(0, 700, 7)]
+        [score_probabilities(model, rows[i : i + 7], names) for i in range(0, 700, 7)]
     )
     assert np.array_equal(whole, in_sevens)

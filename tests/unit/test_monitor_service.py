@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from model.artifact import load_reference
+from model.features import SENSITIVE_ATTRIBUTES
 from monitors.calculators import (
     DriftCalculator,
     EstimatedPerformanceCalculator,
@@ -23,7 +24,6 @@ from shared.schemas import (
     LabelState,
     QuarantinedRow,
     ScoredRow,
-    TelcoFeatures,
 )
 from shared.settings import Settings
 from shared.topics import (
@@ -33,6 +33,7 @@ from shared.topics import (
     QUARANTINE,
     SCORED_ROWS,
 )
+from tests.conftest import telco_features
 from tests.unit.monitor_cluster import Cluster, comparable
 
 ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
@@ -53,16 +54,14 @@ def performance(metadata, policy):
 def scored_rows(frame, day, state=LabelState.INLINE, scale=1.0, flip=False, spacing=1.0):
     rows = []
     for index, record in enumerate(frame.to_dict(orient="records")):
-        features = {k: record[k] for k in TelcoFeatures.model_fields}
-        features["MonthlyCharges"] = round(float(features["MonthlyCharges"]) * scale, 2)
-        features["tenure"] = int(features["tenure"])
-        features["TotalCharges"] = float(features["TotalCharges"])
+        features = telco_features(record)
+        features["MonthlyCharges"] = round(features["MonthlyCharges"] * scale, 2)
         label = int(record["Churn"])
         prediction = 1 - label if flip else label
         rows.append(ScoredRow(
             event_time=ORIGIN + timedelta(days=day, seconds=index * spacing),
             event_id=f"{day}-{index}-{state.value}", customer_id="c",
-            features=TelcoFeatures(**features),
+            features=features,
             label=None if state == LabelState.PENDING else label, prediction=prediction,
             probability=0.9 if prediction else 0.1, model_version="v", label_state=state,
         ))  # fmt: skip
@@ -177,12 +176,15 @@ def test_performance_rolls_over_the_last_windows(metadata, policy, data_split):
 
 def test_fairness_reads_only_labelled_rows(policy, data_split):
     rows = scored_rows(data_split.test.head(300), 0, LabelState.PENDING)
-    assert one_instance([FairnessCalculator(policy)], rows, FAIRNESS_WINDOWS) == []
-    rows = scored_rows(data_split.test.head(300), 0, LabelState.JOINED)
-    (signal,) = one_instance([FairnessCalculator(policy)], rows, FAIRNESS_WINDOWS)
-    assert signal.rows == 300 and {g.attribute for g in signal.groups} == set(
-        policy.fairness.attributes
+    assert (
+        one_instance([FairnessCalculator(policy, SENSITIVE_ATTRIBUTES)], rows, FAIRNESS_WINDOWS)
+        == []
     )
+    rows = scored_rows(data_split.test.head(300), 0, LabelState.JOINED)
+    (signal,) = one_instance(
+        [FairnessCalculator(policy, SENSITIVE_ATTRIBUTES)], rows, FAIRNESS_WINDOWS
+    )
+    assert signal.rows == 300 and {g.attribute for g in signal.groups} == set(SENSITIVE_ATTRIBUTES)
 
 
 def test_pending_rows_give_a_provisional_estimate_first(metadata, policy, data_split):
@@ -243,7 +245,7 @@ def monitors_under_test(reference, metadata, policy):
     return {
         "drift": (lambda: [drift(reference, metadata, policy)], DRIFT_WINDOWS),
         "performance": (lambda: [performance(metadata, policy)], PERFORMANCE_WINDOWS),
-        "fairness": (lambda: [FairnessCalculator(policy)], FAIRNESS_WINDOWS),
+        "fairness": (lambda: [FairnessCalculator(policy, SENSITIVE_ATTRIBUTES)], FAIRNESS_WINDOWS),
     }
 
 
@@ -346,7 +348,11 @@ def test_a_new_assignment_reads_back_a_bounded_part_of_each_log(policy):
 
     settings = SETTINGS.model_copy(update={"restore_partials": 50, "dedupe_rows": 400})
     handler = monitor_handler(
-        [FairnessCalculator(policy)], settings, SCORED_ROWS, FAIRNESS_WINDOWS, read
+        [FairnessCalculator(policy, SENSITIVE_ATTRIBUTES)],
+        settings,
+        SCORED_ROWS,
+        FAIRNESS_WINDOWS,
+        read,
     )
     handler.on_assign({(SCORED, 1): 700, (settings.topic_name(FAIRNESS_WINDOWS), 0): 120})
     # the combiner: the last partials before its committed offset; the worker: the row ids just
@@ -404,8 +410,9 @@ def test_a_partial_that_does_not_fit_is_quarantined_without_opening_a_window_or_
             update={"window_start": ORIGIN + timedelta(hours=1)}
         ),
     }
-    handler = monitor_handler([FairnessCalculator(policy)], SETTINGS, SCORED_ROWS,
-                              FAIRNESS_WINDOWS, lambda *args: [])  # fmt: skip
+    fairness = FairnessCalculator(policy, SENSITIVE_ATTRIBUTES)
+    handler = monitor_handler([fairness], SETTINGS, SCORED_ROWS, FAIRNESS_WINDOWS,
+                              lambda *args: [])  # fmt: skip
     combiner = handler.handlers[-1]
     partials = SETTINGS.topic_name(FAIRNESS_WINDOWS)
     combiner.on_assign({(partials, 0): -1})

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
+from model.messages import RowMessages
 from producer.scenario import (
     FaultKind,
     NumericShift,
@@ -18,9 +19,10 @@ from producer.scenario import (
 )
 from producer.stream import StreamPlan, generate
 from scorer.validation import RowValidator
-from shared.schemas import IssueCode, LabelEvent, RawRow
+from shared.schemas import IssueCode, LabelEvent
 from shared.topics import LABELS, RAW_ROWS
 from shared.validation import issues_from_validation_error
+from tests.conftest import TELCO_CONTRACT
 
 ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -28,7 +30,7 @@ ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 def emissions(pool, scenario="baseline", seed=7, days=None, rows=300, delay=0.0):
     chosen = get_scenario(scenario) if isinstance(scenario, str) else scenario
     plan = StreamPlan(chosen, days or chosen.days, rows, seed, ORIGIN, label_delay_days=delay)
-    return list(generate(plan, pool))
+    return list(generate(plan, pool, TELCO_CONTRACT))
 
 
 def rows_of(out):
@@ -59,7 +61,7 @@ def test_stream_samples_only_the_production_pool(data_split):
 
 
 def _column(rows, name):
-    return np.array([getattr(r.features, name) for r in rows])
+    return np.array([r.features[name] for r in rows])
 
 
 def test_covariate_scale_changes_only_its_target_from_its_day(data_split):
@@ -67,12 +69,10 @@ def test_covariate_scale_changes_only_its_target_from_its_day(data_split):
     drifted = rows_of(emissions(data_split.production, "covariate", days=14, rows=100))
     for before, after in zip(base, drifted, strict=True):
         factor = 1.2 if before.event_time >= ORIGIN + timedelta(days=7) else 1.0
-        assert after.features.MonthlyCharges == pytest.approx(
-            round(before.features.MonthlyCharges * factor, 2)
+        assert after.features["MonthlyCharges"] == pytest.approx(
+            round(before.features["MonthlyCharges"] * factor, 2)
         )
-        assert after.features.model_dump(exclude={"MonthlyCharges"}) == before.features.model_dump(
-            exclude={"MonthlyCharges"}
-        )
+        assert {**after.features, "MonthlyCharges": 0} == {**before.features, "MonthlyCharges": 0}
         assert after.label == before.label
 
 
@@ -85,7 +85,7 @@ def test_concept_changes_labels_in_the_segment_and_leaves_inputs_alone(data_spli
     in_segment = [
         (b.label, c.label)
         for b, c in zip(base, concept, strict=True)
-        if c.event_time >= onset and c.features.Contract in ("One year", "Two year")
+        if c.event_time >= onset and c.features["Contract"] in ("One year", "Two year")
     ]
     before_rate = np.mean([b for b, _ in in_segment])
     after_rate = np.mean([c for _, c in in_segment])
@@ -93,7 +93,7 @@ def test_concept_changes_labels_in_the_segment_and_leaves_inputs_alone(data_spli
     outside = [
         (b.label, c.label)
         for b, c in zip(base, concept, strict=True)
-        if c.features.Contract == "Month-to-month" or c.event_time < onset
+        if c.features["Contract"] == "Month-to-month" or c.event_time < onset
     ]
     assert all(b == c for b, c in outside)
 
@@ -115,8 +115,8 @@ def test_group_bias_touches_one_group_only(data_split):
     bias = rows_of(emissions(data_split.production, "bias", days=14))
     changed = [(b, c) for b, c in zip(base, bias, strict=True) if b.label != c.label]
     assert changed
-    assert all(c.features.gender == "Female" for _, c in changed)
-    assert all(c.features.Contract in ("One year", "Two year") for _, c in changed)
+    assert all(c.features["gender"] == "Female" for _, c in changed)
+    assert all(c.features["Contract"] in ("One year", "Two year") for _, c in changed)
     assert all(b.label == 0 and c.label == 1 for b, c in changed)
     assert all(c.event_time >= ORIGIN + timedelta(days=7) for _, c in changed)
 
@@ -163,11 +163,11 @@ def test_schema_faults_each_get_their_reason(data_split, metadata):
             assert len(emission.payload) > 16_384
             continue
         try:
-            row = RawRow.model_validate_json(emission.payload)
+            row = RowMessages.of(TELCO_CONTRACT).raw.decode(emission.payload)
         except ValidationError as exc:
             codes = {i.code for i in issues_from_validation_error(exc)}
         else:
-            codes = {i.code for i in validator.issues(row.features)}
+            codes = {i.code for i in validator.issues_of_values(row.features)}
         assert expected[emission.fault] in codes, emission.fault
     assert all(dict(e.headers)["event_id"] == e.event_id.encode() for e in faulty)
 
@@ -206,7 +206,7 @@ def test_scenario_files_are_validated_with_clear_errors(tmp_path):
     )
     with pytest.raises(ScenarioError, match="end_day 3 must be after start_day 4"):
         load_scenario(later)
-    with pytest.raises(ScenarioError, match="built-in scenarios: baseline"):
+    with pytest.raises(ScenarioError, match="built-in scenarios: .*baseline"):
         get_scenario("nope")
     good = tmp_path / "mine.yaml"
     good.write_text(json.dumps(get_scenario("bias").model_dump(mode="json")))

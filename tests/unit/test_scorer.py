@@ -6,11 +6,13 @@ import json
 import numpy as np
 
 from model.artifact import load_model
+from model.messages import RowMessages
 from scorer.service import ScorerHandler, score_probabilities
 from shared.handler import Inbound
 from shared.records import Keep
 from shared.schemas import IssueCode, QuarantinedRow, RawRow, ScoredRow
 from shared.topics import RAW_ROWS
+from tests.conftest import TELCO_CONTRACT
 from tests.unit.test_validation import VALID
 
 KEEP = Keep(payload_chars=2048, original_bytes=65_536)
@@ -22,7 +24,7 @@ def inbound(index: int, **features) -> Inbound:
     document["features"].update(features)
     # as a producer other than ours may send it: spaced JSON, a header of its own
     payload = json.dumps(document, indent=1).encode()
-    row = RAW_ROWS.decode(payload)
+    row = RowMessages.of(TELCO_CONTRACT).raw.decode(payload)
     headers = [("event_id", document["event_id"].encode()), ("origin", b"crm-export")]
     return Inbound(RAW_ROWS, row, b"c1", 0, index, "t.rows.raw", 0, {}, payload, headers)
 
@@ -61,7 +63,8 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_scored(version_dir, 
             b"UNSEEN_CATEGORY",
         )
     # the same probability as each row scored alone
-    alone = [score_probabilities(model, [item.value])[0] for item in (batch[0], batch[3])]
+    names = metadata.contract.names
+    alone = [score_probabilities(model, [item.value], names)[0] for item in (batch[0], batch[3])]
     assert [s.probability for s in scored] == alone
     assert all(s.prediction == int(s.probability >= metadata.threshold) for s in scored)
     # what is published validates as the topic's model

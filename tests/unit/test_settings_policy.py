@@ -51,7 +51,7 @@ def test_topics_are_named_once_with_partitions():
 def test_packaged_policy_loads():
     policy = load_policy()
     assert policy.drift.psi_medium < policy.drift.psi_high
-    assert "gender" in policy.fairness.attributes
+    assert policy.fairness.gap_interval == "newcombe"
 
 
 def test_bad_policy_key_is_named(tmp_path: Path):

@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from model.messages import RowMessages
 from shared.schemas import IssueCode
 from shared.topics import DRIFT_SIGNALS, QUARANTINE, RAW_ROWS
 from shared.validation import issues_from_validation_error
+from tests.conftest import TELCO_CONTRACT
 from tests.unit.signals import drift
 from tests.unit.test_validation import VALID
 
@@ -52,7 +54,7 @@ def test_nan_and_infinity_are_refused(number):
     text = json.dumps(VALID)
     value = VALID["features"]["MonthlyCharges"]
     bad = text.replace(f'"MonthlyCharges": {value}', f'"MonthlyCharges": {number}')
-    assert codes(RAW_ROWS, bad) == [IssueCode.OUT_OF_RANGE]
+    assert codes(RowMessages.of(TELCO_CONTRACT).raw, bad) == [IssueCode.OUT_OF_RANGE]
 
 
 def test_valid_payloads_with_colons_in_strings_and_ignored_keys_pass():

@@ -3,10 +3,15 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from model.messages import RowMessages
 from scorer.validation import RowValidator
-from shared.schemas import IssueCode, RawRow
+from shared.schemas import IssueCode
 from shared.topics import RAW_ROWS, SCORED_ROWS
 from shared.validation import issues_from_validation_error
+from tests.conftest import TELCO_CONTRACT
+
+# the row message as every service reads it: typed by the Telco contract
+RAW = RowMessages.of(TELCO_CONTRACT).raw.message
 
 VALID = {
     "event_id": "e1",
@@ -26,7 +31,7 @@ VALID = {
 
 def decode_issues(payload):
     with pytest.raises(ValidationError) as caught:
-        RawRow.model_validate_json(payload)
+        RAW.model_validate_json(payload)
     return [(i.field, i.code) for i in issues_from_validation_error(caught.value)]
 
 
@@ -37,8 +42,8 @@ def mutated(change):
 
 
 def test_valid_row_decodes():
-    row = RawRow.model_validate_json(json.dumps(VALID))
-    assert row.features.tenure == 3 and row.label == 1
+    row = RAW.model_validate_json(json.dumps(VALID))
+    assert row.features["tenure"] == 3 and row.label == 1
 
 
 @pytest.mark.parametrize(
@@ -70,22 +75,18 @@ def test_not_an_object_is_a_wrong_type():
 
 def test_row_validator_against_model_schema(metadata):
     validator = RowValidator(metadata.features)
-    row = RawRow.model_validate_json(json.dumps(VALID))
-    assert validator.issues(row.features) == ()
-    unseen = RawRow.model_validate_json(
-        mutated(lambda d: d["features"].update(Contract="Lifetime"))
-    )
-    assert [(i.field, i.code) for i in validator.issues(unseen.features)] == [
+    row = RAW.model_validate_json(json.dumps(VALID))
+    assert validator.issues_of_values(row.features) == ()
+    unseen = RAW.model_validate_json(mutated(lambda d: d["features"].update(Contract="Lifetime")))
+    assert [(i.field, i.code) for i in validator.issues_of_values(unseen.features)] == [
         ("features.Contract", IssueCode.UNSEEN_CATEGORY)
     ]
-    absurd = RawRow.model_validate_json(mutated(lambda d: d["features"].update(tenure=10_000)))
-    assert [(i.field, i.code) for i in validator.issues(absurd.features)] == [
+    absurd = RAW.model_validate_json(mutated(lambda d: d["features"].update(tenure=10_000)))
+    assert [(i.field, i.code) for i in validator.issues_of_values(absurd.features)] == [
         ("features.tenure", IssueCode.OUT_OF_RANGE)
     ]
-    negative = RawRow.model_validate_json(
-        mutated(lambda d: d["features"].update(MonthlyCharges=-5.0))
-    )
-    assert validator.issues(negative.features)[0].code == IssueCode.OUT_OF_RANGE
+    negative = RAW.model_validate_json(mutated(lambda d: d["features"].update(MonthlyCharges=-5.0)))
+    assert validator.issues_of_values(negative.features)[0].code == IssueCode.OUT_OF_RANGE
 
 
 def test_drifted_but_plausible_values_are_not_faults(metadata, data_split):
@@ -95,7 +96,7 @@ def test_drifted_but_plausible_values_are_not_faults(metadata, data_split):
 
 
 def test_topic_refuses_the_wrong_message_type():
-    row = RawRow.model_validate_json(json.dumps(VALID))
+    row = RAW.model_validate_json(json.dumps(VALID))
     assert RAW_ROWS.decode(RAW_ROWS.encode(row)) == row
     with pytest.raises(TypeError):
         SCORED_ROWS.encode(row)
