@@ -237,12 +237,12 @@ def run_demo(
     metrics = {
         name: f"http://{settings.metrics_host}:{port}/metrics" for name, port in ports.items()
     }
-    services = ServiceGroup(
-        env,
-        logs_dir,
-        {name: {"TRUSTWATCH_METRICS_PORT": str(port)} for name, port in ports.items()},
-        running,
-    )
+    overrides = {name: {"TRUSTWATCH_METRICS_PORT": str(port)} for name, port in ports.items()}
+    # A monitor's last window reaches the alerter an idle wait and a hop (its partial, then its
+    # combiner's signal) after the stream ends; the alerter, which judges a window without a
+    # monitor once its own input is idle, waits three times as long so that none is left out.
+    overrides["alerter"]["TRUSTWATCH_IDLE_FLUSH_SECONDS"] = str(3 * options.idle_flush_seconds)
+    services = ServiceGroup(env, logs_dir, overrides, running)
     if options.prometheus_targets is not None:
         write_prometheus_targets(options.prometheus_targets, settings.metrics_host, ports)
     observed = Observed()

@@ -22,6 +22,7 @@ from grafana_foundation_sdk.builders.dashboard import (
     AnnotationQuery,
     Dashboard,
     DatasourceVariable,
+    QueryVariable,
     ThresholdsConfig,
 )
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -37,6 +38,8 @@ from grafana_foundation_sdk.models.dashboard import (
     Threshold,
     ThresholdsMode,
     VariableOption,
+    VariableRefresh,
+    VariableSort,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -128,20 +131,21 @@ MODEL_HEALTH = (
               unit="percentunit", steps=(("green", None), ("red", 0), ("green", 0.9))),
     PanelSpec("bargauge", "Drift severity per feature (0 none, 1 low, 2 medium, 3 high)",
               (0, 13, 12, 10),
-              (Query("max by (feature) (trustwatch_drift_severity)", "{{feature}}", True),),
+              (Query('max by (feature) (trustwatch_drift_severity{feature=~"$feature"})',
+                     "{{feature}}", True),),
               "Confirmed severity of the last drift window (k of n windows).",
               low=0, high=3,
               steps=(("green", None), ("yellow", 1), ("orange", 2), ("red", 3)),
               options=BARS | {"orientation": VizOrientation.HORIZONTAL}),
     PanelSpec("timeseries", "Drift PSI per feature", (12, 13, 12, 10),
-              (Query("trustwatch_drift_psi", "{{feature}}"),
+              (Query('trustwatch_drift_psi{feature=~"$feature"}', "{{feature}}"),
                Query('trustwatch_policy_threshold{setting=~"drift.psi_medium|drift.psi_high"}',
                      "{{setting}}")),
               "Population stability index of each feature in the last window, with the "
               "policy's MEDIUM and HIGH bands.",
               steps=(("green", None), ("yellow", 0.1), ("red", 0.25))),
     PanelSpec("timeseries", "Drift p-value per feature", (0, 23, 12, 8),
-              (Query("trustwatch_drift_p_value", "{{feature}}"),
+              (Query('trustwatch_drift_p_value{feature=~"$feature"}', "{{feature}}"),
                Query('trustwatch_policy_threshold{setting="drift.family_alpha"}',
                      "family alpha")),
               "p-value of each feature's chi-square test in the last window; a feature is "
@@ -152,12 +156,13 @@ MODEL_HEALTH = (
                      True),),
               "The model whose windows the alerter judges.", options=STAT_PLAIN),
     PanelSpec("timeseries", "Recall per group", (0, 31, 12, 8),
-              (Query("trustwatch_group_recall_ratio", "{{attribute}}={{group}}"),),
+              (Query('trustwatch_group_recall_ratio{attribute=~"$attribute"}',
+                     "{{attribute}}={{group}}"),),
               "Recall of each group of each sensitive attribute in the last window.",
               unit="percentunit", low=0, high=1),
     PanelSpec("timeseries", "Recall gap per attribute", (12, 31, 12, 8),
-              (Query("trustwatch_group_recall_gap_ratio", "{{attribute}}"),
-               Query("trustwatch_group_recall_gap_deployment_ratio",
+              (Query('trustwatch_group_recall_gap_ratio{attribute=~"$attribute"}', "{{attribute}}"),
+               Query('trustwatch_group_recall_gap_deployment_ratio{attribute=~"$attribute"}',
                      "{{attribute}} at deployment (known)"),
                Query('trustwatch_policy_threshold{setting=~"fairness.recall_gap_.*"}',
                      "{{setting}}")),
@@ -238,8 +243,25 @@ PROBLEM_ANNOTATIONS = (
 )  # fmt: skip
 
 
+# The model contract's features and sensitive attributes, as the monitors report them: the
+# dashboard names none itself (any model's), and each can be narrowed to some of them.
+LABEL_VARIABLES = (
+    ("feature", "Feature", "label_values(trustwatch_drift_psi, feature)"),
+    ("attribute", "Sensitive attribute", "label_values(trustwatch_group_recall_ratio, attribute)"),
+)
+
+
+def _label_variable(name: str, label: str, query: str) -> QueryVariable:
+    return (
+        QueryVariable(name).label(label).datasource(DATASOURCE).query(query).multi(True)
+        .include_all(True).all_value(".*").refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )  # fmt: skip
+
+
 def _dashboard(uid: str, title: str, description: str, panels: tuple[PanelSpec, ...],
-               annotations: tuple = ()) -> dict:  # fmt: skip
+               annotations: tuple = (), variables: tuple = ()) -> dict:  # fmt: skip
     board = (
         Dashboard(title)
         .uid(uid)
@@ -256,6 +278,8 @@ def _dashboard(uid: str, title: str, description: str, panels: tuple[PanelSpec, 
             .current(VariableOption(selected=True, text="Prometheus", value=PROVISIONED_UID))
         )
     )
+    for variable in variables:
+        board.with_variable(_label_variable(*variable))
     for name, colour, expr, _ in annotations:
         board.annotation(
             AnnotationQuery().name(name).datasource(DATASOURCE).enable(True).icon_color(colour)
@@ -278,7 +302,7 @@ def dashboards() -> dict[str, dict]:
             "Performance against the held-out baseline, drift per feature, recall per group, "
             "alerts and decisions, with the policy's thresholds. Every value is of the last "
             "window the alerter judged; problems fired and resolved show as annotations.",
-            MODEL_HEALTH, PROBLEM_ANNOTATIONS,
+            MODEL_HEALTH, PROBLEM_ANNOTATIONS, LABEL_VARIABLES,
         ),
         "pipeline.json": _dashboard(
             "trustwatch-pipeline", "trustwatch: pipeline",

@@ -37,7 +37,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # Grafana's variables, as a dashboard over the last hour at a few seconds' scrape would set them
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "10s"}
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "10s",
+                     "$feature": ".*", "$attribute": ".*"}  # fmt: skip
 # what the `full` scenario must leave firing: open problems, and both kinds of decision
 MUST_FIRE = {"TrustwatchProblemOpen", "TrustwatchRetrainRecommended",
              "TrustwatchFairnessEscalation"}  # fmt: skip
@@ -195,6 +196,21 @@ def test_every_service_is_scraped_under_its_job(scraped):
 @pytest.mark.parametrize("board,panel,expr", _panel_queries(), ids=lambda v: str(v)[:40])
 def test_every_dashboard_query_returns_data(scraped, board, panel, expr):
     assert _query(scraped, expr), f"{board} / {panel}: no data for {expr}"
+
+
+def test_the_feature_and_attribute_variables_list_the_contracts_names(scraped, metadata):
+    """The model-health dashboard names no feature itself: its variables list what the monitors
+    report, which is the model contract's features and sensitive attributes."""
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "model-health.json").read_text())
+    variables = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "query"}
+    assert set(variables) == {"feature", "attribute"}
+    listed = {}
+    for name, query in variables.items():
+        # Grafana's label_values(metric, label), as its Prometheus data source asks it
+        metric, label = query.removeprefix("label_values(").removesuffix(")").split(", ")
+        listed[name] = set(_api(scraped, f"label/{label}/values", **{"match[]": metric}))
+    assert listed["feature"] >= set(metadata.contract.names)
+    assert listed["attribute"] == set(metadata.contract.sensitive)
 
 
 def _annotation_queries() -> list[tuple[str, str, str]]:

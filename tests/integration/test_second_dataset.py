@@ -74,3 +74,43 @@ def test_the_baseline_stream_raises_nothing(bootstrap_servers, arrests_artifacts
     assert summary["rows"]["produced"] == summary["rows"]["scored"] == 14 * 500
     assert summary["alerts"] == []
     assert {d["action"] for d in summary["decisions"]} == {"NO_ACTION"}
+
+
+def test_produce_from_a_users_file_streams_it_in_time_order(
+    bootstrap_servers, arrests_artifacts, tmp_path
+):
+    """`trustwatch produce --from FILE --time COL`: the user's own rows, in the contract's schema,
+    on the broker in the order of their time column; a file lacking a contract column is refused
+    in one line before anything is published."""
+    import pandas as pd
+
+    from model.datasets import load_arrests
+    from shared.settings import Settings
+    from shared.topics import RAW_ROWS
+    from tests.integration.helpers import read_all
+
+    frame = load_arrests().sample(60, random_state=3)
+    frame["arrested_at"] = pd.date_range("2002-01-01", periods=60, freq="D")[::-1]
+    path = tmp_path / "arrests.csv"
+    frame.to_csv(path, index=False)
+    env = os.environ | {
+        "TRUSTWATCH_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "TRUSTWATCH_NAMESPACE": "test-arrests-from",
+        "TRUSTWATCH_ARTIFACTS_DIR": str(arrests_artifacts),
+    }
+    command = [sys.executable, "-m", "trustwatch", "produce", "--from", str(path), "--time",
+               "arrested_at", "--days", "2", "--rows-per-day", "30"]  # fmt: skip
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    settings = Settings(bootstrap_servers=bootstrap_servers, namespace="test-arrests-from")
+    rows = sorted(read_all(settings, RAW_ROWS, expected=60), key=lambda r: r.event_time)
+    expected = frame.sort_values("arrested_at")
+    assert [r.features["age"] for r in rows] == expected["age"].tolist()
+    assert [r.label for r in rows] == (expected["released"] == "No").astype(int).tolist()
+
+    frame.drop(columns="checks").to_csv(path, index=False)
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "the data has no column 'checks' (contract 'arrests')" in " ".join(
+        refused.stdout.split()
+    )

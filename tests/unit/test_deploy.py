@@ -180,10 +180,14 @@ def test_dashboards_read_the_datasource_variable_whose_default_is_the_provisione
         (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )["datasources"][0]
     board = json.loads(path.read_text())
-    [variable] = board["templating"]["list"]
+    variable, *label_variables = board["templating"]["list"]
     assert (variable["name"], variable["type"], variable["query"]) == (
         "datasource", "datasource", "prometheus")  # fmt: skip
     assert variable["current"]["value"] == datasource["uid"]
+    # the others list label values of the chosen data source (the model contract's names)
+    for other in label_variables:
+        assert other["type"] == "query" and other["datasource"]["uid"] == "${datasource}"
+        assert other["query"].startswith("label_values(") and other["includeAll"]
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids)) and board["uid"].startswith("trustwatch-")
     for panel in board["panels"]:
