@@ -36,7 +36,7 @@ from bench.monitors import scipy_p_values
 from model.artifact import load_metadata, load_reference, resolve_version_dir
 from model.datasets import load_clean, split
 from model.features import FEATURES
-from producer.scenario import builtin_names, get_scenario
+from producer.scenario import builtin_names_for, get_scenario
 from producer.stream import StreamPlan
 from shared.policy import load_policy
 from shared.schemas import Alert, AlertStatus, AlertType, RawRow
@@ -301,7 +301,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--scenarios", nargs="+", default=builtin_names())
+    parser.add_argument("--scenarios", nargs="+",
+                        help="default: every built-in scenario of the Telco contract")  # fmt: skip
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
@@ -311,7 +312,8 @@ def main() -> None:
 
     artifacts = tempfile.mkdtemp(prefix="trustwatch-detection-")
     with console.status("training the model for the benchmark"):
-        train(Path(artifacts), load_policy(), seed=42)
+        trained = train(Path(artifacts), load_policy(), seed=42)
+    args.scenarios = args.scenarios or builtin_names_for(trained.metadata.contract)
     tasks = [(name, size, seed) for size in args.sizes for seed in range(args.seeds)
              for name in args.scenarios]  # fmt: skip
     runs = []

@@ -381,6 +381,18 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in _scenario_dir().glob("*.yaml"))
 
 
+def builtin_names_for(contract: ModelContract) -> list[str]:
+    """The built-in scenarios that fit the contract's columns."""
+    fitting = []
+    for name in builtin_names():
+        try:
+            get_scenario(name).bound_to(contract)
+        except ContractError:
+            continue
+        fitting.append(name)
+    return fitting
+
+
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file (YAML)."""
     return load_yaml_model(path, Scenario, ScenarioError, "scenario")
