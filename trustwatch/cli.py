@@ -141,7 +141,7 @@ Categorical = Annotated[
     str | None,
     typer.Option(help="Numeric columns to monitor as categories (codes, flags), comma-separated."),
 ]
-ContractName = Annotated[str, typer.Option(help="A name for the contract (shown in alerts).")]
+ContractName = Annotated[str, typer.Option(help="A name for the contract, shown with the model.")]
 
 
 def _declaration(target, positive, sensitive, id_column, time_column, features, categorical,
