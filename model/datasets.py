@@ -159,6 +159,12 @@ def load_arrests() -> pd.DataFrame:
     return pd.read_csv(Path(str(resources.files("sklego") / "data" / "arrests.zip")))
 
 
+def split_as_declared(raw: pd.DataFrame, declaration: Declaration, seed: int) -> DataSplit:
+    """``raw`` split as ``split`` does, on the declaration's label, positive value and time."""
+    return split(raw, seed, label=declaration.label, positive=declaration.positive,
+                 time_column=declaration.time_column)  # fmt: skip
+
+
 def prepared_split(
     raw: pd.DataFrame, declaration: Declaration, seed: int, range_margin_spans: float
 ) -> tuple[DataSplit, ModelContract]:
@@ -166,8 +172,7 @@ def prepared_split(
     every part by it (label 0/1, the contract's columns only). A bad declaration is refused in
     one line before anything is split."""
     declaration.fit(raw, range_margin_spans)  # names the problem on the whole data first
-    parts = split(raw, seed, label=declaration.label, positive=declaration.positive,
-                  time_column=declaration.time_column)  # fmt: skip
+    parts = split_as_declared(raw, declaration, seed)
     contract = declaration.fit(parts.reference, range_margin_spans)
     return DataSplit(
         contract.prepare(parts.reference), contract.prepare(parts.test),
@@ -214,7 +219,4 @@ def production_pool(contract: ModelContract, seed: int) -> pd.DataFrame:
     the model was trained with), prepared by the contract: what the producer streams by default.
     """
     dataset = builtin_dataset(contract.name)
-    declaration = dataset.declaration
-    parts = split(dataset.load(), seed, label=declaration.label, positive=declaration.positive,
-                  time_column=declaration.time_column)  # fmt: skip
-    return contract.prepare(parts.production)
+    return contract.prepare(split_as_declared(dataset.load(), dataset.declaration, seed).production)

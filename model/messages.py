@@ -66,11 +66,6 @@ class RowMessages:
             SCORED_ROWS.carrying(ScoredRow[features]),  # type: ignore[valid-type]
         )
 
-    def bind(self, topics: tuple[Topic, ...] | list[Topic]) -> list[Topic]:
-        """``topics`` with the row topics among them carrying this contract's messages."""
-        own: dict[str, Topic] = {self.raw.name: self.raw, self.scored.name: self.scored}
-        return [own.get(topic.name, topic) for topic in topics]
-
 
 def row_values(contract: ModelContract, record: Mapping[Any, Any]) -> dict[str, Any]:
     """A frame record's features as the message carries them: numpy scalars made Python values,

@@ -171,7 +171,7 @@ def register_model(
     measured on the rest (``test_share``), feature importance by permutation (model-agnostic).
     A model whose ``predict_proba`` fails or gives no probabilities is refused in one line."""
     margin = policy.validation.range_margin_spans
-    declaration.fit(reference, margin)  # a bad declaration is named before anything else
+    # a bad declaration is named before anything else
     labels = declaration.fit(reference, margin).labels_of(reference)
     fit_part, test_part = train_test_split(
         reference, test_size=test_share, stratify=labels, random_state=seed

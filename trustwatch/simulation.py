@@ -107,10 +107,12 @@ class Simulation:
         self.pool = pool
         metadata = load_metadata(resolve_version_dir(self.settings.artifacts_dir))
         self.contract = metadata.contract
-        self.rows = RowMessages.of(self.contract)
+        rows = RowMessages.of(self.contract)
         self.logs: dict[str, list[BaseModel]] = defaultdict(list)
         scorer = scorer_handler(self.settings)
-        self.stages = [_Stage("scorer", scorer, [self.rows.raw, LABELS])]
+        self.stages = [_Stage("scorer", scorer, [rows.raw, LABELS])]
+        # what the producer emits, read as the scorer reads it: the contract's row message
+        self.produced = {topic.name: topic for topic in self.stages[0].topics}
         for kind in MonitorKind:
             primary, *secondary, partials = inputs_of(kind, self.contract)
             handler = monitor_handler(calculators_of(self.settings, kind), self.settings,
@@ -165,9 +167,7 @@ class Simulation:
         for emission in emissions:
             name = self._name(emission.topic)
             offset = len(self.logs[name])
-            # read as the scorer reads it: the contract's row message
-            (topic,) = self.rows.bind([emission.topic])
-            value = decode_payload(topic, emission.payload, limit)
+            value = decode_payload(self.produced[emission.topic.name], emission.payload, limit)
             if isinstance(value, tuple):
                 record = _Record(name, offset, emission.key.encode(), emission.payload,
                                  emission.headers)  # fmt: skip
