@@ -3,9 +3,9 @@
 One problem shows on several monitors at once: a concept shift lowers recall and ROC-AUC, raises
 the churn rate, trips the change detector and widens recall gaps, all in the same window. So the
 conditions that begin within ``group_within_windows`` windows of each other form one problem and
-one alert. Its headline is the condition that best explains the others (:func:`cause_rank`); the
-rest are listed as its members. Broken data is never grouped with anything else: it asks for a
-different fix.
+one alert. Its headline is the condition that best explains the others (:func:`cause_rank`; of
+recall gaps, the widest); the rest are listed as its members. Broken data is never grouped with
+anything else: it asks for a different fix.
 
 The alert fires once, is UPDATED when the problem gets worse, shows a new symptom or is better
 explained (a recall gap shown to be confined to one group), and resolves once every member has
@@ -19,6 +19,7 @@ behind can still add what it saw to the problem.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -30,13 +31,14 @@ from alerter.rules import (
     Condition,
     OpenCondition,
     WindowSignals,
+    cause_order,
     cause_rank,
     source_of,
 )
 from shared.schemas import Alert, AlertMember, AlertSeverity, AlertStatus, AlertType
 
 _RANK = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
-_UNRANKED = 99  # a member not seen yet as of a window
+_UNRANKED = (99, 0.0)  # a member not seen yet as of a window
 _CLOSED_KEPT = 64  # resolved problems kept to weigh the conditions of windows not yet decided
 
 
@@ -50,15 +52,20 @@ class _Member:
     since: datetime
     clear_windows: int = 0
     cleared: tuple[datetime, datetime] | None = None  # the window its clearing completed in
-    # the cause rank it showed in each window; its best so far counts (once shown, it stays)
-    ranks: dict[datetime, int] = field(default_factory=dict)
+    # the cause order it showed in each window (:func:`cause_order`)
+    ranks: dict[datetime, tuple[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ranks.setdefault(self.since, cause_rank(self.condition))
+        self.ranks.setdefault(self.since, cause_order(self.condition))
 
-    def rank(self, as_of: datetime | None = None) -> int:
+    def rank(self, as_of: datetime | None = None) -> tuple[int, float]:
+        """Its best cause rank so far (once shown, it stays), then its mean excess gap over the
+        windows it showed in: one wide window of a diluted gap does not outrank the gap it
+        comes from."""
         shown = [r for w, r in self.ranks.items() if as_of is None or w <= as_of]
-        return min(shown, default=_UNRANKED)
+        if not shown:
+            return _UNRANKED
+        return min(rank for rank, _ in shown), statistics.fmean(order for _, order in shown)
 
 
 @dataclass
@@ -101,6 +108,17 @@ class Problem:
         if len(windows) < len(counted):
             return None
         return max(windows)
+
+    def showed_before(self, start: datetime, span: timedelta) -> bool:
+        """Whether the problem showed in a window of the ``span`` before the window at
+        ``start``: its headline, or a member the headline does not explain (a small window
+        shows a fall in recall only now and then, its ROC-AUC in others)."""
+        cause = self.headline_condition()
+        return any(
+            _showed_before(m, start, span)
+            for key, m in self.members.items()
+            if key == self.headline or not explains(cause, m.condition)
+        )
 
     def headline_condition(self) -> Condition:
         return self.members[self.headline].condition
@@ -183,13 +201,12 @@ class AlertBook:
 
         Only members that came from ``source`` can be cleared by it.
         """
-        span = (end - start) * self.group_within_windows
         opened: set[str] = set()
         changed: set[str] = set()
         # the best explanation first, so that it opens the problem the others join
-        for condition in sorted(holding, key=cause_rank):
+        for condition in sorted(holding, key=cause_order):
             problem = self._problem_with(condition.key, start) or self._joinable(
-                condition, start, span
+                condition, start, end
             )
             if problem is None:
                 key = condition.key
@@ -216,7 +233,8 @@ class AlertBook:
             else:
                 member.condition, member.clear_windows, member.cleared = condition, 0, None
                 member.since = min(member.since, start)
-                member.ranks[start] = min(cause_rank(condition), member.ranks.get(start, _UNRANKED))
+                shown = member.ranks.get(start, _UNRANKED)
+                member.ranks[start] = min(cause_order(condition), shown)
             member = problem.members[condition.key]
             if member.rank() < problem.members[problem.headline].rank():
                 problem.headline = condition.key
@@ -261,17 +279,23 @@ class AlertBook:
     ) -> Problem | None:
         """The open problem (or one of the ``closed``) that ``condition_key`` is part of as of
         the window at ``start``. A member that cleared and comes back rejoins its problem while
-        the problem is open and its headline (the cause it was seen with) still holds; else it
-        begins a new problem."""
+        the problem is open and its headline (the cause it was seen with) still holds; the
+        headline itself, while its problem still shows (a fall in recall that small windows
+        show only now and then); else it begins a new problem."""
         for problem in [*self.problems.values(), *(closed or [])]:
             member = problem.members.get(condition_key)
             if member is None or start < member.since - self._span(problem):
                 continue
             if member.cleared is None or start <= member.cleared[0]:
                 return problem
-            if self.problems.get(problem.key) is problem and condition_key != problem.headline:
-                if _showed_before(problem.members[problem.headline], start, self._span(problem)):
+            if self.problems.get(problem.key) is not problem:
+                continue
+            span = self._span(problem)
+            if condition_key == problem.headline:
+                if problem.showed_before(start, span):
                     return problem
+            elif _showed_before(problem.members[problem.headline], start, span):
+                return problem
         return None
 
     def _span(self, problem: Problem) -> timedelta:
@@ -282,13 +306,16 @@ class AlertBook:
             return timedelta(0)
         return (problem.alert.window_end - problem.alert.window_start) * self.group_within_windows
 
-    def _joinable(self, condition: Condition, start: datetime, span: timedelta) -> Problem | None:
+    def _joinable(self, condition: Condition, start: datetime, end: datetime) -> Problem | None:
         """The problem of the same family a new condition joins: the latest opened within the
-        grouping span of ``start``; else, for a symptom (``SYMPTOM_RANK``), the latest one whose
-        headline still holds and explains it (:func:`explains`): a symptom may show a few windows
-        after its cause, as a rolling statistic or a confirmed drift does. So may a gap confined
-        to one group that explains the headline. Any other cause that begins later (drifted
-        inputs, broken data, performance) is a problem of its own."""
+        grouping span of ``start``; else, for a symptom (``SYMPTOM_RANK``), the latest one that
+        still shows (:meth:`Problem.showed_before`) and whose headline explains it
+        (:func:`explains`): a symptom may show a few windows
+        after its cause, as a rolling statistic or a confirmed drift does. So may a recall gap
+        that explains the headline, and a gap of another attribute while one of the problem's
+        gaps is still open. Any other cause that begins later (drifted inputs, broken data,
+        performance) is a problem of its own."""
+        span = (end - start) * self.group_within_windows
         family = [
             p
             for p in self.problems.values()
@@ -298,11 +325,11 @@ class AlertBook:
         near = [p for p in family if abs(start - p.opened) <= span]
         if near:
             return max(near, key=lambda p: p.opened)
-        ongoing = [
-            p
-            for p in family
-            if p.opened <= start and _showed_before(p.members[p.headline], start, span)
-        ]
+        # still there: it showed in the grouping span before this window, or in the earlier
+        # windows this condition's own evidence covers (a gap pooled over windows)
+        covered = (end - start) * (int(condition.evidence.get("windows") or 1) - 1)
+        ongoing = [p for p in family if p.opened <= start
+                   and p.showed_before(start, max(span, covered))]  # fmt: skip
         explained = [
             p
             for p in ongoing
@@ -315,7 +342,23 @@ class AlertBook:
             for p in ongoing
             if condition.type == AlertType.BIAS and explains(condition, p.headline_condition())
         ]
-        chosen = explained or explaining
+        # one group the model fails shows in every attribute whose groups hold it unevenly: a
+        # gap of another attribute while one of the problem's gaps is still open is the same
+        # problem, whichever of the two is the wider (the wider heads it)
+        siblings = [
+            p
+            for p in family
+            if condition.type == AlertType.BIAS
+            and p.opened <= start
+            and any(
+                m.cleared is None
+                and m.condition.type == AlertType.BIAS
+                and m.condition.subject != condition.subject
+                and _same_likely_cause(m.condition, condition)
+                for m in p.members.values()
+            )
+        ]
+        chosen = explained or explaining or siblings
         return max(chosen, key=lambda p: p.opened) if chosen else None
 
     def _publish(
@@ -388,20 +431,28 @@ def _showed_before(member: _Member, start: datetime, span: timedelta) -> bool:
 
 def explains(cause: Condition, condition: Condition) -> bool:
     """Whether ``cause`` (an open problem's headline) explains ``condition``: it ranks better as
-    a cause (:func:`cause_rank`), and where both name a likely cause, they name the same one.
+    a cause (:func:`cause_order`: of two recall gaps of one rank, the wider), and where both
+    name a likely cause, they name the same one.
 
     Examples
     --------
     >>> performance = Condition(AlertType.PERFORMANCE, "recall", AlertSeverity.CRITICAL, "",
     ...                         {"likely_cause": "concept"})
     >>> gap = Condition(AlertType.BIAS, "Partner", AlertSeverity.WARNING, "",
-    ...                 {"likely_cause": "concept", "confined": False})
+    ...                 {"likely_cause": "concept", "confined": False, "gap": 0.3})
     >>> explains(performance, gap), explains(gap, performance)
     (True, False)
+    >>> wider = Condition(AlertType.BIAS, "gender", AlertSeverity.WARNING, "",
+    ...                   {"likely_cause": "concept", "confined": False, "gap": 0.4})
+    >>> explains(wider, gap), explains(gap, wider)
+    (True, False)
     """
-    if cause_rank(cause) >= cause_rank(condition):
-        return False
-    theirs, ours = cause.evidence.get("likely_cause"), condition.evidence.get("likely_cause")
+    return cause_order(cause) < cause_order(condition) and _same_likely_cause(cause, condition)
+
+
+def _same_likely_cause(one: Condition, other: Condition) -> bool:
+    """Whether two conditions name the same likely cause, where both name one."""
+    theirs, ours = one.evidence.get("likely_cause"), other.evidence.get("likely_cause")
     return theirs is None or ours is None or theirs == ours
 
 

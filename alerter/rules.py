@@ -346,8 +346,8 @@ def fairness_conditions(
 ) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
     sudden gap), over the fewest latest windows whose groups are large enough to compare (a
-    sudden gap in small windows) or over the rolling span (a small persistent one), whichever
-    is strongest.
+    sudden gap in small windows) or over the latest windows where it shows most strongly (a gap
+    that began a few windows ago, or a small persistent one), whichever is strongest.
 
     With the held-out recall of each group (``baseline``) and the policy's
     ``fairness.gaps_relative_to_deployment``, the tolerance is counted from the model's own gap
@@ -375,16 +375,16 @@ def fairness_conditions(
         if gap.windows > 1:
             where = f"over the last {gap.windows} windows (the fewest with groups large enough)"
             candidates.setdefault(gap.attribute, []).append((gap, where))
-    for gap in signal.rolling_gaps:
+    for gap in signal.strongest_gaps:
         own = latest.get(gap.attribute)
-        # the span only backs a gap the latest windows still show: an old gap must not linger
-        if (
+        # older windows only back a gap the latest windows still show: an old gap must not linger
+        if gap.windows == 1 or (
             own is not None
             and own.gap is not None
             and (own.gap - known(own) < rules.recall_gap_warning)
         ):
             continue
-        span = f"over the last {signal.span_windows} windows"
+        span = f"over the last {gap.windows} windows"
         candidates.setdefault(gap.attribute, []).append((gap, span))
     for attribute, options in candidates.items():
         judged = [(g.gap_low - known(g), g, where) for g, where in options
@@ -444,6 +444,7 @@ def fairness_conditions(
                     "best_recall": gap.best_recall,
                     "confined": confined,
                     "deployment_gap": own_gap,
+                    "windows": gap.windows,
                 },
             )
         )
@@ -577,6 +578,24 @@ def cause_rank(condition: Condition) -> int:
     if condition.type == AlertType.CHANGE_POINT:
         return 3
     return {"label": 4, "prediction": 5}.get(str(condition.evidence.get("drift_of")), 6)
+
+
+def gap_excess(condition: Condition) -> float:
+    """How far a recall gap goes beyond the model's own at deployment (0 for anything else)."""
+    if condition.type != AlertType.BIAS:
+        return 0.0
+    evidence = condition.evidence
+    return float(evidence.get("gap") or 0.0) - float(evidence.get("deployment_gap") or 0.0)
+
+
+def cause_order(condition: Condition) -> tuple[int, float]:
+    """:func:`cause_rank`, and among recall gaps of one rank, the wider gap first.
+
+    A group the model fails shows in every sensitive attribute whose groups hold it unevenly:
+    the injured group's own attribute has the widest gap, the others a diluted share of it. So
+    of two gaps the wider explains the narrower, not the other way round.
+    """
+    return cause_rank(condition), -gap_excess(condition)
 
 
 def with_likely_cause(

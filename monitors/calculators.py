@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -25,7 +25,7 @@ from monitors.attribution import LinearAttribution, RowSample, ndcg
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
-from monitors.fairness import GroupWindow, merge_all, pooled_gaps
+from monitors.fairness import GroupWindow, pooled_gaps, strongest_gaps
 from monitors.performance import EstimateWindow, PerformanceWindow, calibrate
 from monitors.sketch import ScoreSketch
 from monitors.windowing import ClosedWindow
@@ -544,13 +544,13 @@ class FairnessCalculator:
         groups, gaps = closed.state.result(*limits)
         self._remember(closed.start, closed.state)
         span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]
-        _, rolling = merge_all(span, self.attributes).result(*limits)
         pooled = pooled_gaps(span[::-1], self.attributes, *limits)
+        strongest = strongest_gaps(span[::-1], self.attributes, *limits)
         return FairnessSignal(
             **_window_fields(closed, closed.state.rows),
             groups=tuple(g.message() for g in groups),
             gaps=tuple(g.message() for g in gaps),
             pooled_gaps=tuple(g.message() for g in pooled),
-            rolling_gaps=tuple(replace(g, windows=len(span)).message() for g in rolling),
+            strongest_gaps=tuple(g.message() for g in strongest),
             span_windows=len(span),
         )

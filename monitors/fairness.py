@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from shared.schemas import GroupRecall, RecallGap
@@ -186,6 +186,24 @@ def _gap(attribute: str, eligible: list[GroupStats], confidence: float,
     )
 
 
+def _growing(
+    latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
+    min_negatives: int, confidence: float, interval: str,
+) -> Iterator[tuple[int, list[tuple[GapStats, bool]]]]:  # fmt: skip
+    """For k = 1, 2, ... of ``latest_first``: the gaps over the latest k windows, each with
+    whether every group of its attribute is large enough to compare (at least two of them)."""
+    merged = GroupWindow(attributes)
+    for count, window in enumerate(latest_first, start=1):
+        merged = merged.merge(window)
+        groups, gaps = merged.result(min_positives, min_negatives, confidence, interval)
+        judged = []
+        for gap in gaps:
+            own = [g for g in groups if g.attribute == gap.attribute]
+            ready = len(own) >= 2 and all(g.eligible for g in own)
+            judged.append((replace(gap, windows=count), ready))
+        yield count, judged
+
+
 def pooled_gaps(
     latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
     min_negatives: int, confidence: float, interval: str = "newcombe",
@@ -213,22 +231,53 @@ def pooled_gaps(
     (2, 0.33)
     """
     found: dict[str, GapStats] = {}
-    merged = GroupWindow(attributes)
-    for count, window in enumerate(latest_first, start=1):
-        merged = merged.merge(window)
-        groups, gaps = merged.result(min_positives, min_negatives, confidence, interval)
-        for gap in gaps:
-            own = [g for g in groups if g.attribute == gap.attribute]
-            ready = len(own) >= 2 and all(g.eligible for g in own)
+    limits = (min_positives, min_negatives, confidence, interval)
+    for count, judged in _growing(latest_first, attributes, *limits):
+        for gap, ready in judged:
             if gap.attribute not in found and (ready or count == len(latest_first)):
-                found[gap.attribute] = replace(gap, windows=count)
+                found[gap.attribute] = gap
         if len(found) == len(attributes):
             break  # every attribute has its span: older windows add nothing
     return tuple(found[a] for a in attributes if a in found)
 
 
-def merge_all(windows: Iterable[GroupWindow], attributes: tuple[str, ...]) -> GroupWindow:
-    merged = GroupWindow(attributes)
-    for window in windows:
-        merged = merged.merge(window)
-    return merged
+def strongest_gaps(
+    latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
+    min_negatives: int, confidence: float, interval: str = "newcombe",
+) -> tuple[GapStats, ...]:  # fmt: skip
+    """Per attribute, its gap over the latest k windows (k up to all of ``latest_first``) whose
+    interval lies highest, among the k in which its groups are large enough to compare; over
+    all of them when none is.
+
+    A gap that began a few windows ago shows best over those windows alone: one window holds
+    too few positives to bound it tightly, and the whole span dilutes it with the windows from
+    before it began. The span's own gap (a small persistent one) is the case k = all.
+
+    Examples
+    --------
+    >>> def window(rows):
+    ...     w = GroupWindow(("gender",))
+    ...     for g, y, p in rows:
+    ...         _ = w.update({"gender": g}, y, p)
+    ...     return w
+    >>> now = window([("F", 1, 0), ("F", 1, 1), ("M", 1, 1), ("M", 1, 1)] * 10)
+    >>> before = window([("F", 1, 1), ("M", 1, 1)] * 20)
+    >>> gap, = strongest_gaps([now, now, before, before], ("gender",), 10, 0, 0.95)
+    >>> gap.windows, gap.gap
+    (2, 0.5)
+    """
+    found: dict[str, GapStats] = {}
+    whole: dict[str, GapStats] = {}
+    limits = (min_positives, min_negatives, confidence, interval)
+    for _, judged in _growing(latest_first, attributes, *limits):
+        for gap, ready in judged:
+            whole[gap.attribute] = gap
+            held = found.get(gap.attribute)
+            if ready and gap.gap_low is not None and (held is None or gap.gap_low > _low(held)):
+                found[gap.attribute] = gap
+    found = whole | found
+    return tuple(found[a] for a in attributes if a in found)
+
+
+def _low(gap: GapStats) -> float:
+    return -math.inf if gap.gap_low is None else gap.gap_low

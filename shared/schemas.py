@@ -372,12 +372,14 @@ class RecallGap(_Frozen):
 class FairnessSignal(WindowSignal):
     """Groups and gaps of the window; per attribute, the gaps over the fewest latest windows in
     which its groups are large enough to compare (``pooled_gaps``, each saying how many windows);
-    and the gaps over the last ``span_windows`` windows (a small persistent gap)."""
+    and the gaps over the latest windows, up to ``span_windows`` of them, whose interval lies
+    highest (``strongest_gaps``: a gap that began a few windows ago, or a small persistent
+    one)."""
 
     groups: tuple[GroupRecall, ...]
     gaps: tuple[RecallGap, ...]
     pooled_gaps: tuple[RecallGap, ...] = ()
-    rolling_gaps: tuple[RecallGap, ...] = ()
+    strongest_gaps: tuple[RecallGap, ...] = ()
     span_windows: int = 1
 
 

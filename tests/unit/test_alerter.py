@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 from alerter.decisions import DriftStreaks, decide
 from alerter.lifecycle import AlertBook
 from alerter.metrics import AlerterMetrics
-from alerter.rules import conditions, conditions_of
+from alerter.rules import Condition, conditions, conditions_of
 from shared.schemas import Action, AlertSeverity, AlertStatus, AlertType, DriftSeverity
 from tests.unit.signals import (
     GROUP_BASELINE,
@@ -547,3 +547,70 @@ def test_alerts_and_decisions_do_not_depend_on_which_signal_of_a_window_comes_fi
     canonical = run((0, 1, 2))
     assert canonical[0] and {action for _, action, _ in canonical[1]} != {Action.NO_ACTION}
     assert run(order) == canonical
+
+
+def _gap_condition(attribute, gap, windows=1, confined=True):
+    evidence = {"gap": gap, "deployment_gap": 0.05, "confined": confined, "windows": windows,
+                "likely_cause": "concept"}  # fmt: skip
+    return Condition(AlertType.BIAS, attribute, AlertSeverity.WARNING, "", evidence, "fairness")
+
+
+def _recall_condition(source="performance"):
+    return Condition(AlertType.PERFORMANCE, "recall", AlertSeverity.CRITICAL, "",
+                     {"likely_cause": "concept"}, source=source)  # fmt: skip
+
+
+def test_one_group_failed_shows_in_several_attributes_as_one_problem_headed_by_the_widest_gap():
+    """A group the model fails (women on long contracts) widens the gaps of every attribute
+    whose groups hold it unevenly: the widest gap heads the one problem, a narrower gap that
+    shows first or later joins it, and does not take the headline back for one wide window."""
+    book = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    (fired,) = book.apply_source("fairness", *bounds(0), [_gap_condition("SeniorCitizen", 0.30)])
+    assert (fired.status, fired.subject) == (AlertStatus.FIRING, "SeniorCitizen")
+    # the injured group's own attribute, wider, shows a window later: it heads the problem
+    gaps = [_gap_condition("gender", 0.40), _gap_condition("SeniorCitizen", 0.20)]
+    (update,) = book.apply_source("fairness", *bounds(1), gaps)
+    assert (update.key, update.status, update.subject) == (
+        "BIAS:SeniorCitizen", AlertStatus.UPDATED, "gender")  # fmt: skip
+    # one window where the diluted gap looks a little wider: the headline holds (mean excess)
+    gaps = [_gap_condition("gender", 0.35), _gap_condition("SeniorCitizen", 0.38)]
+    assert book.apply_source("fairness", *bounds(2), gaps) == []
+    # a third attribute's gap three windows on, while gender's is open: the same problem
+    gaps = [_gap_condition("gender", 0.40), _gap_condition("Partner", 0.25)]
+    (joined,) = book.apply_source("fairness", *bounds(3), gaps)
+    assert (joined.key, joined.status, joined.subject) == (
+        "BIAS:SeniorCitizen", AlertStatus.UPDATED, "gender")  # fmt: skip
+    assert {m.subject for m in joined.members} == {"gender", "SeniorCitizen", "Partner"}
+    assert len(book.problems) == 1
+
+
+def test_a_flickering_fall_and_a_gap_pooled_over_its_windows_stay_one_problem():
+    """In small windows a fall in recall shows only now and then: it rejoins its problem while
+    the problem still shows (its ROC-AUC here), and a gap confined to one group found over the
+    windows since the fall began joins it as its explanation, although the fall did not show in
+    the window just before."""
+    book = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    auc = Condition(AlertType.PERFORMANCE, "roc_auc", AlertSeverity.CRITICAL, "",
+                    {"likely_cause": "concept"}, source="performance")  # fmt: skip
+    (fired,) = book.apply_source("performance", *bounds(0), [_recall_condition(), auc])
+    assert fired.key == "PERFORMANCE:recall"
+    for day in (1, 2):  # recall clear for two windows (cleared), ROC-AUC holding
+        book.apply_source("performance", *bounds(day), [auc])
+    assert book.problems["PERFORMANCE:recall"].members["PERFORMANCE:recall"].cleared is not None
+    # back: nothing new to say, and no second alert
+    assert book.apply_source("performance", *bounds(3), [_recall_condition(), auc]) == []
+    assert list(book.problems) == ["PERFORMANCE:recall"]
+    for day in (4, 5):
+        book.apply_source("performance", *bounds(day), [auc])
+    # the gap over the last 4 windows (days 3 to 6) covers the windows the fall showed in
+    (update,) = book.apply_source("fairness", *bounds(6), [_gap_condition("gender", 0.4, 4)])
+    assert (update.key, update.subject) == ("PERFORMANCE:recall", "gender")
+    # the same gap over one window would be a problem of its own: the fall last showed on day 3
+    alone = AlertBook(resolve_after_clear_windows=2, group_within_windows=1)
+    alone.apply_source("performance", *bounds(0), [_recall_condition()])
+    for day in (1, 2, 3):
+        alone.apply_source("performance", *bounds(day), [])
+    alone.apply_source("fairness", *bounds(2), [])
+    (own,) = [a for a in alone.apply_source("fairness", *bounds(3), [_gap_condition("gender", 0.4)])
+              if a.status == AlertStatus.FIRING]  # fmt: skip
+    assert own.key == "BIAS:gender"

@@ -151,3 +151,48 @@ def test_pooled_gaps_take_the_fewest_latest_windows_with_groups_large_enough(see
         if gap.gap is not None:
             assert gap.gap == pytest.approx(max(recalls.values()) - min(recalls.values()))
     assert gaps["SeniorCitizen"].windows > gaps["gender"].windows  # a fifth of the rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_strongest_gaps_take_the_latest_windows_whose_interval_lies_highest(seed):
+    """Over 7 windows, the last 3 of which miss most female churners: per attribute, the gap
+    over the latest k windows whose lower bound is highest among the k with groups large enough
+    (30 churners and 30 stayers each), found here with pandas counts and statsmodels' Newcombe
+    interval for every k."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from monitors.fairness import strongest_gaps
+
+    rng = np.random.default_rng(seed)
+    frames = [random_frame(seed * 10 + k, n=160) for k in range(7)]  # oldest first
+    for frame in frames[-3:]:
+        missed = (frame["gender"] == "Female") & (frame["y"] == 1) & (rng.random(len(frame)) < 0.7)
+        frame.loc[missed, "p"] = 0
+    latest_first = [fill(frame) for frame in reversed(frames)]
+    gaps = {g.attribute: g for g in strongest_gaps(latest_first, ("gender", "SeniorCitizen"),
+                                                   30, 30, 0.95)}  # fmt: skip
+    for attribute, gap in gaps.items():
+        best: tuple[float, int] | None = None
+        for count in range(1, len(frames) + 1):
+            rows = pd.concat(frames[-count:])
+            positives = rows[rows["y"] == 1].groupby(attribute)["p"].agg(["sum", "count"])
+            sizes = rows.groupby(attribute)["y"].agg(["sum", "count"])
+            if len(sizes) < 2 or not (
+                (sizes["sum"] >= 30) & (sizes["count"] - sizes["sum"] >= 30)
+            ).all():
+                continue
+            recall = positives["sum"] / positives["count"]
+            top, bottom = recall.idxmax(), recall.idxmin()
+            low, _ = confint_proportions_2indep(
+                positives.loc[top, "sum"], positives.loc[top, "count"],
+                positives.loc[bottom, "sum"], positives.loc[bottom, "count"],
+                method="newcomb", compare="diff", alpha=0.05,
+            )  # fmt: skip
+            if best is None or low > best[0]:
+                best = (low, count)
+        assert best is not None
+        assert gap.windows == best[1]
+        assert gap.gap_low == pytest.approx(best[0])
+    # the injured windows alone, not the whole span that dilutes them
+    assert gaps["gender"].windows < len(frames)
+    assert gaps["gender"].worst_group == "Female"
