@@ -177,9 +177,10 @@ def test_strongest_gaps_take_the_latest_windows_whose_interval_lies_highest(seed
             rows = pd.concat(frames[-count:])
             positives = rows[rows["y"] == 1].groupby(attribute)["p"].agg(["sum", "count"])
             sizes = rows.groupby(attribute)["y"].agg(["sum", "count"])
-            if len(sizes) < 2 or not (
-                (sizes["sum"] >= 30) & (sizes["count"] - sizes["sum"] >= 30)
-            ).all():
+            if (
+                len(sizes) < 2
+                or not ((sizes["sum"] >= 30) & (sizes["count"] - sizes["sum"] >= 30)).all()
+            ):
                 continue
             recall = positives["sum"] / positives["count"]
             top, bottom = recall.idxmax(), recall.idxmin()
