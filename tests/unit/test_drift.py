@@ -94,11 +94,34 @@ def test_a_text_column_is_binned_as_its_values_one_by_one(profile, data_split):
 
     contract = profile.feature("Contract")
     column = data_split.production["Contract"].head(200).tolist() + ["Three year", None]
-    for values in (pd.Series(column), pd.Series(column, dtype="string"), pd.Series([0, 1, "0"])):
+    for values in (pd.Series(column), pd.Series(column, dtype="string"), pd.Series([0, 1, "0"]),
+                   pd.Series(column, dtype="category"), pd.Series(column).array,
+                   pd.Series(column, dtype="string").array):  # fmt: skip
         assert contract.bins_of(values).tolist() == [contract.bin_of(v) for v in values]
     senior = profile.feature("SeniorCitizen")
     as_numbers = pd.Series([0, 1, 1], dtype=object)
     assert senior.bins_of(as_numbers).tolist() == [senior.bin_of(v) for v in as_numbers]
+
+
+def test_a_frame_is_binned_from_its_column_arrays_as_from_its_series(profile, data_split):
+    """The frame's columns taken as arrays bin as the same columns taken as Series do; a frame
+    with a repeated column name takes the others as Series, and refuses a monitored one."""
+    import pandas as pd
+
+    from monitors.drift import frame_columns
+
+    rows = data_split.production.head(300).drop(columns=["tenure"])
+    columns = frame_columns(rows, profile.names)
+    assert "tenure" not in columns and set(columns) == set(profile.names) & set(rows.columns)
+    by_series = np.full((len(rows), len(profile.names)), -2)
+    for i, spec in enumerate(profile.features):
+        if spec.name in rows:
+            by_series[:, i] = [spec.bin_of(v) for v in rows[spec.name]]
+    np.testing.assert_array_equal(profile.encode(rows), by_series)
+    other = pd.concat([rows, rows[["customerID"]]], axis=1)
+    np.testing.assert_array_equal(profile.encode(other), by_series)
+    with pytest.raises(ValueError, match="more than one column named gender"):
+        profile.encode(pd.concat([rows, rows[["gender"]]], axis=1))
 
 
 def test_every_statistic_against_scipy_on_the_same_bins(profile, data_split, policy):
