@@ -25,7 +25,7 @@ from monitors.attribution import LinearAttribution, RowSample, ndcg
 from monitors.changepoint import AdwinDetector, BucketStream, ChangeWatch, detect
 from monitors.confirm import SeverityConfirmer
 from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
-from monitors.fairness import GroupWindow, pooled_gaps, strongest_gaps
+from monitors.fairness import GroupWindow, recent_gaps
 from monitors.performance import EstimateWindow, PerformanceWindow, calibrate
 from monitors.sketch import ScoreSketch
 from monitors.windowing import ClosedWindow
@@ -544,8 +544,7 @@ class FairnessCalculator:
         groups, gaps = closed.state.result(*limits)
         self._remember(closed.start, closed.state)
         span = [w for start, w in sorted(self.recent.items()) if start <= closed.start]
-        pooled = pooled_gaps(span[::-1], self.attributes, *limits)
-        strongest = strongest_gaps(span[::-1], self.attributes, *limits)
+        pooled, strongest = recent_gaps(span[::-1], self.attributes, *limits)
         return FairnessSignal(
             **_window_fields(closed, closed.state.rows),
             groups=tuple(g.message() for g in groups),

@@ -189,7 +189,7 @@ def _gap(attribute: str, eligible: list[GroupStats], confidence: float,
 def _growing(
     latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
     min_negatives: int, confidence: float, interval: str,
-) -> Iterator[tuple[int, list[tuple[GapStats, bool]]]]:  # fmt: skip
+) -> Iterator[list[tuple[GapStats, bool]]]:  # fmt: skip
     """For k = 1, 2, ... of ``latest_first``: the gaps over the latest k windows, each with
     whether every group of its attribute is large enough to compare (at least two of them)."""
     merged = GroupWindow(attributes)
@@ -201,7 +201,7 @@ def _growing(
             own = [g for g in groups if g.attribute == gap.attribute]
             ready = len(own) >= 2 and all(g.eligible for g in own)
             judged.append((replace(gap, windows=count), ready))
-        yield count, judged
+        yield judged
 
 
 def pooled_gaps(
@@ -230,15 +230,8 @@ def pooled_gaps(
     >>> gap.windows, round(gap.gap, 2)
     (2, 0.33)
     """
-    found: dict[str, GapStats] = {}
-    limits = (min_positives, min_negatives, confidence, interval)
-    for count, judged in _growing(latest_first, attributes, *limits):
-        for gap, ready in judged:
-            if gap.attribute not in found and (ready or count == len(latest_first)):
-                found[gap.attribute] = gap
-        if len(found) == len(attributes):
-            break  # every attribute has its span: older windows add nothing
-    return tuple(found[a] for a in attributes if a in found)
+    return recent_gaps(latest_first, attributes, min_positives, min_negatives, confidence,
+                       interval)[0]  # fmt: skip
 
 
 def strongest_gaps(
@@ -266,17 +259,32 @@ def strongest_gaps(
     >>> gap.windows, gap.gap
     (2, 0.5)
     """
-    found: dict[str, GapStats] = {}
+    return recent_gaps(latest_first, attributes, min_positives, min_negatives, confidence,
+                       interval)[1]  # fmt: skip
+
+
+def recent_gaps(
+    latest_first: Sequence[GroupWindow], attributes: tuple[str, ...], min_positives: int,
+    min_negatives: int, confidence: float, interval: str = "newcombe",
+) -> tuple[tuple[GapStats, ...], tuple[GapStats, ...]]:  # fmt: skip
+    """:func:`pooled_gaps` and :func:`strongest_gaps` at once, from one pass over the windows."""
+    pooled: dict[str, GapStats] = {}
+    strongest: dict[str, GapStats] = {}
     whole: dict[str, GapStats] = {}
     limits = (min_positives, min_negatives, confidence, interval)
-    for _, judged in _growing(latest_first, attributes, *limits):
+    for judged in _growing(latest_first, attributes, *limits):
         for gap, ready in judged:
             whole[gap.attribute] = gap
-            held = found.get(gap.attribute)
-            if ready and gap.gap_low is not None and (held is None or gap.gap_low > _low(held)):
-                found[gap.attribute] = gap
-    found = whole | found
-    return tuple(found[a] for a in attributes if a in found)
+            if not ready:
+                continue
+            pooled.setdefault(gap.attribute, gap)
+            held = strongest.get(gap.attribute)
+            if gap.gap_low is not None and (held is None or gap.gap_low > _low(held)):
+                strongest[gap.attribute] = gap
+    # an attribute whose groups are never large enough: over all of the windows
+    pooled, strongest = whole | pooled, whole | strongest
+    return (tuple(pooled[a] for a in attributes if a in pooled),
+            tuple(strongest[a] for a in attributes if a in strongest))  # fmt: skip
 
 
 def _low(gap: GapStats) -> float:
