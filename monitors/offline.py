@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitors.drift import PREDICTION, DriftWindow, ReferenceProfile
+from monitors.drift import PREDICTION, SEVERITIES, DriftWindow, ReferenceProfile
 from monitors.fairness import GapStats, GroupStats, GroupWindow
 from monitors.performance import PerformanceResult, PerformanceWindow
 from shared.policy import Policy, load_policy
@@ -101,22 +101,25 @@ class DriftMonitor:
             frame = window.assign(**{PREDICTION: window[prediction_column]})
         counts = DriftWindow(self.profile).update_frame(frame)
         check = counts.check(self.policy.drift)
-        features = {
-            name: FeatureResult(
-                score=float(check.psi[i]),
-                p_value=float(check.p_value[i]),
-                severity=DriftSeverity(("NONE", "LOW", "MEDIUM", "HIGH")[int(check.severity[i])]),
-                statistic=float(check.statistic[i]),
-                significant=bool(check.significant[i]),
-                js_distance=float(check.js[i]),
-                ks_statistic=None if np.isnan(check.ks[i]) else float(check.ks[i]),
-                wasserstein=None if np.isnan(check.wasserstein[i]) else float(check.wasserstein[i]),
-            )
-            for i, name in enumerate(check.names)
-            if check.rows[i] > 0
-        }
+        # each statistic's array converted once, not once per feature
+        stats = zip(check.names, check.rows.tolist(), check.psi.tolist(), check.p_value.tolist(),
+                    check.severity.tolist(), check.statistic.tolist(),
+                    check.significant.tolist(), check.js.tolist(), check.ks.tolist(),
+                    check.wasserstein.tolist(), strict=True)  # fmt: skip
+        features = {}
+        for name, rows, score, p_value, severity, statistic, significant, js, ks, wasser in stats:
+            if rows > 0:
+                features[name] = FeatureResult(
+                    score, p_value, SEVERITIES[severity], statistic, significant, js,
+                    _number(ks), _number(wasser),
+                )  # fmt: skip
         drifted = any(f.significant for name, f in features.items() if name != PREDICTION)
         return DriftResult(len(window), drifted, features, counts.unseen_by_feature())
+
+
+def _number(value: float) -> float | None:
+    """A statistic a categorical feature has none of (nan) as None."""
+    return None if value != value else value
 
 
 class PerformanceMonitor:

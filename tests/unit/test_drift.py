@@ -78,13 +78,22 @@ def test_profile_bins_cover_the_reference(profile, data_split):
 
 
 def test_row_and_frame_updates_agree(profile, data_split):
-    rows = data_split.production.head(300)
+    """Counted row by row or all features in one tally, with unseen categories and a column the
+    frame lacks; a column shorter than the rows is refused with its name."""
+    rows = data_split.production.head(300).drop(columns=["tenure"])
+    rows.loc[rows.index[:7], "Contract"] = "Three year"
+    rows.loc[rows.index[5:9], "PaymentMethod"] = "Cheque"
     by_row = DriftWindow(profile)
     for record in rows.to_dict(orient="records"):
         by_row.update(record)
     by_frame = DriftWindow(profile).update_frame(rows)
     np.testing.assert_array_equal(by_row.counts, by_frame.counts)
+    assert by_row.unseen_by_feature() == by_frame.unseen_by_feature()
+    assert by_frame.unseen_by_feature() == {"Contract": 7, "PaymentMethod": 4}
+    assert by_frame.count_of("tenure").sum() == 0 and by_frame.count_of("gender").sum() == 300
     assert by_row.rows == by_frame.rows == 300
+    with pytest.raises(ValueError, match="column gender has 299 values for 300 rows"):
+        DriftWindow(profile).update_columns({"gender": rows["gender"].iloc[1:]}, 300)
 
 
 def test_a_text_column_is_binned_as_its_values_one_by_one(profile, data_split):
