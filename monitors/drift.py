@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc
+from scipy.special import chdtrc, rel_entr
 
+from monitors.edges import EdgeGrid
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
 
@@ -60,10 +61,9 @@ def _js_rows(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     p = expected / expected.sum(axis=1, keepdims=True)
     q = actual / np.maximum(actual.sum(axis=1, keepdims=True), 1)
     m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum(axis=1)
-        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum(axis=1)
-    return np.sqrt(np.maximum(0.0, (kl_p + kl_q) / 2))
+    # rel_entr is x ln(x / y), and 0 where x is 0: an empty bin adds nothing
+    divergence = (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / (2 * np.log(2))
+    return np.sqrt(np.maximum(0.0, divergence))
 
 
 def js_distance(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
@@ -75,17 +75,12 @@ def _chi_square_rows(reference: np.ndarray, window: np.ndarray) -> tuple[np.ndar
     total = reference + window
     n_ref = reference.sum(axis=1, keepdims=True)
     n_win = window.sum(axis=1, keepdims=True)
-    share_ref = n_ref / np.maximum(n_ref + n_win, 1)
-    expected_ref = total * share_ref
-    expected_win = total - expected_ref
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cells = np.where(
-            total > 0,
-            (reference - expected_ref) ** 2 / expected_ref
-            + (window - expected_win) ** 2 / expected_win,
-            0.0,
-        )
-    statistic = cells.sum(axis=1)
+    share = n_ref / np.maximum(n_ref + n_win, 1)  # the reference's share of every cell, expected
+    # A cell's (observed - expected)^2 / expected over both samples, in one term: the reference
+    # is off its expected count by d = ref (1 - share) - win share and the window by -d, so the
+    # cell adds d^2 / (total share (1 - share)). An empty cell adds nothing.
+    off = (reference * (1 - share) - window * share) ** 2 / np.where(total > 0, total, 1)
+    statistic = off.sum(axis=1) / np.maximum(share * (1 - share), 1e-300)[:, 0]
     freedom = (total > 0).sum(axis=1) - 1
     p_value = np.where(
         (freedom >= 1) & (n_win[:, 0] > 0), chdtrc(np.maximum(freedom, 1), statistic), 1.0
@@ -131,11 +126,13 @@ class FeatureBins:
     lookup: dict[str, int] = field(init=False, repr=False, compare=False)
     category_index: pd.Index = field(init=False, repr=False, compare=False)
     edges_list: list[float] = field(init=False, repr=False, compare=False)
+    grid: EdgeGrid = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {c: i for i, c in enumerate(self.categories)})
         object.__setattr__(self, "category_index", pd.Index(list(self.categories), dtype=object))
         object.__setattr__(self, "edges_list", [float(e) for e in self.inner_edges])
+        object.__setattr__(self, "grid", EdgeGrid(self.inner_edges))
 
     @property
     def size(self) -> int:
@@ -144,7 +141,7 @@ class FeatureBins:
     def bins_of(self, values: Sequence | ColumnArray | pd.Series) -> np.ndarray:
         """Fine bin index of each value; -1 for a category the reference never had."""
         if self.numeric:
-            return np.searchsorted(self.inner_edges, np.asarray(values, dtype=float), side="right")
+            return self.grid.bins(np.asarray(values, dtype=float))
         if isinstance(values, pd.Series):
             values = values.array
         if isinstance(values, pd.Categorical):

@@ -261,3 +261,39 @@ def test_the_test_grouping_is_bounded_by_the_bins_not_the_window(profile, data_s
         table = table[:, table.sum(axis=0) > 0]
         expected = stats.chi2_contingency(table, correction=False)
         assert check.statistic[row] == pytest.approx(expected.statistic, rel=1e-9), spec.name
+
+
+def _edges_and_values(draw_seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(draw_seed)
+    data = {
+        "uniform": rng.uniform(-5, 5, 4000),
+        "whole counts": rng.integers(0, 73, 4000).astype(float),
+        "heavy tail": rng.lognormal(0, 3, 4000),
+        "clustered": np.concatenate([rng.normal(0, 1e-3, 3000), rng.uniform(0, 1000, 1000)]),
+    }[kind]
+    edges = np.unique(np.quantile(data, np.linspace(0, 1, 101)[1:-1]))
+    near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    outside = [-np.inf, np.inf, np.nan, edges[0] - 1e9, edges[-1] + 1e9, 0.0, -0.0]
+    return edges, np.concatenate([rng.choice(data, 2000), near, outside])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["uniform", "whole counts", "heavy tail",
+                                                    "clustered"]))  # fmt: skip
+def test_the_edge_grid_bins_as_numpy_searches(seed, kind):
+    """The grid's bins equal ``np.searchsorted(side="right")`` on values at, just below and just
+    above every edge, outside the range, infinite and NaN; edges crowded into a small part of a
+    wide range fall back to the search."""
+    from monitors.edges import EdgeGrid
+
+    edges, values = _edges_and_values(seed, kind)
+    grid = EdgeGrid(edges)
+    np.testing.assert_array_equal(grid.bins(values), np.searchsorted(edges, values, side="right"))
+    if kind in ("uniform", "whole counts"):
+        assert len(grid.below), "evenly spread edges are binned on the grid"
+
+
+def test_the_telco_numbers_are_binned_on_the_grid(profile):
+    for spec in profile.features:
+        if spec.numeric:
+            assert len(spec.grid.below) and len(spec.grid.candidates) <= 3, spec.name
