@@ -149,6 +149,19 @@ class AlertBook:
             if member.cleared is None
         }
 
+    def open_gaps(self) -> dict[str, int]:
+        """The attributes with an open recall gap, each with the windows of its monitor it has
+        been clear in since it last held (0: it held in the latest)."""
+        gaps: dict[str, int] = {}
+        for problem in self.problems.values():
+            for member in problem.members.values():
+                condition = member.condition
+                if condition.type == AlertType.BIAS and member.cleared is None:
+                    clear = min(gaps.get(condition.subject, member.clear_windows),
+                                member.clear_windows)  # fmt: skip
+                    gaps[condition.subject] = clear
+        return gaps
+
     def with_roles(self, holding: list[Condition], start: datetime) -> list[Condition]:
         """``holding`` (in the window at ``start``) with each condition's part in its problem:
         the headline of another condition's alert is named in ``symptom_of``."""

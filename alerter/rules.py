@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -14,10 +14,11 @@ from shared.schemas import (
     DriftSignal,
     Evidence,
     FairnessSignal,
+    GroupRecall,
     PerformanceSignal,
     RecallGap,
 )
-from shared.stats import wilson_interval
+from shared.stats import difference_interval, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,40 @@ def confined_to_worst_group(gap: RecallGap, baseline: GroupBaseline, policy: Pol
     return worst_high < held_out[worst] and best_low >= tolerated
 
 
+def pooled_estimate(
+    attribute: str, windows: Sequence[Sequence[GroupRecall]], policy: Policy
+) -> RecallGap | None:
+    """The recall gap of ``attribute`` over the groups of several windows taken together: best
+    minus worst recall among the groups with enough positives and negatives over them all, with
+    the policy's interval; None with fewer than two such groups."""
+    counts: dict[str, list[int]] = {}
+    for groups in windows:
+        for group in groups:
+            if group.attribute == attribute:
+                total = counts.setdefault(group.group, [0, 0, 0])
+                total[0] += group.positives
+                total[1] += group.negatives
+                total[2] += group.true_positives
+    rules = policy.fairness
+    recall = {
+        name: true_positives / positives
+        for name, (positives, negatives, true_positives) in counts.items()
+        if positives >= rules.min_group_positives and negatives >= rules.min_group_negatives
+    }
+    if len(recall) < 2:
+        return None
+    best, worst = max(recall, key=recall.__getitem__), min(recall, key=recall.__getitem__)
+    (best_positives, _, best_hits), (worst_positives, _, worst_hits) = counts[best], counts[worst]
+    low, high = difference_interval(best_hits, best_positives, worst_hits, worst_positives,
+                                    rules.gap_confidence, rules.gap_interval)  # fmt: skip
+    return RecallGap(
+        attribute=attribute, gap=recall[best] - recall[worst], gap_low=low, gap_high=high,
+        best_group=best, worst_group=worst, best_recall=recall[best],
+        worst_recall=recall[worst], best_positives=best_positives,
+        worst_positives=worst_positives, windows=len(windows),
+    )  # fmt: skip
+
+
 def deployment_gap(gap: RecallGap, baseline: GroupBaseline | None) -> float:
     """The model's own gap between the same two groups on its held-out set (best minus worst as
     the window has them; 0 when either group was not measured, or when the held-out order was
@@ -343,6 +378,7 @@ def fairness_conditions(
     policy: Policy,
     baseline: GroupBaseline | None = None,
     sustained: Collection[str] = (),
+    since_held: Mapping[str, Sequence[Sequence[GroupRecall]]] | None = None,
 ) -> list[Condition]:
     """A recall gap whose whole interval lies beyond the tolerance, in the window alone (a
     sudden gap), over the fewest latest windows whose groups are large enough to compare (a
@@ -357,7 +393,10 @@ def fairness_conditions(
 
     A gap of an attribute in ``sustained`` (one open already) holds, as a WARNING, while the
     latest windows' estimate of it stays beyond the tolerance: it fires on its interval and
-    clears on its estimate, so it does not flap."""
+    clears on its estimate, so it does not flap. Once it has been clear in a window, its
+    estimate is taken over the windows since it last held (their groups in ``since_held``),
+    the window now included: one window that shows a gap by chance after the cause has gone
+    does not hold it open, and one that hid it while the cause goes on does not clear it."""
     rules = policy.fairness
 
     def known(gap: RecallGap) -> float:
@@ -369,6 +408,11 @@ def fairness_conditions(
     # window alone
     latest = {gap.attribute: gap for gap in signal.gaps}
     latest |= {gap.attribute: gap for gap in signal.pooled_gaps}
+    # an open gap that was clear in the windows before: its estimate since it last held
+    for attribute, earlier in (since_held or {}).items():
+        estimate = pooled_estimate(attribute, [*earlier, signal.groups], policy)
+        if estimate is not None:
+            latest[attribute] = estimate
     for gap in signal.gaps:
         candidates.setdefault(gap.attribute, []).append((gap, "in the window"))
     for gap in signal.pooled_gaps:
@@ -496,13 +540,14 @@ def conditions_of(
     policy: Policy,
     group_baseline: GroupBaseline | None = None,
     sustained_gaps: Collection[str] = (),
+    since_held: Mapping[str, Sequence[Sequence[GroupRecall]]] | None = None,
     label: str = "label",
 ) -> list[Condition]:
     """The alert conditions one monitor's signal shows. Each alert key comes from one source,
     so an alert is judged (fired, kept, resolved) on its own monitor's windows only.
     ``sustained_gaps``: the attributes whose recall gap is open (see
-    :func:`fairness_conditions`); ``label``: the label's column, as the model contract names
-    it."""
+    :func:`fairness_conditions`), ``since_held`` the groups of the windows each has been clear
+    in since it last held; ``label``: the label's column, as the model contract names it."""
     if isinstance(signal, PerformanceSignal) and signal.provisional:
         found = estimated_performance_conditions(signal, policy)
     elif isinstance(signal, PerformanceSignal):
@@ -518,7 +563,7 @@ def conditions_of(
             + attribution_conditions(signal, policy)
         )
     else:
-        found = fairness_conditions(signal, policy, group_baseline, sustained_gaps)
+        found = fairness_conditions(signal, policy, group_baseline, sustained_gaps, since_held)
     source = source_of(signal)
     return [replace(condition, source=source) for condition in found]
 

@@ -10,6 +10,7 @@ conditions that held in that window and the drift streaks as of that window.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,7 @@ from alerter.rules import (
 from model.artifact import ModelMetadata
 from shared.handler import Handler, Inbound, Outbound, PartitionKey
 from shared.policy import Policy
-from shared.schemas import Alert, AlertType, DriftSignal, FairnessSignal, PerformanceSignal
+from shared.schemas import Alert, DriftSignal, FairnessSignal, GroupRecall, PerformanceSignal
 from shared.topics import ALERTS, DECISIONS
 
 # the order a window's signals are judged in, whichever arrived first
@@ -106,6 +107,11 @@ class AlerterHandler(Handler):
             policy.decision.resolve_after_clear_windows, policy.decision.group_within_windows
         )
         self.streaks = DriftStreaks()
+        # the groups of the latest fairness windows judged, as many as a gap can be clear in
+        # and still be open (not kept across a restart: an open gap is then judged on its window)
+        self.fairness_groups: deque[tuple[GroupRecall, ...]] = deque(
+            maxlen=max(1, policy.decision.resolve_after_clear_windows - 1)
+        )
         self.pending: dict[datetime, PendingWindow] = {}
         self.judged: dict[str, SeenWindows] = {}
         self.decided = SeenWindows()
@@ -205,15 +211,21 @@ class AlerterHandler(Handler):
             return []  # replayed within this run
         judged.add(start)
         causes = self.book.open_conditions()
-        open_gaps = {
-            o.condition.subject for o in causes.values() if o.condition.type == AlertType.BIAS
+        open_gaps = self.book.open_gaps()
+        # an open gap that has been clear since it last held is judged over those windows too
+        since_held = {
+            attribute: tuple(self.fairness_groups)[-clear:]
+            for attribute, clear in open_gaps.items()
+            if 0 < clear <= len(self.fairness_groups)
         }
         holding = [
             with_likely_cause(condition, causes)
             for condition in conditions_of(
-                signal, self.policy, self.group_baseline, open_gaps, self.label
+                signal, self.policy, self.group_baseline, open_gaps, since_held, self.label
             )  # fmt: skip
         ]
+        if isinstance(signal, FairnessSignal):
+            self.fairness_groups.append(signal.groups)
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
         window.signals = window.signals.with_signal(signal)

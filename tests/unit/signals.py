@@ -68,9 +68,9 @@ def fairness(day, gap=None, best_positives=70):
     low, high = (None, None) if gap is None else gap
     worst = 0.8 - ((low + high) / 2 if gap else 0.0)
     groups = (
-        GroupRecall(attribute="gender", group="Female", positives=70,
+        GroupRecall(attribute="gender", group="Female", positives=70, negatives=180,
                     true_positives=round(worst * 70), recall=worst, eligible=True),
-        GroupRecall(attribute="gender", group="Male", positives=best_positives,
+        GroupRecall(attribute="gender", group="Male", positives=best_positives, negatives=180,
                     true_positives=round(0.8 * best_positives), recall=0.8, eligible=True),
     )  # fmt: skip
     gaps = (

@@ -507,6 +507,49 @@ def test_an_open_gap_holds_while_its_estimate_stays_beyond_the_tolerance(policy)
     assert fairness_conditions(fairness(1, gap=(0.05, 0.25)), policy, sustained={"gender"}) == []
 
 
+def test_a_gap_that_went_clear_is_judged_over_the_windows_since_it_held(policy, metadata):
+    """Days 0-3 a gap fires; day 4 it is clear (0.10). Day 5 shows 0.22 in the window alone
+    (interval 0.09 to 0.35: no firing), while the gap over the last six windows, the step's among
+    them, still lies beyond the tolerance. A gap that held in its latest window is held by that.
+    One that went clear is judged over the windows since it held: days 4 and 5 together show
+    0.16, so neither brings it back and it resolves after its second clear window; a day 5 of
+    0.33 makes 0.21 over the two, and holds it."""
+    from alerter.service import AlerterHandler
+    from shared.handler import Inbound
+    from shared.schemas import RecallGap
+    from shared.topics import DRIFT_SIGNALS, FAIRNESS_SIGNALS, PERFORMANCE_SIGNALS
+
+    old = RecallGap(attribute="gender", gap=0.31, gap_low=0.26, gap_high=0.36, best_group="Male",
+                    worst_group="Female", best_recall=0.85, worst_recall=0.54,
+                    best_positives=400, worst_positives=636, windows=6)  # fmt: skip
+
+    def run(days):
+        handler = AlerterHandler(policy, metadata, AlerterMetrics(CollectorRegistry()))
+        offsets = iter(range(1000))
+        alerts = []
+        for day, gap in enumerate(days):
+            signal = fairness(day, gap=gap)
+            if day >= 4:
+                signal = signal.model_copy(update={"strongest_gaps": (old,)})
+            signals = ((PERFORMANCE_SIGNALS, performance(day)), (DRIFT_SIGNALS, drift(day)),
+                       (FAIRNESS_SIGNALS, signal))  # fmt: skip
+            for topic, value in signals:
+                inbound = Inbound(topic, value, None, 0, next(offsets), f"t.{topic.name}")
+                alerts += [(output.value.status, day) for output in handler.handle([inbound])
+                           if output.topic.name == "alerts"]  # fmt: skip
+        return alerts
+
+    firing, after = [(0.25, 0.45)] * 4, [(-0.03, 0.22), (-0.09, 0.11)]
+    lapsed = run([*firing, (-0.02, 0.22), (0.09, 0.35), *after])
+    assert lapsed == [(AlertStatus.FIRING, 0), (AlertStatus.RESOLVED, 5)]
+    held = run([*firing, (0.09, 0.35), (0.09, 0.35), *after])
+    assert held == [(AlertStatus.FIRING, 0), (AlertStatus.RESOLVED, 7)]
+    back = run([*firing, (-0.02, 0.22), (0.16, 0.50), *after])
+    assert back == [(AlertStatus.FIRING, 0), (AlertStatus.RESOLVED, 7)]
+    fresh = run([*firing, (-0.02, 0.22), (0.21, 0.45), *after])
+    assert fresh == [(AlertStatus.FIRING, 0), (AlertStatus.RESOLVED, 7)]
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_alerts_and_decisions_do_not_depend_on_which_signal_of_a_window_comes_first(
     policy, metadata, order
