@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from alerter.rules import ESTIMATE, Condition, WindowSignals
 from shared.policy import Policy
@@ -21,16 +22,29 @@ PRECEDENCE = (Action.ESCALATE_FAIRNESS, Action.RETRAIN)
 
 @dataclass
 class DriftStreaks:
-    """Consecutive windows in which each feature drifted HIGH."""
+    """Consecutive windows in which each feature drifted HIGH.
+
+    A window's streak continues the streak of the window just before it, looked up by window
+    time, not the streak of whichever signal came last: a signal for a window far ahead (forged,
+    or mis-stamped) must not break the streaks of the real windows around it. ``streaks`` is
+    that of the window updated last; the latest ``kept`` windows are kept.
+    """
 
     streaks: dict[str, int] = field(default_factory=dict)
+    by_window: dict[datetime, dict[str, int]] = field(default_factory=dict)
+    kept: int = 64
 
     def update(self, window: WindowSignals) -> DriftStreaks:
         if window.drift is None:
             return self
         high = {f.feature for f in window.drift.features if f.severity == DriftSeverity.HIGH}
-        # A feature not HIGH in this window (or not reported at all) starts over.
-        self.streaks = {name: self.streaks.get(name, 0) + 1 for name in sorted(high)}
+        before = self.by_window.get(window.start - (window.end - window.start), {})
+        # A feature not HIGH in this window (or not reported at all) starts over, as does every
+        # feature after a window without a drift signal.
+        self.streaks = {name: before.get(name, 0) + 1 for name in sorted(high)}
+        self.by_window[window.start] = self.streaks
+        if len(self.by_window) > self.kept:
+            del self.by_window[min(self.by_window)]
         return self
 
 

@@ -430,6 +430,18 @@ def test_alerts_and_decisions_do_not_depend_on_which_monitor_reports_first(polic
     assert (fired[-1].type, fired[-1].subject) == (AlertType.PERFORMANCE, "recall")
 
 
+def test_a_drift_streak_continues_the_window_before_it_whatever_came_between():
+    """A signal for a window four years on, judged between two real windows, does not break
+    their streak; a window without a drift signal does."""
+    streaks = DriftStreaks()
+    for day in (0, 1, 4 * 365, 2, 3):
+        high = {} if day > 365 else {"MonthlyCharges": HIGH}
+        streaks.update(window(day, drift_signal=drift(day, high)))
+    assert streaks.streaks == {"MonthlyCharges": 4}
+    assert streaks.update(window(5, drift_signal=drift(5, {"MonthlyCharges": HIGH}))).streaks == {
+        "MonthlyCharges": 1}  # fmt: skip
+
+
 def test_a_restarted_alerter_resumes_the_drift_streaks_of_the_windows_it_decided(policy, metadata):
     from alerter.service import AlerterHandler
     from tests.unit.signals import bounds
