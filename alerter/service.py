@@ -10,7 +10,6 @@ conditions that held in that window and the drift streaks as of that window.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,11 +106,11 @@ class AlerterHandler(Handler):
             policy.decision.resolve_after_clear_windows, policy.decision.group_within_windows
         )
         self.streaks = DriftStreaks()
-        # the groups of the latest fairness windows judged, as many as a gap can be clear in
-        # and still be open (not kept across a restart: an open gap is then judged on its window)
-        self.fairness_groups: deque[tuple[GroupRecall, ...]] = deque(
-            maxlen=max(1, policy.decision.resolve_after_clear_windows - 1)
-        )
+        # the groups of the latest fairness windows judged, by window, as many as a gap can be
+        # clear in and still be open (not kept across a restart: an open gap is then judged on
+        # its window alone)
+        self.fairness_groups: dict[datetime, tuple[GroupRecall, ...]] = {}
+        self.fairness_kept = max(1, policy.decision.resolve_after_clear_windows - 1)
         self.pending: dict[datetime, PendingWindow] = {}
         self.judged: dict[str, SeenWindows] = {}
         self.decided = SeenWindows()
@@ -212,20 +211,15 @@ class AlerterHandler(Handler):
         judged.add(start)
         causes = self.book.open_conditions()
         open_gaps = self.book.open_gaps()
-        # an open gap that has been clear since it last held is judged over those windows too
-        since_held = {
-            attribute: tuple(self.fairness_groups)[-clear:]
-            for attribute, clear in open_gaps.items()
-            if 0 < clear <= len(self.fairness_groups)
-        }
+        since_held = (
+            self._since_held(signal, open_gaps) if isinstance(signal, FairnessSignal) else {}
+        )
         holding = [
             with_likely_cause(condition, causes)
             for condition in conditions_of(
                 signal, self.policy, self.group_baseline, open_gaps, since_held, self.label
             )  # fmt: skip
         ]
-        if isinstance(signal, FairnessSignal):
-            self.fairness_groups.append(signal.groups)
         published = self.book.apply_source(source, start, end, holding)
         window = self.pending.get(start) or PendingWindow(WindowSignals(start, end))
         window.signals = window.signals.with_signal(signal)
@@ -241,6 +235,24 @@ class AlerterHandler(Handler):
         for alert in published:
             self.record(alert)
         return [Outbound(ALERTS, alert, key=alert.key) for alert in published]
+
+    def _since_held(
+        self, signal: FairnessSignal, open_gaps: dict[str, int]
+    ) -> dict[str, list[tuple[GroupRecall, ...]]]:
+        """For each open gap that has been clear in the windows just before this one, their
+        groups: the gap is judged over them and this window. Then this window's groups are kept
+        (the earliest kept window gives way: a signal for a window far ahead does not stay)."""
+        length = signal.window_end - signal.window_start
+        since_held = {}
+        for attribute, clear in open_gaps.items():
+            earlier = [self.fairness_groups.get(signal.window_start - back * length)
+                       for back in range(clear, 0, -1)]  # fmt: skip
+            if earlier and all(groups is not None for groups in earlier):
+                since_held[attribute] = [groups for groups in earlier if groups is not None]
+        self.fairness_groups[signal.window_start] = signal.groups
+        while len(self.fairness_groups) > self.fairness_kept:
+            del self.fairness_groups[next(iter(self.fairness_groups))]
+        return since_held
 
     def _decide_through(self, last: datetime) -> list[Outbound]:
         outputs: list[Outbound] = []
