@@ -669,3 +669,28 @@ def test_a_flickering_fall_and_a_gap_pooled_over_its_windows_stay_one_problem():
     (own,) = [a for a in alone.apply_source("fairness", *bounds(3), [_gap_condition("gender", 0.4)])
               if a.status == AlertStatus.FIRING]  # fmt: skip
     assert own.key == "BIAS:gender"
+
+
+def test_a_gap_pooled_over_windows_is_counted_from_their_groups(policy):
+    """Two windows' groups taken together: recalls from the summed counts, a group too small in
+    both windows together left out, and the interval statsmodels gives for the summed counts."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    from alerter.rules import pooled_estimate
+    from shared.schemas import GroupRecall
+
+    def group(name, positives, hits, negatives=100):
+        return GroupRecall(attribute="gender", group=name, positives=positives,
+                           negatives=negatives, true_positives=hits, recall=hits / positives,
+                           eligible=True)  # fmt: skip
+
+    first = (group("Female", 70, 56), group("Male", 69, 62), group("Other", 5, 1))
+    second = (group("Female", 68, 48), group("Male", 56, 52), group("Other", 6, 1))
+    gap = pooled_estimate("gender", [first, second], policy)
+    assert (gap.best_group, gap.worst_group, gap.windows) == ("Male", "Female", 2)
+    assert gap.gap == pytest.approx(114 / 125 - 104 / 138)
+    low, high = confint_proportions_2indep(114, 125, 104, 138, method="newcomb",
+                                           alpha=1 - policy.fairness.gap_confidence)  # fmt: skip
+    assert (gap.gap_low, gap.gap_high) == (pytest.approx(low), pytest.approx(high))
+    assert pooled_estimate("gender", [first[:1], second[:1]], policy) is None
+    assert pooled_estimate("SeniorCitizen", [first, second], policy) is None
