@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import ConfigResource
 
 from shared.kafka import make_admin
@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 def keeps_a_durable_log(settings: Settings, timeout: float = 10.0, attempts: int = 12) -> bool:
     """True when a broker describes its configuration with log directories (Apache Kafka); the
-    embedded broker describes none and keeps everything in memory."""
+    embedded broker describes none (an empty configuration) and keeps everything in memory.
+
+    Only an answer decides: a broker that cannot be reached (a cluster node restarting) is asked
+    again, the next broker of the cluster first; taking that for "no durable log" set an Apache
+    Kafka service up as for the embedded broker. A broker that refuses to describe itself (not
+    authorised) cannot tell: the settings that work on every broker are taken."""
     admin = make_admin(settings)
     # a cluster that has just started, or a busy one, may not answer in time: asked again, for
     # two minutes by default (an empty TimeoutError from the future killed services at start, and
@@ -24,10 +29,18 @@ def keeps_a_durable_log(settings: Settings, timeout: float = 10.0, attempts: int
     for attempt in range(1, attempts + 1):
         try:
             metadata = admin.list_topics(timeout=timeout)
-            broker = ConfigResource("broker", str(next(iter(metadata.brokers))))
+            brokers = sorted(metadata.brokers)
+            if not brokers:
+                raise KafkaException(f"no broker in the metadata of {settings.bootstrap_servers}")
+            broker = ConfigResource("broker", str(brokers[(attempt - 1) % len(brokers)]))
             config = admin.describe_configs([broker])[broker].result(timeout=timeout)
-        except (KafkaException, StopIteration, ValueError):
-            return False
+        except KafkaException as error:
+            if not _transient(error):  # refused (not authorised, not supported): cannot tell
+                log.warning("the broker refused to describe its configuration: %s", error)
+                return False
+            log.warning("the broker did not describe its configuration (attempt %d): %s",
+                        attempt, error)  # fmt: skip
+            continue
         except TimeoutError:
             log.warning("the broker did not describe its configuration in %.0f s (attempt %d)",
                         timeout, attempt)  # fmt: skip
@@ -35,8 +48,23 @@ def keeps_a_durable_log(settings: Settings, timeout: float = 10.0, attempts: int
         return bool(config.get("log.dirs") or config.get("log.dir"))
     raise TimeoutError(
         f"the broker at {settings.bootstrap_servers} did not describe its configuration in "
-        f"{attempts * timeout:.0f} s; is it overloaded?"
+        f"{attempts} attempts of {timeout:.0f} s; is it reachable, and not overloaded?"
     )
+
+
+# errors of a broker or cluster not reachable for now (a node restarting, a leader moving)
+_UNREACHABLE = {
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._RESOLVE, KafkaError.BROKER_NOT_AVAILABLE, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_CONTROLLER, KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION,
+}  # fmt: skip
+
+
+def _transient(error: KafkaException) -> bool:
+    reason = error.args[0] if error.args else None
+    if not isinstance(reason, KafkaError):
+        return True  # our own: no broker in the metadata yet
+    return reason.code() in _UNREACHABLE or reason.retriable()
 
 
 def adapt_to_broker(settings: Settings) -> Settings:

@@ -29,6 +29,17 @@ def test_idempotence_and_compression_follow_the_broker_and_deliver(settings):
     assert producer.flush(30) == 0
 
 
+def test_a_broker_that_does_not_answer_is_not_taken_for_one_without_a_log(settings):
+    """Only an answer decides what the broker keeps: an address where no broker listens is
+    asked again and then refused, never taken for the embedded broker (a cluster node that
+    was restarting once made a service on Apache Kafka give up idempotence)."""
+    from shared.broker import free_port
+
+    nowhere = settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    with pytest.raises(TimeoutError, match="did not describe its configuration in 2 attempts"):
+        keeps_a_durable_log(nowhere, timeout=1.0, attempts=2)
+
+
 def test_keys_land_where_a_java_client_puts_them(settings):
     """Labels written by another Kafka client with Java's default partitioner (murmur2) must meet
     their rows: ours and a producer configured like Java's put every key in one partition."""
