@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc, rel_entr
 
-from monitors.edges import EdgeGrid
+from monitors.categories import CategoryCodes
+from monitors.edges import EdgeGrid, EdgeGrids
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
 
@@ -52,17 +53,27 @@ def psi(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
 
 
 def _psi_rows(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    e = np.maximum(expected / expected.sum(axis=1, keepdims=True), PSI_FLOOR)
-    a = np.maximum(actual / np.maximum(actual.sum(axis=1, keepdims=True), 1), PSI_FLOOR)
-    return np.sum((a - e) * np.log(a / e), axis=1)
+    return _psi_of_shares(np.maximum(_shares(expected), PSI_FLOOR), _shares(actual))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    """Each row's counts as shares of its total (an empty row stays zero)."""
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def _psi_of_shares(expected_floored: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    actual = np.maximum(actual, PSI_FLOOR)
+    return np.sum((actual - expected_floored) * np.log(actual / expected_floored), axis=1)
 
 
 def _js_rows(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    p = expected / expected.sum(axis=1, keepdims=True)
-    q = actual / np.maximum(actual.sum(axis=1, keepdims=True), 1)
+    return _js_of_shares(_shares(expected), _shares(actual))
+
+
+def _js_of_shares(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     m = (p + q) / 2
     # rel_entr is x ln(x / y), and 0 where x is 0: an empty bin adds nothing
-    divergence = (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / (2 * np.log(2))
+    divergence = (rel_entr(p, m) + rel_entr(q, m)).sum(axis=1) / (2 * np.log(2))
     return np.sqrt(np.maximum(0.0, divergence))
 
 
@@ -79,7 +90,7 @@ def _chi_square_rows(reference: np.ndarray, window: np.ndarray) -> tuple[np.ndar
     # A cell's (observed - expected)^2 / expected over both samples, in one term: the reference
     # is off its expected count by d = ref (1 - share) - win share and the window by -d, so the
     # cell adds d^2 / (total share (1 - share)). An empty cell adds nothing.
-    off = (reference * (1 - share) - window * share) ** 2 / np.where(total > 0, total, 1)
+    off = np.square(reference * (1 - share) - window * share) / np.where(total > 0, total, 1)
     statistic = off.sum(axis=1) / np.maximum(share * (1 - share), 1e-300)[:, 0]
     freedom = (total > 0).sum(axis=1) - 1
     p_value = np.where(
@@ -109,6 +120,8 @@ def _severity_codes(psi_values: np.ndarray, significant: np.ndarray,
 
 # one column of values, as a DataFrame holds it
 ColumnArray = np.ndarray | pd.api.extensions.ExtensionArray
+# columns by feature name, in the same row order
+Columns = Mapping[str, Sequence | ColumnArray | pd.Series] | pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -124,13 +137,13 @@ class FeatureBins:
     midpoints: np.ndarray  # representative value of each fine bin (numeric)
     spread: float  # reference standard deviation (numeric)
     lookup: dict[str, int] = field(init=False, repr=False, compare=False)
-    category_index: pd.Index = field(init=False, repr=False, compare=False)
+    category_codes: CategoryCodes = field(init=False, repr=False, compare=False)
     edges_list: list[float] = field(init=False, repr=False, compare=False)
     grid: EdgeGrid = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {c: i for i, c in enumerate(self.categories)})
-        object.__setattr__(self, "category_index", pd.Index(list(self.categories), dtype=object))
+        object.__setattr__(self, "category_codes", CategoryCodes([self.categories]))
         object.__setattr__(self, "edges_list", [float(e) for e in self.inner_edges])
         object.__setattr__(self, "grid", EdgeGrid(self.inner_edges))
 
@@ -142,30 +155,7 @@ class FeatureBins:
         """Fine bin index of each value; -1 for a category the reference never had."""
         if self.numeric:
             return self.grid.bins(np.asarray(values, dtype=float))
-        if isinstance(values, pd.Series):
-            values = values.array
-        if isinstance(values, pd.Categorical):
-            # a categorical column: only its few categories are looked up, its rows are codes
-            known = self._positions(np.asarray(values.categories.astype(str), dtype=object))
-            codes = np.asarray(values.codes)
-            return np.where(codes >= 0, known[codes], -1).astype(np.int64)
-        texts = np.asarray(values, dtype=object)
-        if not isinstance(getattr(values, "dtype", None), pd.StringDtype) and (
-            pd.api.types.infer_dtype(texts, skipna=False) != "string"
-        ):
-            texts = texts.astype(str).astype(object)  # numbers, flags, a mix: compared as text
-        return self._positions(texts)
-
-    def _positions(self, texts: np.ndarray) -> np.ndarray:
-        """The category index of each text of an object array; -1 for one never seen.
-
-        One probe of the categories' hash table per row (pandas' index engine): the public
-        ``Index.get_indexer`` first checks and converts its target on every call, which at
-        1000 rows costs as much again as the lookup."""
-        engine = getattr(self.category_index, "_engine", None)
-        if engine is None:  # a pandas without it: the public route
-            return self.category_index.get_indexer(pd.Index(texts, dtype=object)).astype(np.int64)
-        return engine.get_indexer(texts).astype(np.int64, copy=False)
+        return self.category_codes.positions([values], len(values))[0]
 
     def bin_of(self, value: float | str) -> int:
         if self.numeric:
@@ -209,8 +199,19 @@ def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, Column
         if repeated:
             raise ValueError(f"the frame has more than one column named {', '.join(repeated)}")
         return {name: frame[name].array for name in names if name in frame}
-    position = {column: at for at, column in enumerate(frame.columns)}
+    # the names as a list: iterating pandas' text Index itself goes through its array element by
+    # element (50 us at 22 columns)
+    position = {column: at for at, column in enumerate(frame.columns.tolist())}
     return {name: column_array(position[name]) for name in names if name in position}
+
+
+def tally_codes(codes: np.ndarray, width: int) -> np.ndarray:
+    """Per row of ``codes`` (one feature's fine bins, -1 unseen, -2 absent): how many are
+    absent, unseen, then in each of ``width`` bins, counted with one bincount for all rows (a
+    bincount per feature costs more than the binning)."""
+    slots = width + 2
+    flat = codes + np.arange(2, len(codes) * slots, slots)[:, None]
+    return np.bincount(flat.ravel(), minlength=len(codes) * slots).reshape(len(codes), slots)
 
 
 def _is_quantity(values: pd.Series) -> bool:
@@ -237,8 +238,19 @@ class ReferenceProfile:
         self.coarse_width = coarse_width
         self.coarse_flat = (coarse_flat + np.arange(count)[:, None] * coarse_width).ravel()
         self.reference_coarse = self.coarse(self.reference)
+        # the reference's side of PSI and Jensen-Shannon, the same for every window
+        self.reference_coarse_share = _shares(self.reference_coarse)
+        self.reference_coarse_floored = np.maximum(self.reference_coarse_share, PSI_FLOOR)
         self.reference_cdf = np.cumsum(self.reference, axis=1) / self.reference.sum(axis=1)[:, None]
         self.numeric_rows = np.array([i for i, s in enumerate(self.features) if s.numeric], int)
+        self.numeric_reference_cdf = self.reference_cdf[self.numeric_rows]
+        self.feature_rows = np.array([i for i, name in enumerate(self.names) if name != PREDICTION],
+                                     dtype=int)  # fmt: skip
+        # the numeric features' grids, binned together, by the set of them a window has
+        self._numeric_grids: dict[tuple[int, ...], EdgeGrids] = {}
+        self.text_rows = [i for i, spec in enumerate(self.features) if not spec.numeric]
+        # every text feature's categories, looked up together
+        self.category_codes = CategoryCodes([self.features[i].categories for i in self.text_rows])
         self.bin_widths = np.zeros((len(self.numeric_rows), width - 1))
         for k, row in enumerate(self.numeric_rows):
             spec = self.features[row]
@@ -286,12 +298,64 @@ class ReferenceProfile:
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """Fine bin of every value, one column per feature; -1 for an unseen category, -2 for a
         feature the frame does not have."""
-        codes = np.full((len(frame), len(self.features)), MISSING_CODE, dtype=np.int64)
-        columns = frame_columns(frame, self.names)
-        for column, spec in enumerate(self.features):
-            if spec.name in columns:
-                codes[:, column] = spec.bins_of(columns[spec.name])
+        return self.bins(frame_columns(frame, self.names), len(frame)).T
+
+    def bins(self, columns: Columns, rows: int) -> np.ndarray:
+        """Fine bin of ``rows`` values of each feature given column by column, one row per
+        feature: -1 for an unseen category, -2 for a feature ``columns`` does not have."""
+        given = self._given(columns, rows)
+        codes = np.empty((len(self.features), rows), dtype=np.int64)
+        codes[self.numeric_rows] = self._numeric_bins(given, rows)
+        if self.text_rows:
+            texts = [given.get(row) for row in self.text_rows]
+            codes[self.text_rows] = self.category_codes.positions(texts, rows, MISSING_CODE)
         return codes
+
+    def tally(self, columns: Columns, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Counts on the fine bins of ``rows`` values of each feature given column by column,
+        and the count of unseen categories: what :meth:`bins` gives, counted. The text columns'
+        rows are counted per distinct value, never looked up one by one."""
+        given = self._given(columns, rows)
+        counts = np.zeros_like(self.reference)
+        unseen = np.zeros(len(self.features), dtype=np.int64)
+        numeric = tally_codes(self._numeric_bins(given, rows), self.width)
+        counts[self.numeric_rows] = numeric[:, 2:]
+        if self.text_rows:
+            texts = self.category_codes.tally([given.get(row) for row in self.text_rows], rows)
+            counts[self.text_rows, : texts.shape[1] - 1] = texts[:, 1:]
+            unseen[self.text_rows] = texts[:, 0]
+        return counts, unseen
+
+    def _given(self, columns: Columns, rows: int) -> dict[int, Sequence | ColumnArray | pd.Series]:
+        """The features ``columns`` holds, by row; a column of another length is an error."""
+        given = {row: columns[spec.name] for row, spec in enumerate(self.features)
+                 if spec.name in columns}  # fmt: skip
+        for row, values in given.items():
+            if len(values) != rows:
+                raise ValueError(f"column {self.names[row]} has {len(values)} values for {rows} "
+                                 "rows")  # fmt: skip
+        return given
+
+    def _numeric_bins(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
+                      rows: int) -> np.ndarray:  # fmt: skip
+        codes = np.full((len(self.numeric_rows), rows), MISSING_CODE, dtype=np.int64)
+        present = tuple(at for at, row in enumerate(self.numeric_rows.tolist()) if row in given)
+        if present:
+            values = np.empty((len(present), rows))
+            for k, at in enumerate(present):
+                values[k] = np.asarray(given[int(self.numeric_rows[at])], dtype=float)
+            codes[list(present)] = self._grids(present).bins(values)
+        return codes
+
+    def _grids(self, present: tuple[int, ...]) -> EdgeGrids:
+        """The grids of the numeric features at ``present`` (of ``numeric_rows``), made once
+        for each set of features a window has."""
+        grids = self._numeric_grids.get(present)
+        if grids is None:
+            grids = EdgeGrids([self.features[self.numeric_rows[at]].grid for at in present])
+            if len(self._numeric_grids) < 64:
+                self._numeric_grids[present] = grids
+        return grids
 
     def coarse(self, counts: np.ndarray) -> np.ndarray:
         flat = np.bincount(self.coarse_flat, weights=counts.ravel(),
@@ -424,36 +488,21 @@ class DriftWindow:
         """Add every row of ``frame``; columns not monitored are ignored."""
         return self.update_columns(frame_columns(frame, self.profile.names), len(frame))
 
-    def update_columns(
-        self, columns: Mapping[str, Sequence | ColumnArray | pd.Series] | pd.DataFrame, rows: int
-    ) -> DriftWindow:
+    def update_columns(self, columns: Columns, rows: int) -> DriftWindow:
         """Add ``rows`` rows given column by column (feature name to its values, in the same
         row order); columns not monitored are ignored."""
-        codes = np.full((len(self.profile.features), rows), MISSING_CODE, dtype=np.int64)
-        for row, spec in enumerate(self.profile.features):
-            if spec.name not in columns:
-                continue
-            bins = spec.bins_of(columns[spec.name])
-            if len(bins) != rows:
-                raise ValueError(f"column {spec.name} has {len(bins)} values for {rows} rows")
-            codes[row] = bins
-        return self._add(codes)
+        counts, unseen = self.profile.tally(columns, rows)
+        self.rows += rows
+        self.counts += counts
+        self.unseen += unseen
+        return self
 
     def update_codes(self, codes: np.ndarray) -> DriftWindow:
         """Add rows already encoded by :meth:`ReferenceProfile.encode` (one bincount in all)."""
-        return self._add(codes.T)
-
-    def _add(self, codes: np.ndarray) -> DriftWindow:
-        """Count codes laid out one row per feature (a fine bin, -1 unseen, -2 absent) with one
-        bincount for all features: a bincount per feature costs more than the binning."""
-        features, width = self.counts.shape
-        # per feature: a slot for absent values, one for unseen ones, then the fine bins
-        slots = width + 2
-        flat = codes + (np.arange(2, features * slots, slots))[:, None]
-        tally = np.bincount(flat.ravel(), minlength=features * slots).reshape(features, slots)
-        self.rows += codes.shape[1]
+        tally = tally_codes(codes.T, self.counts.shape[1])
+        self.rows += codes.shape[0]
         self.counts += tally[:, 2:]
-        self.unseen += tally[:, 1]
+        self.unseen += tally[:, 1].astype(np.int64)
         return self
 
     def merge(self, other: DriftWindow) -> DriftWindow:
@@ -473,11 +522,11 @@ class DriftWindow:
         window_groups = np.bincount(flat, weights=self.counts.ravel(),
                                     minlength=len(profile.features) * most)  # fmt: skip
         statistic, p_value = _chi_square_rows(reference_groups, window_groups.reshape(-1, most))
-        coarse = profile.coarse(self.counts)
-        psi_values = _psi_rows(profile.reference_coarse, coarse)
-        js = _js_rows(profile.reference_coarse, coarse)
-        tested = [i for i, name in enumerate(profile.names) if name != PREDICTION and rows[i] > 0]
-        alpha = policy.family_alpha / max(1, len(tested))
+        coarse = _shares(profile.coarse(self.counts))
+        psi_values = _psi_of_shares(profile.reference_coarse_floored, coarse)
+        js = _js_of_shares(profile.reference_coarse_share, coarse)
+        tested = int(np.count_nonzero(rows[profile.feature_rows]))  # the prediction is not tested
+        alpha = policy.family_alpha / max(1, tested)
         significant = (rows >= policy.min_window_rows) & (p_value < alpha)
         ks = np.full(len(rows), np.nan)
         wasserstein = np.full(len(rows), np.nan)
@@ -486,7 +535,7 @@ class DriftWindow:
             window_cdf = (
                 np.cumsum(self.counts[numeric], axis=1) / np.maximum(rows[numeric], 1)[:, None]
             )
-            gap = np.abs(profile.reference_cdf[numeric] - window_cdf)
+            gap = np.abs(profile.numeric_reference_cdf - window_cdf)
             ks[numeric] = gap.max(axis=1)
             wasserstein[numeric] = (gap[:, :-1] * profile.bin_widths).sum(axis=1)
         return DriftCheck(
@@ -503,4 +552,4 @@ class DriftWindow:
         return self.check(policy).feature_drifts(importance_share)
 
     def unseen_by_feature(self) -> dict[str, int]:
-        return {n: int(c) for n, c in zip(self.profile.names, self.unseen, strict=True) if c}
+        return {n: c for n, c in zip(self.profile.names, self.unseen.tolist(), strict=True) if c}

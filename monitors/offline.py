@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,11 @@ from shared.policy import Policy, load_policy
 from shared.schemas import DriftSeverity
 
 
-@dataclass(frozen=True)
-class FeatureResult:
-    """Drift of one feature: ``score`` is PSI, ``statistic`` and ``p_value`` the chi-square test."""
+class FeatureResult(NamedTuple):
+    """Drift of one feature: ``score`` is PSI, ``statistic`` and ``p_value`` the chi-square test.
+
+    A named tuple: a check builds one per feature, and a frozen dataclass costs four times as
+    much to build."""
 
     score: float
     p_value: float

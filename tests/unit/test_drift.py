@@ -297,3 +297,21 @@ def test_the_telco_numbers_are_binned_on_the_grid(profile):
     for spec in profile.features:
         if spec.numeric:
             assert len(spec.grid.below) and len(spec.grid.candidates) <= 3, spec.name
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_grids_binned_together_bin_each_row_on_its_own_edges(seed):
+    """Several features' grids binned in one pass, one of them crowded (it falls back to the
+    search): each row equals ``np.searchsorted`` on its own edges, NaN and infinities included."""
+    from monitors.edges import EdgeGrid, EdgeGrids
+
+    kinds = ["uniform", "clustered", "whole counts", "heavy tail"]
+    drawn = [_edges_and_values(seed + k, kind) for k, kind in enumerate(kinds)]
+    size = min(len(values) for _, values in drawn)
+    values = np.stack([values[:size] for _, values in drawn])
+    grids = EdgeGrids([EdgeGrid(edges) for edges, _ in drawn])
+    assert 0 in grids.gridded and 2 in grids.gridded and 1 in grids.searched
+    expected = np.stack([np.searchsorted(edges, row, side="right")
+                         for (edges, _), row in zip(drawn, values, strict=True)])  # fmt: skip
+    np.testing.assert_array_equal(grids.bins(values), expected)
