@@ -49,6 +49,7 @@ class CategoryCodes:
             self.table[self.texts.get_indexer(pd.Index(list(texts), dtype=object)), column] = (
                 np.arange(len(texts))
             )
+        self.by_column = np.ascontiguousarray(self.table.T)  # a column's positions, contiguous
 
     def positions(self, columns: Sequence, rows: int, absent: int = -2) -> np.ndarray:
         """Row ``j``: the positions of ``columns[j]``'s ``rows`` values, all ``absent`` for a
@@ -92,13 +93,17 @@ class CategoryCodes:
                 # its rows are codes already: only its categories are looked up (a missing
                 # value's code, -1, picks the last, which is none)
                 texts = _texts(values.categories.to_numpy(dtype=object))
-                found = np.append(self._of_texts(texts)[:, j], -1)
+                found = np.append(self._in_column(texts, j), -1)
                 singles.append((j, found, np.asarray(values.codes, dtype=np.intp) % len(found)))
             elif values is not None:  # numbers, flags, text kept outside Python objects
                 codes, distinct = pd.factorize(values, use_na_sentinel=False)
                 texts = _texts(np.asarray(distinct, dtype=object))
-                singles.append((j, self._of_texts(texts)[:, j], codes))
+                singles.append((j, self._in_column(texts, j), codes))
         return singles, held, arrays
+
+    def _in_column(self, texts: np.ndarray, column: int) -> np.ndarray:
+        """Each text's position in one column's categories."""
+        return self.by_column[column][positions_in(self.texts, texts)]
 
     def _of_texts(self, texts: np.ndarray) -> np.ndarray:
         """Row per text: its position in every column (-1 selects the last row, all -1)."""
@@ -148,7 +153,7 @@ class CategoryCodes:
 
     def _positions_by_row(self, arrays: list[np.ndarray], held: list[int]) -> np.ndarray:
         """Each row's text looked up on its own (for columns whose rows are distinct objects)."""
-        return np.stack([self._of_texts(_texts(array))[:, j]
+        return np.stack([self._in_column(_texts(array), j)
                          for j, array in zip(held, arrays, strict=True)])  # fmt: skip
 
 
