@@ -142,7 +142,7 @@ class CategoryCodes:
             slots = found + np.arange(0, len(held) * width, width)[:, None]
             counts = np.bincount(slots.ravel(), minlength=len(held) * width)
             return counts.reshape(len(held), width)
-        per_object = np.diff(first, append=pointers.size)
+        per_object = np.append(first[1:], pointers.size) - first  # np.diff's append costs more
         row = _first_rows(pointers, column, ordered.ravel()[first])
         objects = np.empty(len(row), dtype=object)
         objects[:] = [arrays[c][r] for c, r in zip(column.tolist(), row.tolist(), strict=True)]
