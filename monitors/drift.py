@@ -314,7 +314,7 @@ class ReferenceProfile:
     def tally(self, columns: Columns, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Counts on the fine bins of ``rows`` values of each feature given column by column,
         and the count of unseen categories: what :meth:`bins` gives, counted. The text columns'
-        rows are counted per distinct value, never looked up one by one."""
+        rows are counted by the text objects they repeat (``monitors.categories``)."""
         given = self._given(columns, rows)
         counts = np.zeros_like(self.reference)
         unseen = np.zeros(len(self.features), dtype=np.int64)
