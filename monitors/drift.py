@@ -26,85 +26,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc, rel_entr
 
 from monitors.categories import CategoryCodes
+from monitors.divergence import PSI_FLOOR, chi_square_rows, js_of_shares, psi_of_shares, shares
 from monitors.edges import EdgeGrid, EdgeGrids
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
 
-# Empty bins would make PSI infinite; a fraction of 1e-4 is the usual floor.
-PSI_FLOOR = 1e-4
 # The model's output, monitored like a numeric feature (prediction drift).
 PREDICTION = "prediction"
 MISSING_CODE = -2
 SEVERITIES = (DriftSeverity.NONE, DriftSeverity.LOW, DriftSeverity.MEDIUM, DriftSeverity.HIGH)
-
-
-def psi(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
-    """Population stability index of ``actual`` against ``expected`` on the same bins.
-
-    By hand: (0.4 - 0.5) ln(0.4 / 0.5) + (0.6 - 0.5) ln(0.6 / 0.5) = 0.022314 + 0.018232.
-
-    >>> round(psi(np.array([50, 50]), np.array([40, 60])), 5)
-    0.04055
-    """
-    return float(_psi_rows(np.atleast_2d(expected_counts), np.atleast_2d(actual_counts))[0])
-
-
-def _psi_rows(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    return _psi_of_shares(np.maximum(_shares(expected), PSI_FLOOR), _shares(actual))
-
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    """Each row's counts as shares of its total (an empty row stays zero)."""
-    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-
-
-def _psi_of_shares(expected_floored: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    actual = np.maximum(actual, PSI_FLOOR)
-    return np.sum((actual - expected_floored) * np.log(actual / expected_floored), axis=1)
-
-
-def _js_rows(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    return _js_of_shares(_shares(expected), _shares(actual))
-
-
-def _js_of_shares(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    m = (p + q) / 2
-    # rel_entr is x ln(x / y), and 0 where x is 0: an empty bin adds nothing
-    divergence = (rel_entr(p, m) + rel_entr(q, m)).sum(axis=1) / (2 * np.log(2))
-    return np.sqrt(np.maximum(0.0, divergence))
-
-
-def js_distance(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
-    """Jensen-Shannon distance (base 2, in [0, 1]) between two count vectors."""
-    return float(_js_rows(np.atleast_2d(expected_counts), np.atleast_2d(actual_counts))[0])
-
-
-def _chi_square_rows(reference: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    total = reference + window
-    n_ref = reference.sum(axis=1, keepdims=True)
-    n_win = window.sum(axis=1, keepdims=True)
-    share = n_ref / np.maximum(n_ref + n_win, 1)  # the reference's share of every cell, expected
-    # A cell's (observed - expected)^2 / expected over both samples, in one term: the reference
-    # is off its expected count by d = ref (1 - share) - win share and the window by -d, so the
-    # cell adds d^2 / (total share (1 - share)). An empty cell adds nothing.
-    off = np.square(reference * (1 - share) - window * share) / np.where(total > 0, total, 1)
-    statistic = off.sum(axis=1) / np.maximum(share * (1 - share), 1e-300)[:, 0]
-    freedom = (total > 0).sum(axis=1) - 1
-    p_value = np.where(
-        (freedom >= 1) & (n_win[:, 0] > 0), chdtrc(np.maximum(freedom, 1), statistic), 1.0
-    )
-    return statistic, p_value
-
-
-def chi_square(reference_counts: np.ndarray, window_counts: np.ndarray) -> tuple[float, float]:
-    """Chi-square test of homogeneity between two count vectors: (statistic, p-value)."""
-    statistic, p_value = _chi_square_rows(
-        np.atleast_2d(reference_counts).astype(float), np.atleast_2d(window_counts).astype(float)
-    )
-    return float(statistic[0]), float(p_value[0])
 
 
 def severity_of(psi_value: float, significant: bool, policy: DriftPolicy) -> DriftSeverity:
@@ -239,7 +171,7 @@ class ReferenceProfile:
         self.coarse_flat = (coarse_flat + np.arange(count)[:, None] * coarse_width).ravel()
         self.reference_coarse = self.coarse(self.reference)
         # the reference's side of PSI and Jensen-Shannon, the same for every window
-        self.reference_coarse_share = _shares(self.reference_coarse)
+        self.reference_coarse_share = shares(self.reference_coarse)
         self.reference_coarse_floored = np.maximum(self.reference_coarse_share, PSI_FLOOR)
         self.reference_cdf = np.cumsum(self.reference, axis=1) / self.reference.sum(axis=1)[:, None]
         self.numeric_rows = np.array([i for i, s in enumerate(self.features) if s.numeric], int)
@@ -521,10 +453,10 @@ class DriftWindow:
         flat, reference_groups, most = profile.test_groups(n, policy.min_expected)
         window_groups = np.bincount(flat, weights=self.counts.ravel(),
                                     minlength=len(profile.features) * most)  # fmt: skip
-        statistic, p_value = _chi_square_rows(reference_groups, window_groups.reshape(-1, most))
-        coarse = _shares(profile.coarse(self.counts))
-        psi_values = _psi_of_shares(profile.reference_coarse_floored, coarse)
-        js = _js_of_shares(profile.reference_coarse_share, coarse)
+        statistic, p_value = chi_square_rows(reference_groups, window_groups.reshape(-1, most))
+        coarse = shares(profile.coarse(self.counts))
+        psi_values = psi_of_shares(profile.reference_coarse_floored, coarse)
+        js = js_of_shares(profile.reference_coarse_share, coarse)
         tested = int(np.count_nonzero(rows[profile.feature_rows]))  # the prediction is not tested
         alpha = policy.family_alpha / max(1, tested)
         significant = (rows >= policy.min_window_rows) & (p_value < alpha)

@@ -8,13 +8,11 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from model.features import FEATURES
+from monitors.divergence import chi_square, js_distance, psi
 from monitors.drift import (
     PREDICTION,
     DriftWindow,
     ReferenceProfile,
-    chi_square,
-    js_distance,
-    psi,
     severity_of,
 )
 from shared.schemas import DriftSeverity
