@@ -271,11 +271,12 @@ class ReferenceProfile:
     def _numeric_bins(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
                       rows: int) -> np.ndarray:  # fmt: skip
         codes = np.full((len(self.numeric_rows), rows), MISSING_CODE, dtype=np.int64)
-        present = tuple(at for at, row in enumerate(self.numeric_rows.tolist()) if row in given)
+        numeric_rows = self.numeric_rows.tolist()
+        present = tuple(at for at, row in enumerate(numeric_rows) if row in given)
         if present:
             values = np.empty((len(present), rows))
             for k, at in enumerate(present):
-                values[k] = np.asarray(given[int(self.numeric_rows[at])], dtype=float)
+                values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
             codes[list(present)] = self._grids(present).bins(values)
         return codes
 

@@ -10,6 +10,7 @@ plus a comparison with each of those few edges, all vectorised and free of branc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -57,29 +58,18 @@ class EdgeGrid:
 
     def bins(self, values: np.ndarray) -> np.ndarray:
         """Number of edges at or below each value (NaN above all, as the search sorts it)."""
-        values = np.asarray(values, dtype=float)
-        if not len(self.below):
-            return np.searchsorted(self.edges, values, side="right")
-        position = (values - self.low) * self.scale
-        # the ufuncs, not np.clip: its Python-level dispatch costs more than the clipping
-        np.minimum(np.maximum(position, 0, out=position), len(self.below) - 1, out=position)
-        missing = np.isnan(position)
-        any_missing = bool(missing.any())
-        if any_missing:
-            position[missing] = 0
-        cell = position.astype(np.intp)
-        counted = self.below[cell]
-        for candidate in self.candidates:
-            counted += values >= candidate[cell]
-        if any_missing:
-            counted[missing] = len(self.edges)
-        return counted
+        return self._alone.bins(np.asarray(values, dtype=float)[None, :])[0]
+
+    @cached_property
+    def _alone(self) -> EdgeGrids:
+        return EdgeGrids([self])
 
 
 class EdgeGrids:
     """Several features' grids binned together: row ``k`` of ``bins(values)`` is
-    ``grids[k].bins(values[k])``, in one set of numpy calls for every row (a set per feature
-    costs more than the binning at a few thousand values)."""
+    ``np.searchsorted(grids[k].edges, values[k], side="right")``, in one set of numpy calls for
+    every row (a set per feature costs more than the binning at a few thousand values). A single
+    grid bins through one of these too."""
 
     def __init__(self, grids: Sequence[EdgeGrid]):
         self.grids = tuple(grids)
