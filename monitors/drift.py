@@ -250,8 +250,7 @@ class ReferenceProfile:
         given = self._given(columns, rows)
         counts = np.zeros_like(self.reference)
         unseen = np.zeros(len(self.features), dtype=np.int64)
-        numeric = tally_codes(self._numeric_bins(given, rows), self.width)
-        counts[self.numeric_rows] = numeric[:, 2:]
+        counts[self.numeric_rows] = self._numeric_counts(given, rows)
         if self.text_rows:
             texts = self.category_codes.tally([given.get(row) for row in self.text_rows], rows)
             counts[self.text_rows, : texts.shape[1] - 1] = texts[:, 1:]
@@ -279,6 +278,29 @@ class ReferenceProfile:
                 values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
             codes[list(present)] = self._grids(present).bins(values)
         return codes
+
+    def _numeric_counts(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
+                        rows: int) -> np.ndarray:  # fmt: skip
+        """Row per numeric feature: its values counted on its fine bins (zeros where absent).
+
+        No value needs a bin of its own here: each feature's values are sorted, and the edges
+        are looked up among them (a search per edge, not per value). The values below an edge,
+        less those below the edge before, are the bin between them; NaN sorts last and lands
+        in the last bin, as the per-value binning puts it."""
+        numeric_rows = self.numeric_rows.tolist()
+        present = [at for at, row in enumerate(numeric_rows) if row in given]
+        # per feature: none below the first bin, how many below each of its edges, then all
+        below = np.zeros((len(numeric_rows), self.width + 1), dtype=np.int64)
+        if present:
+            below[present, 1:] = rows
+            values = np.empty((len(present), rows))
+            for k, at in enumerate(present):
+                values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
+            values.sort(axis=1)
+            for k, at in enumerate(present):
+                edges = self.features[numeric_rows[at]].inner_edges
+                below[at, 1 : len(edges) + 1] = values[k].searchsorted(edges, side="left")
+        return np.diff(below, axis=1)
 
     def _grids(self, present: tuple[int, ...]) -> EdgeGrids:
         """The grids of the numeric features at ``present`` (of ``numeric_rows``), made once

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -261,18 +262,28 @@ def test_the_test_grouping_is_bounded_by_the_bins_not_the_window(profile, data_s
         assert check.statistic[row] == pytest.approx(expected.statistic, rel=1e-9), spec.name
 
 
-def _edges_and_values(draw_seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(draw_seed)
-    data = {
+def _drawn(rng: np.random.Generator, kind: str) -> np.ndarray:
+    return {
         "uniform": rng.uniform(-5, 5, 4000),
         "whole counts": rng.integers(0, 73, 4000).astype(float),
         "heavy tail": rng.lognormal(0, 3, 4000),
         "clustered": np.concatenate([rng.normal(0, 1e-3, 3000), rng.uniform(0, 1000, 1000)]),
     }[kind]
-    edges = np.unique(np.quantile(data, np.linspace(0, 1, 101)[1:-1]))
+
+
+def _around(edges: np.ndarray, data: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Values outside the edges' range, infinite and NaN, at and just beside every edge, then a
+    sample of the data."""
     near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
     outside = [-np.inf, np.inf, np.nan, edges[0] - 1e9, edges[-1] + 1e9, 0.0, -0.0]
-    return edges, np.concatenate([rng.choice(data, 2000), near, outside])
+    return np.concatenate([outside, near, rng.choice(data, 2000)])
+
+
+def _edges_and_values(draw_seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(draw_seed)
+    data = _drawn(rng, kind)
+    edges = np.unique(np.quantile(data, np.linspace(0, 1, 101)[1:-1]))
+    return edges, _around(edges, data, rng)
 
 
 @settings(max_examples=40, deadline=None)
@@ -313,3 +324,29 @@ def test_grids_binned_together_bin_each_row_on_its_own_edges(seed):
     expected = np.stack([np.searchsorted(edges, row, side="right")
                          for (edges, _), row in zip(drawn, values, strict=True)])  # fmt: skip
     np.testing.assert_array_equal(grids.bins(values), expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["uniform", "whole counts", "heavy tail",
+                                                    "clustered"]))  # fmt: skip
+def test_numbers_counted_by_sorting_count_as_each_value_binned(seed, absent):
+    """A window's numbers are counted by sorting them and looking the edges up among them: the
+    counts equal a bincount of each value's own bin (``np.searchsorted``), at and beside every
+    edge, infinite and NaN included, and a feature the window lacks counts nothing."""
+    rng = np.random.default_rng(seed)
+    kinds = ["uniform", "whole counts", "heavy tail", "clustered"]
+    reference = pd.DataFrame({kind: _drawn(rng, kind) for kind in kinds})
+    profile = ReferenceProfile.fit(reference, numeric=kinds)
+    around = [_around(profile.feature(kind).inner_edges, reference[kind].to_numpy(), rng)
+              for kind in kinds]  # fmt: skip
+    size = min(len(values) for values in around)
+    window = pd.DataFrame({kind: values[:size] for kind, values in zip(kinds, around, strict=True)
+                           if kind != absent})  # fmt: skip
+    counts = DriftWindow(profile).update_frame(window).counts
+    for kind in kinds:
+        spec = profile.feature(kind)
+        expected = np.zeros(profile.width)
+        if kind != absent:
+            bins = np.searchsorted(spec.inner_edges, window[kind].to_numpy(), side="right")
+            expected[: spec.size] = np.bincount(bins, minlength=spec.size)
+        np.testing.assert_array_equal(counts[profile.index[kind]], expected, err_msg=kind)
