@@ -173,9 +173,10 @@ def _first_rows(pointers: np.ndarray, column: np.ndarray, pointer: np.ndarray) -
 
 
 def _pointers(arrays: list[np.ndarray]) -> np.ndarray:
-    """Row per array of Python objects: the address of each of its objects."""
-    return np.frombuffer(b"".join(array.tobytes() for array in arrays),
-                         dtype=np.intp).reshape(len(arrays), -1)  # fmt: skip
+    """Row per array of Python objects: the address of each of its objects (an array of
+    objects exports its addresses as a buffer: they are joined with one copy)."""
+    held = b"".join([memoryview(np.ascontiguousarray(array)) for array in arrays])
+    return np.frombuffer(held, dtype=np.intp).reshape(len(arrays), -1)
 
 
 def positions_in(categories: pd.Index, texts: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ def _fresh(text: str) -> str:
 
 column_kinds = st.sampled_from(["shared objects", "fresh objects", "objects after the head",
                                 "numbers", "with None", "categorical", "string dtype",
-                                "python list", "absent"])  # fmt: skip
+                                "python list", "absent", "every other row"])  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
@@ -34,8 +34,8 @@ column_kinds = st.sampled_from(["shared objects", "fresh objects", "objects afte
 def test_positions_and_tally_equal_a_value_by_value_lookup(kinds, rows, seed):
     """Columns held every way a frame or a message batch holds them: rows repeating a few text
     objects (grouped by object), a new object per row (looked up row by row), an object first
-    met after a column's first rows, numbers, None, pandas categoricals and strings, lists and
-    absent columns. Every row's position and every column's counts are those of a dictionary."""
+    met after a column's first rows, numbers, None, pandas categoricals and strings, lists,
+    absent columns and a view of every other row. Every row's position and every column's counts are those of a dictionary."""
     rng = np.random.default_rng(seed)
     codes = CategoryCodes(CATEGORIES)
     columns: list = []
@@ -49,6 +49,11 @@ def test_positions_and_tally_equal_a_value_by_value_lookup(kinds, rows, seed):
             texts = [int(i) for i in rng.integers(0, 3, rows)]
         elif kind == "with None":
             texts = [None if i % 3 == 0 else text for i, text in enumerate(texts)]
+        elif kind == "every other row":  # a view of every other row: not contiguous
+            spaced = np.empty(2 * rows, dtype=object)
+            spaced[::2] = texts
+            columns.append(spaced[::2])
+            continue
         columns.append({
             "categorical": pd.Categorical(texts),
             "string dtype": pd.array(texts, dtype="string"),
