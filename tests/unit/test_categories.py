@@ -35,7 +35,8 @@ def test_positions_and_tally_equal_a_value_by_value_lookup(kinds, rows, seed):
     """Columns held every way a frame or a message batch holds them: rows repeating a few text
     objects (grouped by object), a new object per row (looked up row by row), an object first
     met after a column's first rows, numbers, None, pandas categoricals and strings, lists,
-    absent columns and a view of every other row. Every row's position and every column's counts are those of a dictionary."""
+    absent columns and a view of every other row. Every row's position and every column's
+    counts are those of a dictionary."""
     rng = np.random.default_rng(seed)
     codes = CategoryCodes(CATEGORIES)
     columns: list = []
