@@ -175,7 +175,7 @@ def _first_rows(pointers: np.ndarray, column: np.ndarray, pointer: np.ndarray) -
 def _pointers(arrays: list[np.ndarray]) -> np.ndarray:
     """Row per array of Python objects: the address of each of its objects (an array of
     objects exports its addresses as a buffer: they are joined with one copy)."""
-    held = b"".join([memoryview(np.ascontiguousarray(array)) for array in arrays])
+    held = b"".join([np.ascontiguousarray(array).data for array in arrays])
     return np.frombuffer(held, dtype=np.intp).reshape(len(arrays), -1)
 
 
@@ -194,7 +194,7 @@ def _objects(values) -> np.ndarray | None:
     """The column as an array of Python objects where it is one already (not copied), else None
     (a list is made into one)."""
     if isinstance(values, pd.arrays.NumpyExtensionArray):
-        values = np.asarray(values)  # its own array (pandas' Python-object strings among them)
+        values = values.to_numpy()  # its own array (pandas' Python-object strings among them)
     if isinstance(values, np.ndarray):
         return values if values.dtype == object else None
     if isinstance(values, pd.api.extensions.ExtensionArray):
