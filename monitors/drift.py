@@ -267,15 +267,22 @@ class ReferenceProfile:
                                  "rows")  # fmt: skip
         return given
 
+    def _numeric_values(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
+                        rows: int) -> tuple[tuple[int, ...], np.ndarray]:  # fmt: skip
+        """The numeric features ``given`` holds (their places in ``numeric_rows``), and their
+        values as numbers, a row each."""
+        numeric_rows = self.numeric_rows.tolist()
+        present = tuple(at for at, row in enumerate(numeric_rows) if row in given)
+        values = np.empty((len(present), rows))
+        for k, at in enumerate(present):
+            values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
+        return present, values
+
     def _numeric_bins(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
                       rows: int) -> np.ndarray:  # fmt: skip
         codes = np.full((len(self.numeric_rows), rows), MISSING_CODE, dtype=np.int64)
-        numeric_rows = self.numeric_rows.tolist()
-        present = tuple(at for at, row in enumerate(numeric_rows) if row in given)
+        present, values = self._numeric_values(given, rows)
         if present:
-            values = np.empty((len(present), rows))
-            for k, at in enumerate(present):
-                values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
             codes[list(present)] = self._grids(present).bins(values)
         return codes
 
@@ -287,18 +294,14 @@ class ReferenceProfile:
         are looked up among them (a search per edge, not per value). The values below an edge,
         less those below the edge before, are the bin between them; NaN sorts last and lands
         in the last bin, as the per-value binning puts it."""
-        numeric_rows = self.numeric_rows.tolist()
-        present = [at for at, row in enumerate(numeric_rows) if row in given]
+        present, values = self._numeric_values(given, rows)
         # per feature: none below the first bin, how many below each of its edges, then all
-        below = np.zeros((len(numeric_rows), self.width + 1), dtype=np.int64)
+        below = np.zeros((len(self.numeric_rows), self.width + 1), dtype=np.int64)
         if present:
-            below[present, 1:] = rows
-            values = np.empty((len(present), rows))
-            for k, at in enumerate(present):
-                values[k] = np.asarray(given[numeric_rows[at]], dtype=float)
+            below[list(present), 1:] = rows
             values.sort(axis=1)
             for k, at in enumerate(present):
-                edges = self.features[numeric_rows[at]].inner_edges
+                edges = self.features[self.numeric_rows[at]].inner_edges
                 below[at, 1 : len(edges) + 1] = values[k].searchsorted(edges, side="left")
         return np.diff(below, axis=1)
 
