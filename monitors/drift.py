@@ -14,8 +14,8 @@ so windows from several partitions merge exactly.
   reference's standard deviation reported beside it.
 - *Severity* is NONE unless the change is significant, then LOW / MEDIUM / HIGH by PSI band.
 
-All features are held in one padded matrix so a check costs a handful of numpy calls, not a
-handful per feature.
+All features are held in one padded matrix, and a check computes every statistic of every
+feature in one compiled loop (``monitors.divergence.window_statistics``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from monitors.categories import CategoryCodes
-from monitors.divergence import PSI_FLOOR, chi_square_rows, js_of_shares, psi_of_shares, shares
+from monitors.divergence import PSI_FLOOR, chi_square_p_values, shares, window_statistics
 from monitors.edges import EdgeGrid, EdgeGrids
 from shared.policy import DriftPolicy
 from shared.schemas import DriftSeverity, FeatureDrift
@@ -162,19 +162,20 @@ class ReferenceProfile:
         self.width = width
         self.reference = np.zeros((count, width))
         coarse_width = max(int(spec.coarse_of_fine.max()) + 1 for spec in self.features) + 1
-        # padding bins map to a last coarse column that stays empty on both sides
-        coarse_flat = np.full((count, width), coarse_width - 1)
+        # each fine bin's coarse (PSI) bin; padding bins map to a last coarse column that stays
+        # empty on both sides
+        self.coarse_bin = np.full((count, width), coarse_width - 1, dtype=np.int64)
         for row, spec in enumerate(self.features):
             self.reference[row, : spec.size] = spec.reference_counts
-            coarse_flat[row, : spec.size] = spec.coarse_of_fine
+            self.coarse_bin[row, : spec.size] = spec.coarse_of_fine
         self.coarse_width = coarse_width
-        self.coarse_flat = (coarse_flat + np.arange(count)[:, None] * coarse_width).ravel()
         self.reference_coarse = self.coarse(self.reference)
         # the reference's side of PSI and Jensen-Shannon, the same for every window
         self.reference_coarse_share = shares(self.reference_coarse)
         self.reference_coarse_floored = np.maximum(self.reference_coarse_share, PSI_FLOOR)
         self.reference_cdf = np.cumsum(self.reference, axis=1) / self.reference.sum(axis=1)[:, None]
-        self.numeric_rows = np.array([i for i, s in enumerate(self.features) if s.numeric], int)
+        self.numeric_rows = np.array([i for i, s in enumerate(self.features) if s.numeric],
+                                     dtype=np.int64)  # fmt: skip
         self.numeric_reference_cdf = self.reference_cdf[self.numeric_rows]
         self.feature_rows = np.array([i for i, name in enumerate(self.names) if name != PREDICTION],
                                      dtype=int)  # fmt: skip
@@ -316,13 +317,16 @@ class ReferenceProfile:
         return grids
 
     def coarse(self, counts: np.ndarray) -> np.ndarray:
-        flat = np.bincount(self.coarse_flat, weights=counts.ravel(),
-                           minlength=len(self.features) * self.coarse_width)  # fmt: skip
-        return flat.reshape(len(self.features), self.coarse_width)
+        """Counts on the fine bins (a row a feature) added up on the coarse bins."""
+        flat = self.coarse_bin + np.arange(len(self.features))[:, None] * self.coarse_width
+        coarse = np.bincount(flat.ravel(), weights=counts.ravel(),
+                             minlength=len(self.features) * self.coarse_width)  # fmt: skip
+        return coarse.reshape(len(self.features), self.coarse_width)
 
     def test_groups(self, window_rows: int, min_expected: float) -> tuple[np.ndarray, np.ndarray,
                                                                           int]:  # fmt: skip
-        """Flat group index of every fine bin, the reference per group, and the group count.
+        """The test group of every fine bin (a row a feature), the reference's counts on the
+        groups, and the most groups a feature has.
 
         Groups are contiguous fine bins, each expecting at least ``min_expected`` of the window's
         rows. Cached per window size: windows of one size share the grouping.
@@ -339,7 +343,7 @@ class ReferenceProfile:
             flat = (raw + np.arange(len(self.features))[:, None] * most).ravel()
             reference = np.bincount(flat, weights=self.reference.ravel(),
                                     minlength=len(self.features) * most)  # fmt: skip
-            cached = (flat, reference.reshape(len(self.features), most), most)
+            cached = (raw, reference.reshape(len(self.features), most), most)
             if len(self._groups) < 256:
                 self._groups[key] = cached
         return cached
@@ -476,26 +480,16 @@ class DriftWindow:
         profile = self.profile
         rows = self.counts.sum(axis=1)
         n = int(rows.max()) if len(rows) else 0
-        flat, reference_groups, most = profile.test_groups(n, policy.min_expected)
-        window_groups = np.bincount(flat, weights=self.counts.ravel(),
-                                    minlength=len(profile.features) * most)  # fmt: skip
-        statistic, p_value = chi_square_rows(reference_groups, window_groups.reshape(-1, most))
-        coarse = shares(profile.coarse(self.counts))
-        psi_values = psi_of_shares(profile.reference_coarse_floored, coarse)
-        js = js_of_shares(profile.reference_coarse_share, coarse)
+        test_group, reference_groups, _ = profile.test_groups(n, policy.min_expected)
+        statistic, freedom, psi_values, js, ks, wasserstein = window_statistics(
+            np.ascontiguousarray(self.counts, dtype=float), test_group, reference_groups,
+            profile.coarse_bin, profile.reference_coarse_share, profile.reference_coarse_floored,
+            PSI_FLOOR, profile.numeric_rows, profile.numeric_reference_cdf, profile.bin_widths,
+        )  # fmt: skip
+        p_value = chi_square_p_values(statistic, freedom, rows)
         tested = int(np.count_nonzero(rows[profile.feature_rows]))  # the prediction is not tested
         alpha = policy.family_alpha / max(1, tested)
         significant = (rows >= policy.min_window_rows) & (p_value < alpha)
-        ks = np.full(len(rows), np.nan)
-        wasserstein = np.full(len(rows), np.nan)
-        numeric = profile.numeric_rows
-        if len(numeric):
-            window_cdf = (
-                np.cumsum(self.counts[numeric], axis=1) / np.maximum(rows[numeric], 1)[:, None]
-            )
-            gap = np.abs(profile.numeric_reference_cdf - window_cdf)
-            ks[numeric] = gap.max(axis=1)
-            wasserstein[numeric] = (gap[:, :-1] * profile.bin_widths).sum(axis=1)
         return DriftCheck(
             names=profile.names, rows=rows, psi=psi_values, js=js, statistic=statistic,
             p_value=p_value, significant=significant,
