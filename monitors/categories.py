@@ -7,9 +7,10 @@ every probe (40-60 ns a row here), which at 16 columns of 1000 rows is most of a
 
 An array of objects holds pointers to them, and while it holds them two equal pointers are the
 same object. So the rows are grouped by pointer, as integers, and only the distinct objects are
-looked up as text. Counting a window (``tally``) sorts each column's pointers and counts the runs;
-a position for every row (``positions``) factorises them. Where the objects are not few (a new
-object for each row), each column is looked up row by row.
+looked up as text. Counting a window (``tally``) finds each column's distinct pointers and how
+often each repeats in one compiled pass (a small hash table a column); a position for every row
+(``positions``) factorises them. Where the objects are not few (a new object for each row), each
+column is looked up row by row.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from monitors.compiled import compiled
+
 # Grouping by object pays while each distinct object stands, on average, for at least this many
 # rows of a column: its look-up serves every column at once.
 ROWS_PER_OBJECT = 4
-# a distinct object's row is looked for among its column's first rows before all of them
-HEAD_ROWS = 32
 
 
 class CategoryCodes:
@@ -129,24 +130,18 @@ class CategoryCodes:
     def _tally_by_object(self, arrays: list[np.ndarray], held: list[int],
                          rows: int) -> np.ndarray:  # fmt: skip
         """Each column's counts, its rows grouped by object: no row needs a label of its own,
-        so each column's pointers are sorted (vectorised) rather than hashed."""
+        so each distinct object is found once, with how many rows hold it."""
         width = self.most + 1
         pointers = _pointers(arrays)
-        ordered = np.sort(pointers, axis=1).ravel()
-        # compared as one flat run (2-d slices cost twice as much), each column's first place
-        # then marked: it starts a run whatever the column before ended with
-        starts = np.empty(ordered.size, dtype=bool)
-        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-        starts[::rows] = True
-        first = np.flatnonzero(starts)  # each distinct object's first place, sorted
-        column = first // rows
-        if len(first) * ROWS_PER_OBJECT > pointers.size:
+        distinct, column, row, per_object = _distinct_per_row(
+            pointers, pointers.size // ROWS_PER_OBJECT
+        )
+        if distinct < 0:
             found = self._positions_by_row(arrays, held) + 1
             slots = found + np.arange(0, len(held) * width, width)[:, None]
             counts = np.bincount(slots.ravel(), minlength=len(held) * width)
             return counts.reshape(len(held), width)
-        per_object = np.append(first[1:], pointers.size) - first  # np.diff's append costs more
-        row = _first_rows(pointers, column, ordered[first])
+        column, row, per_object = column[:distinct], row[:distinct], per_object[:distinct]
         objects = np.empty(len(row), dtype=object)
         objects[:] = [arrays[c][r] for c, r in zip(column.tolist(), row.tolist(), strict=True)]
         found = self._of_texts(_texts(objects))[np.arange(len(row)), np.asarray(held)[column]]
@@ -160,16 +155,53 @@ class CategoryCodes:
                          for j, array in zip(held, arrays, strict=True)])  # fmt: skip
 
 
-def _first_rows(pointers: np.ndarray, column: np.ndarray, pointer: np.ndarray) -> np.ndarray:
-    """The first row of ``pointers[column]`` holding ``pointer``, for each pair: looked for in
-    the first rows (where a column's few objects nearly always all turn up), then in the rest
-    for any not found there."""
-    hit = pointers[column, :HEAD_ROWS] == pointer[:, None]
-    row = hit.argmax(axis=1)
-    later = np.flatnonzero(~hit[np.arange(len(row)), row])
-    if len(later):
-        row[later] = (pointers[column[later]] == pointer[later, None]).argmax(axis=1)
-    return row
+@compiled
+def _distinct_per_row(pointers: np.ndarray,
+                      most: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Each distinct value of each row of ``pointers`` (none of them 0): how many were found
+    (-1 when more than ``most``), then for each its row, the first place it holds in the row
+    and how many places hold it.
+
+    A hash table of open addressing, emptied after each row: its slots' keys are pointers,
+    so the bits below 16 (an object's alignment) are dropped and the next ones folded in."""
+    rows, width = pointers.shape
+    size = 16
+    while size < 2 * min(width, most):  # at most half full
+        size *= 2
+    mask = size - 1
+    keys = np.zeros(size, dtype=np.int64)  # 0: an empty slot
+    tally = np.empty(size, dtype=np.int64)  # a slot's tally and first place: set when filled
+    first = np.empty(size, dtype=np.int64)
+    filled = np.empty(size, dtype=np.int64)  # the row's slots, in the order they were filled
+    row_of = np.empty(most, dtype=np.int64)
+    place = np.empty(most, dtype=np.int64)
+    repeats = np.empty(most, dtype=np.int64)
+    found = 0
+    for r in range(rows):
+        in_row = 0
+        for i in range(width):
+            pointer = pointers[r, i]
+            slot = ((pointer >> 4) ^ (pointer >> 13)) & mask
+            while keys[slot] != pointer:
+                if keys[slot] == 0:
+                    if found + in_row >= most:
+                        return -1, row_of, place, repeats
+                    keys[slot] = pointer
+                    tally[slot] = 0
+                    first[slot] = i
+                    filled[in_row] = slot
+                    in_row += 1
+                    break
+                slot = (slot + 1) & mask
+            tally[slot] += 1
+        for k in range(in_row):
+            slot = filled[k]
+            row_of[found] = r
+            place[found] = first[slot]
+            repeats[found] = tally[slot]
+            found += 1
+            keys[slot] = 0
+    return found, row_of, place, repeats
 
 
 def _pointers(arrays: list[np.ndarray]) -> np.ndarray:

@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitors.categories import HEAD_ROWS, ROWS_PER_OBJECT, CategoryCodes
+from monitors.categories import ROWS_PER_OBJECT, CategoryCodes, _distinct_per_row
 
 CATEGORIES = [["No", "Yes"], ["DSL", "Fiber optic", "No"], ["0", "1"], ["Month-to-month"]]
 TEXTS = ["No", "Yes", "DSL", "Fiber optic", "0", "1", "Month-to-month", "Maybe", ""]
+# the rows a column holds one object only before the others appear
+HEAD_ROWS = 32
 
 
 def _by_value(values, categories: list[str]) -> list[int]:
@@ -109,3 +111,29 @@ def test_no_column_given(rows):
     codes = CategoryCodes(CATEGORIES)
     assert (codes.positions([None] * 4, rows) == -2).all()
     assert not codes.tally([None] * 4, rows).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**16), width=st.sampled_from([1, 5, 64, 1000]),
+       kinds=st.integers(1, 40))  # fmt: skip
+def test_distinct_pointers_are_those_numpy_finds(seed, width, kinds):
+    """The hash table finds each row's distinct values, their first place and their count as
+    numpy's ``unique`` does, also for values that fall in the same slot: aligned as objects
+    are, spaced by the table's size or by one slot (so they probe past each other)."""
+    rng = np.random.default_rng(seed)
+    spacing = int(rng.choice([16, 16 * 2048, 16 * 8192, 16 << 13]))
+    values = 0x7F0000000000 + spacing * np.arange(1, kinds + 1, dtype=np.int64)
+    pointers = values[rng.integers(0, kinds, (3, width))]
+    most = 3 * width
+    found, row, place, repeats = _distinct_per_row(pointers, most)
+    assert found >= 0
+    got = sorted(zip(row[:found].tolist(), place[:found].tolist(), repeats[:found].tolist(),
+                     strict=True))  # fmt: skip
+    expected = []
+    for r, line in enumerate(pointers):
+        _, first, counts = np.unique(line, return_index=True, return_counts=True)
+        expected += [(r, int(f), int(c)) for f, c in zip(first, counts, strict=True)]
+    assert got == sorted(expected)
+    distinct = sum(len(np.unique(line)) for line in pointers)
+    assert _distinct_per_row(pointers, distinct)[0] == distinct
+    assert _distinct_per_row(pointers, distinct - 1)[0] == -1
