@@ -345,6 +345,9 @@ class DriftCalculator:
             PROBABILITY_COLUMN if PROBABILITY_COLUMN in reference else None,
             numeric=contract.numeric,
         )
+        # the check's compiled loops made ready now, not in the first window: compiled the first
+        # time on a machine (a few seconds), loaded from disk after
+        DriftWindow(self.profile).update_frame(reference.head(1)).check(policy.drift)
         # label-free change detection runs on the model's output and on each numeric input
         self.watched = (PREDICTION, *contract.numeric)
         self.importance = metadata.importance_share()

@@ -4,9 +4,10 @@ A window's check runs a dozen steps over 20 features of up to 100 bins: as numpy
 step costs a few microseconds of dispatch for well under a microsecond of arithmetic. Written as
 one loop and compiled, the whole check costs about what two numpy calls do.
 
-A function is compiled on its first call (a second or two), and the machine code is kept on disk
-beside the module, or in the user's cache directory where the package's is read-only
-(``NUMBA_CACHE_DIR`` chooses another). Where neither can be written, each process compiles anew.
+A function is compiled on its first call, and the machine code is kept on disk beside the module,
+or in the user's cache directory where the package's is read-only (``NUMBA_CACHE_DIR`` chooses
+another). Where neither can be written, each process compiles anew. The drift check's loops take
+about 4 s to compile and 0.4 s to load from disk; the drift monitor readies them at start.
 """
 
 from __future__ import annotations
