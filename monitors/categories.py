@@ -162,8 +162,9 @@ def _distinct_per_row(pointers: np.ndarray,
     (-1 when more than ``most``), then for each its row, the first place it holds in the row
     and how many places hold it.
 
-    A hash table of open addressing, emptied after each row: its slots' keys are pointers,
-    so the bits below 16 (an object's alignment) are dropped and the next ones folded in."""
+    A hash table of open addressing, emptied after each row. Its keys are object addresses,
+    whose lowest 4 bits are always 0 (objects are aligned to 16 bytes): a slot is chosen by the
+    bits above them, with higher ones folded in."""
     rows, width = pointers.shape
     size = 16
     while size < 2 * min(width, most):  # at most half full
