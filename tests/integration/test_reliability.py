@@ -251,10 +251,14 @@ def test_overload_lag_grows_and_drains_nothing_dropped_memory_bounded(settings, 
     from shared.broker import free_port
     from tests.integration.helpers import start_service
 
-    plan = StreamPlan(get_scenario("schema"), 10, 3000, 6, datetime(2026, 3, 1, tzinfo=UTC))
+    # 60,000 rows: the scorer reports its lag a second apart, and its first report after the
+    # stall can miss the backlog (likely a fetch answered while the producer had only begun).
+    # At 30,000 rows CI's Apache Kafka pass once saw a peak of 13,770: the scorer had drained
+    # some 16,000 rows before a report showed the backlog.
+    plan = StreamPlan(get_scenario("schema"), 10, 6000, 6, datetime(2026, 3, 1, tzinfo=UTC))
     ensure_topics(settings)
     port = free_port()
-    # a prefetch well below the backlog (the stream is some 18 MB): the consumer's queue, bounded
+    # a prefetch well below the backlog (the stream is some 36 MB): the consumer's queue, bounded
     # by it, cannot hide what the scorer itself would hold of the lag
     scorer = start_service(settings, "score", log_path=tmp_path / "scorer.log",
                            TRUSTWATCH_METRICS_PORT=str(port),
