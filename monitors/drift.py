@@ -476,7 +476,7 @@ class DriftWindow:
         )  # fmt: skip
 
     def check(self, policy: DriftPolicy) -> DriftCheck:
-        """Every statistic of every feature, in a few vectorised steps."""
+        """Every statistic of every feature, in one compiled loop (the p-values from scipy)."""
         profile = self.profile
         rows = self.counts.sum(axis=1)
         n = int(rows.max()) if len(rows) else 0

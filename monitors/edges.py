@@ -70,9 +70,9 @@ class EdgeGrid:
 
 class EdgeGrids:
     """Several features' grids binned together: row ``k`` of ``bins(values)`` is
-    ``np.searchsorted(grids[k].edges, values[k], side="right")``, in one set of numpy calls for
-    every row (a set per feature costs more than the binning at a few thousand values). A single
-    grid bins through one of these too."""
+    ``np.searchsorted(grids[k].edges, values[k], side="right")``, in one compiled loop over
+    every row (a call per feature costs more than the binning at a few thousand values). A
+    single grid bins through one of these too."""
 
     def __init__(self, grids: Sequence[EdgeGrid]):
         self.grids = tuple(grids)
