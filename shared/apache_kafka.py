@@ -79,8 +79,15 @@ def fetch(version: str | None = None) -> Path:
 
 
 def cluster_id() -> str:
-    """A new cluster id as Kafka writes them: 16 random bytes, URL-safe base64 unpadded."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A new cluster id as Kafka writes them: 16 random bytes, URL-safe base64 unpadded.
+
+    Like Kafka's ``Uuid.randomUuid``, an id that would begin with ``-`` is drawn again: one in 64
+    does, and a command line takes it for an option.
+    """
+    while True:
+        drawn = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not drawn.startswith("-"):
+            return drawn
 
 
 class ApacheKafka(BrokerProcess):
@@ -118,19 +125,27 @@ class ApacheKafka(BrokerProcess):
         return node | loopback | self.overrides
 
     def command(self) -> list[str]:
-        libs = fetch()
+        classpath = f"{fetch()}/*"
+        config = self.write_config()
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            self.format_storage(classpath, config)
+        return ["java", "-Xmx768m", "-cp", classpath, "kafka.Kafka", str(config)]
+
+    def write_config(self) -> Path:
         config = self.data_dir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
-        classpath = f"{libs}/*"
-        if not (self.data_dir / "data" / "meta.properties").exists():
-            formatted = subprocess.run(
-                ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
-                 self.cluster, "-c", str(config)],
-                capture_output=True, text=True,
-            )  # fmt: skip
-            if formatted.returncode:
-                raise KafkaUnavailable(f"formatting Kafka's storage failed: {formatted.stderr}")
-        return ["java", "-Xmx768m", "-cp", classpath, "kafka.Kafka", str(config)]
+        return config
+
+    def format_storage(self, classpath: str, config: Path) -> None:
+        """Write the node's ``meta.properties`` for ``self.cluster``. The id is passed joined to
+        its option, so that one given from outside that begins with ``-`` is still a value."""
+        formatted = subprocess.run(
+            ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
+             f"--cluster-id={self.cluster}", "--config", str(config)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if formatted.returncode:
+            raise KafkaUnavailable(f"formatting Kafka's storage failed: {formatted.stderr}")
 
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)

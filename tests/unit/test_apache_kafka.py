@@ -28,3 +28,10 @@ def test_the_loopback_broker_takes_every_compose_setting_but_listeners_and_data(
 
 def test_a_cluster_id_is_sixteen_bytes_of_url_safe_base64():
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id())
+
+
+def test_no_cluster_id_begins_with_a_dash_as_kafka_draws_them():
+    """One id in 64 would; a command line then reads it as an option, as CI once saw."""
+    drawn = [cluster_id() for _ in range(2000)]
+    assert not [i for i in drawn if i.startswith("-")]
+    assert len(set(drawn)) == len(drawn)
