@@ -480,6 +480,7 @@ class DriftCalculator:
             quarantined_rows=closed.state.quarantined_rows,
             quarantined_by_reason=dict(sorted(closed.state.quarantined.items())),
             unseen_categories=counts.unseen_by_feature(),
+            missing_values=counts.missing_by_feature(),
         )
 
 

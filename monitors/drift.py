@@ -14,6 +14,10 @@ so windows from several partitions merge exactly.
   reference's standard deviation reported beside it.
 - *Severity* is NONE unless the change is significant, then LOW / MEDIUM / HIGH by PSI band.
 
+A value no reference bin holds is data quality, not drift, and is counted apart per feature: a
+category the reference never had, or a missing number (NaN). The reference's own missing numbers
+are left out of its bins.
+
 All features are held in one padded matrix, and a check computes every statistic of every
 feature in one compiled loop (``monitors.divergence.window_statistics``).
 """
@@ -35,6 +39,9 @@ from shared.schemas import DriftSeverity, FeatureDrift
 
 # The model's output, monitored like a numeric feature (prediction drift).
 PREDICTION = "prediction"
+# the code of a value no bin holds (an unseen category, a missing number), and of a feature the
+# rows do not have
+NO_BIN = -1
 MISSING_CODE = -2
 SEVERITIES = (DriftSeverity.NONE, DriftSeverity.LOW, DriftSeverity.MEDIUM, DriftSeverity.HIGH)
 
@@ -71,12 +78,15 @@ class FeatureBins:
     lookup: dict[str, int] = field(init=False, repr=False, compare=False)
     category_codes: CategoryCodes = field(init=False, repr=False, compare=False)
     edges_list: list[float] = field(init=False, repr=False, compare=False)
+    # the inner edges, then NaN: where a sorted column's numbers end
+    edges_and_nan: np.ndarray = field(init=False, repr=False, compare=False)
     grid: EdgeGrid = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lookup", {c: i for i, c in enumerate(self.categories)})
         object.__setattr__(self, "category_codes", CategoryCodes([self.categories]))
         object.__setattr__(self, "edges_list", [float(e) for e in self.inner_edges])
+        object.__setattr__(self, "edges_and_nan", np.append(self.inner_edges, np.nan))
         object.__setattr__(self, "grid", EdgeGrid(self.inner_edges))
 
     @property
@@ -84,15 +94,18 @@ class FeatureBins:
         return len(self.reference_counts)
 
     def bins_of(self, values: Sequence | ColumnArray | pd.Series) -> np.ndarray:
-        """Fine bin index of each value; -1 for a category the reference never had."""
+        """Fine bin index of each value; -1 for a category the reference never had or a missing
+        number."""
         if self.numeric:
-            return self.grid.bins(np.asarray(values, dtype=float))
+            numbers = np.asarray(values, dtype=float)
+            return np.where(np.isnan(numbers), NO_BIN, self.grid.bins(numbers))
         return self.category_codes.positions([values], len(values))[0]
 
     def bin_of(self, value: float | str) -> int:
         if self.numeric:
-            return bisect_right(self.edges_list, float(value))
-        return self.lookup.get(str(value), -1)
+            number = float(value)
+            return NO_BIN if number != number else bisect_right(self.edges_list, number)
+        return self.lookup.get(str(value), NO_BIN)
 
     @classmethod
     def fit(cls, name: str, values: pd.Series, numeric: bool, coarse_bins: int,
@@ -105,6 +118,9 @@ class FeatureBins:
             return cls(name, False, np.empty(0), categories, counts,
                        np.arange(len(categories)), np.empty(0), 0.0)  # fmt: skip
         data = values.to_numpy(dtype=float)
+        data = data[np.isfinite(data)]  # a missing number is data quality, and in no bin
+        if not len(data):
+            raise ValueError(f"the reference's column {name!r} has no finite number to bin")
         # Ties (tenure 0, 1, 72) repeat quantiles: keep each edge once.
         fine = np.unique(np.quantile(data, np.linspace(0, 1, test_bins + 1)[1:-1]))
         coarse = np.unique(np.quantile(data, np.linspace(0, 1, coarse_bins + 1)[1:-1]))
@@ -229,13 +245,14 @@ class ReferenceProfile:
         return self.features[self.index[name]]
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Fine bin of every value, one column per feature; -1 for an unseen category, -2 for a
-        feature the frame does not have."""
+        """Fine bin of every value, one column per feature; -1 for an unseen category or a
+        missing number, -2 for a feature the frame does not have."""
         return self.bins(frame_columns(frame, self.names), len(frame)).T
 
     def bins(self, columns: Columns, rows: int) -> np.ndarray:
         """Fine bin of ``rows`` values of each feature given column by column, one row per
-        feature: -1 for an unseen category, -2 for a feature ``columns`` does not have."""
+        feature: -1 for an unseen category or a missing number, -2 for a feature ``columns``
+        does not have."""
         given = self._given(columns, rows)
         codes = np.empty((len(self.features), rows), dtype=np.int64)
         codes[self.numeric_rows] = self._numeric_bins(given, rows)
@@ -246,12 +263,13 @@ class ReferenceProfile:
 
     def tally(self, columns: Columns, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Counts on the fine bins of ``rows`` values of each feature given column by column,
-        and the count of unseen categories: what :meth:`bins` gives, counted. The text columns'
-        rows are counted by the text objects they repeat (``monitors.categories``)."""
+        and the count of values in no bin (unseen categories, missing numbers): what
+        :meth:`bins` gives, counted. The text columns' rows are counted by the text objects they
+        repeat (``monitors.categories``)."""
         given = self._given(columns, rows)
         counts = np.zeros_like(self.reference)
         unseen = np.zeros(len(self.features), dtype=np.int64)
-        counts[self.numeric_rows] = self._numeric_counts(given, rows)
+        counts[self.numeric_rows], unseen[self.numeric_rows] = self._numeric_counts(given, rows)
         if self.text_rows:
             texts = self.category_codes.tally([given.get(row) for row in self.text_rows], rows)
             counts[self.text_rows, : texts.shape[1] - 1] = texts[:, 1:]
@@ -284,27 +302,33 @@ class ReferenceProfile:
         codes = np.full((len(self.numeric_rows), rows), MISSING_CODE, dtype=np.int64)
         present, values = self._numeric_values(given, rows)
         if present:
-            codes[list(present)] = self._grids(present).bins(values)
+            codes[list(present)] = np.where(np.isnan(values), NO_BIN,
+                                            self._grids(present).bins(values))  # fmt: skip
         return codes
 
     def _numeric_counts(self, given: Mapping[int, Sequence | ColumnArray | pd.Series],
-                        rows: int) -> np.ndarray:  # fmt: skip
-        """Row per numeric feature: its values counted on its fine bins (zeros where absent).
+                        rows: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Row per numeric feature: its values counted on its fine bins (zeros where absent),
+        and how many of them are missing (NaN).
 
         No value needs a bin of its own here: each feature's values are sorted, and the edges
         are looked up among them (a search per edge, not per value). The values below an edge,
-        less those below the edge before, are the bin between them; NaN sorts last and lands
-        in the last bin, as the per-value binning puts it."""
+        less those below the edge before, are the bin between them. NaN sorts last: the search
+        for it past the last edge finds where the numbers end."""
         present, values = self._numeric_values(given, rows)
         # per feature: none below the first bin, how many below each of its edges, then all
+        # numbers (NaN left out)
         below = np.zeros((len(self.numeric_rows), self.width + 1), dtype=np.int64)
+        missing = np.zeros(len(self.numeric_rows), dtype=np.int64)
         if present:
-            below[list(present), 1:] = rows
             values.sort(axis=1)
             for k, at in enumerate(present):
-                edges = self.features[self.numeric_rows[at]].inner_edges
-                below[at, 1 : len(edges) + 1] = values[k].searchsorted(edges, side="left")
-        return np.diff(below, axis=1)
+                edges = self.features[self.numeric_rows[at]].edges_and_nan
+                found = values[k].searchsorted(edges, side="left")
+                below[at, 1 : len(edges) + 1] = found
+                below[at, len(edges) + 1 :] = found[-1]
+                missing[at] = rows - found[-1]
+        return np.diff(below, axis=1), missing
 
     def _grids(self, present: tuple[int, ...]) -> EdgeGrids:
         """The grids of the numeric features at ``present`` (of ``numeric_rows``), made once
@@ -415,7 +439,8 @@ class DriftCheck:
 
 @dataclass
 class DriftWindow:
-    """Counts of one window on the reference's fine bins; unseen categories counted apart."""
+    """Counts of one window on the reference's fine bins; values in no bin (unseen categories,
+    missing numbers) counted apart."""
 
     profile: ReferenceProfile
     rows: int = 0
@@ -440,7 +465,7 @@ class DriftWindow:
             if value is None:
                 continue
             index = spec.bin_of(value)
-            if index < 0:
+            if index == NO_BIN:
                 self.unseen[row] += 1  # data quality, not drift
             else:
                 self.counts[row, index] += 1
@@ -504,4 +529,14 @@ class DriftWindow:
         return self.check(policy).feature_drifts(importance_share)
 
     def unseen_by_feature(self) -> dict[str, int]:
-        return {n: c for n, c in zip(self.profile.names, self.unseen.tolist(), strict=True) if c}
+        """Categories the reference never had, by categorical feature."""
+        return self._in_no_bin(numeric=False)
+
+    def missing_by_feature(self) -> dict[str, int]:
+        """Missing numbers (NaN), by numeric feature."""
+        return self._in_no_bin(numeric=True)
+
+    def _in_no_bin(self, numeric: bool) -> dict[str, int]:
+        return {spec.name: count
+                for spec, count in zip(self.profile.features, self.unseen.tolist(), strict=True)
+                if count and spec.numeric == numeric}  # fmt: skip

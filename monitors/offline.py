@@ -41,12 +41,16 @@ class FeatureResult(NamedTuple):
 
 @dataclass(frozen=True)
 class DriftResult:
-    """``drifted``: significant drift on any feature, at the policy's family-wise alpha."""
+    """``drifted``: significant drift on any feature, at the policy's family-wise alpha.
+
+    ``unseen_categories`` and ``missing_values`` (NaN in a numeric feature) are data quality,
+    counted by feature apart from the drift statistics, which leave those values out."""
 
     rows: int
     drifted: bool
     features: dict[str, FeatureResult]
     unseen_categories: dict[str, int]
+    missing_values: dict[str, int]
 
     def ranked(self) -> list[str]:
         """Drifted features, largest PSI first."""
@@ -117,7 +121,8 @@ class DriftMonitor:
                     _number(ks), _number(wasser),
                 )  # fmt: skip
         drifted = any(f.significant for name, f in features.items() if name != PREDICTION)
-        return DriftResult(len(window), drifted, features, counts.unseen_by_feature())
+        return DriftResult(len(window), drifted, features, counts.unseen_by_feature(),
+                           counts.missing_by_feature())  # fmt: skip
 
 
 def _number(value: float) -> float | None:

@@ -321,7 +321,8 @@ class FeatureDrift(_Frozen):
 
 
 class DriftSignal(WindowSignal):
-    """Drift of the scored inputs; data quality (quarantine, unseen categories) reported apart."""
+    """Drift of the scored inputs; data quality (quarantine, unseen categories, missing numbers)
+    reported apart."""
 
     features: tuple[FeatureDrift, ...]
     prediction: FeatureDrift | None = None
@@ -333,6 +334,7 @@ class DriftSignal(WindowSignal):
     quarantined_rows: int = 0
     quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
     unseen_categories: dict[str, int] = Field(default_factory=dict)
+    missing_values: dict[str, int] = Field(default_factory=dict)
 
 
 class GroupRecall(_Frozen):

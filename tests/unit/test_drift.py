@@ -198,6 +198,67 @@ def test_unseen_categories_are_data_quality_not_drift(profile, data_split):
     assert window.count_of("Contract").sum() == 0
 
 
+def test_a_references_missing_numbers_are_in_no_bin():
+    """NaN and infinities in a numeric reference column are left out of its bins: the profile
+    is the one of its finite numbers alone. A column with none is refused, by name."""
+    rng = np.random.default_rng(5)
+    finite = rng.lognormal(0, 1, 3000)
+    gappy = np.concatenate([finite, [np.nan] * 40, [np.inf, -np.inf]])
+    with_gaps = ReferenceProfile.fit(pd.DataFrame({"x": rng.permutation(gappy)}), numeric=["x"])
+    alone = ReferenceProfile.fit(pd.DataFrame({"x": finite}), numeric=["x"])
+    got, want = with_gaps.feature("x"), alone.feature("x")
+    np.testing.assert_array_equal(got.inner_edges, want.inner_edges)
+    np.testing.assert_array_equal(got.reference_counts, want.reference_counts)
+    assert got.reference_counts.sum() == len(finite)
+    np.testing.assert_allclose(got.midpoints, want.midpoints)
+    assert got.spread == pytest.approx(finite.std())
+    with pytest.raises(ValueError, match="'y' has no finite number"):
+        ReferenceProfile.fit(pd.DataFrame({"x": finite[:3], "y": [np.nan, np.inf, np.nan]}),
+                             numeric=["x", "y"])  # fmt: skip
+
+
+def test_missing_numbers_are_data_quality_on_every_path(profile, data_split, policy):
+    """NaN in a numeric feature is in no bin and counted missing, the same whether a window is
+    counted from its columns, from its rows' codes or row by row; the statistics are those of
+    the window without those values, and a category the reference never had is counted apart."""
+    rows = data_split.production.sample(600, random_state=8).reset_index(drop=True)
+    gappy = rows.copy()
+    gappy.loc[::3, "MonthlyCharges"] = np.nan
+    gappy.loc[:9, "tenure"] = np.nan
+    gappy.loc[:4, "Contract"] = "Lifetime"
+    by_columns = DriftWindow(profile).update_frame(gappy)
+    by_codes = DriftWindow(profile).update_codes(profile.encode(gappy))
+    by_rows = DriftWindow(profile)
+    for row in gappy[[name for name in profile.names if name in gappy]].to_dict("records"):
+        by_rows.update(row)
+    for window in (by_columns, by_codes, by_rows):
+        np.testing.assert_array_equal(window.counts, by_columns.counts)
+        assert window.missing_by_feature() == {"MonthlyCharges": 200, "tenure": 10}
+        assert window.unseen_by_feature() == {"Contract": 5}
+    monthly = profile.feature("MonthlyCharges")
+    present = gappy["MonthlyCharges"].dropna().to_numpy()
+    expected = np.bincount(np.searchsorted(monthly.inner_edges, present, side="right"),
+                           minlength=monthly.size)  # fmt: skip
+    np.testing.assert_array_equal(by_columns.count_of("MonthlyCharges"), expected)
+    # the statistics of the numbers present, by scipy, on the groups of a 600-row window
+    check = by_columns.check(policy.drift)
+    i = profile.index["MonthlyCharges"]
+    assert check.rows[i] == 400
+    ref_bins = monthly.bins_of(data_split.reference["MonthlyCharges"])
+    win_bins = monthly.bins_of(present)
+    test_group, _, most = profile.test_groups(600, policy.drift.min_expected)
+    groups = test_group[i][: monthly.size]
+    table = np.vstack([np.bincount(groups[ref_bins], minlength=most),
+                       np.bincount(groups[win_bins], minlength=most)])  # fmt: skip
+    table = table[:, table.sum(axis=0) > 0]
+    assert check.statistic[i] == pytest.approx(stats.chi2_contingency(table, correction=False)[0])
+    expected_w = (
+        stats.wasserstein_distance(monthly.midpoints[ref_bins], monthly.midpoints[win_bins])
+        / monthly.spread
+    )
+    assert check.wasserstein[i] == pytest.approx(expected_w)
+
+
 def test_shifted_feature_is_high_and_others_quiet(profile, data_split, policy):
     rng = np.random.default_rng(3)
     sample = data_split.test.iloc[rng.choice(len(data_split.test), 500, replace=False)]
@@ -332,7 +393,8 @@ def test_grids_binned_together_bin_each_row_on_its_own_edges(seed):
 def test_numbers_counted_by_sorting_count_as_each_value_binned(seed, absent):
     """A window's numbers are counted by sorting them and looking the edges up among them: the
     counts equal a bincount of each value's own bin (``np.searchsorted``), at and beside every
-    edge, infinite and NaN included, and a feature the window lacks counts nothing."""
+    edge and infinite; a NaN is in no bin but counted missing, and a feature the window lacks
+    counts nothing."""
     rng = np.random.default_rng(seed)
     kinds = ["uniform", "whole counts", "heavy tail", "clustered"]
     reference = pd.DataFrame({kind: _drawn(rng, kind) for kind in kinds})
@@ -342,11 +404,13 @@ def test_numbers_counted_by_sorting_count_as_each_value_binned(seed, absent):
     size = min(len(values) for values in around)
     window = pd.DataFrame({kind: values[:size] for kind, values in zip(kinds, around, strict=True)
                            if kind != absent})  # fmt: skip
-    counts = DriftWindow(profile).update_frame(window).counts
+    counted = DriftWindow(profile).update_frame(window)
     for kind in kinds:
         spec = profile.feature(kind)
         expected = np.zeros(profile.width)
         if kind != absent:
-            bins = np.searchsorted(spec.inner_edges, window[kind].to_numpy(), side="right")
+            values = window[kind].to_numpy()
+            bins = np.searchsorted(spec.inner_edges, values[~np.isnan(values)], side="right")
             expected[: spec.size] = np.bincount(bins, minlength=spec.size)
-        np.testing.assert_array_equal(counts[profile.index[kind]], expected, err_msg=kind)
+        np.testing.assert_array_equal(counted.counts[profile.index[kind]], expected, err_msg=kind)
+    assert counted.missing_by_feature() == {kind: 1 for kind in kinds if kind != absent}
