@@ -15,8 +15,8 @@ so windows from several partitions merge exactly.
 - *Severity* is NONE unless the change is significant, then LOW / MEDIUM / HIGH by PSI band.
 
 A value no reference bin holds is data quality, not drift, and is counted apart per feature: a
-category the reference never had, or a missing number (NaN). The reference's own missing numbers
-are left out of its bins.
+category the reference never had (a missing one, None or NaN, among them), or a missing number
+(NaN). The reference's own missing values are left out of its bins.
 
 All features are held in one padded matrix, and a check computes every statistic of every
 feature in one compiled loop (``monitors.divergence.window_statistics``).
@@ -101,7 +101,9 @@ class FeatureBins:
             return np.where(np.isnan(numbers), NO_BIN, self.grid.bins(numbers))
         return self.category_codes.positions([values], len(values))[0]
 
-    def bin_of(self, value: float | str) -> int:
+    def bin_of(self, value: float | str | None) -> int:
+        if value is None:
+            return NO_BIN
         if self.numeric:
             number = float(value)
             return NO_BIN if number != number else bisect_right(self.edges_list, number)
@@ -111,9 +113,12 @@ class FeatureBins:
     def fit(cls, name: str, values: pd.Series, numeric: bool, coarse_bins: int,
             test_bins: int) -> FeatureBins:  # fmt: skip
         if not numeric:
-            categories = tuple(sorted(values.astype(str).unique()))
+            texts = values.dropna().astype(str)  # a missing category is data quality, in no bin
+            if not len(texts):
+                raise ValueError(f"the reference's column {name!r} has no category to bin")
+            categories = tuple(sorted(texts.unique()))
             lookup = {category: i for i, category in enumerate(categories)}
-            indices = values.astype(str).map(lookup).to_numpy(dtype=np.int64)
+            indices = texts.map(lookup).to_numpy(dtype=np.int64)
             counts = np.bincount(indices, minlength=len(categories)).astype(float)
             return cls(name, False, np.empty(0), categories, counts,
                        np.arange(len(categories)), np.empty(0), 0.0)  # fmt: skip
@@ -461,10 +466,9 @@ class DriftWindow:
         """Add one row (a mapping of feature name to value)."""
         self.rows += 1
         for row, spec in enumerate(self.profile.features):
-            value = values.get(spec.name)
-            if value is None:
+            if spec.name not in values:
                 continue
-            index = spec.bin_of(value)
+            index = spec.bin_of(values[spec.name])
             if index == NO_BIN:
                 self.unseen[row] += 1  # data quality, not drift
             else:
@@ -529,7 +533,8 @@ class DriftWindow:
         return self.check(policy).feature_drifts(importance_share)
 
     def unseen_by_feature(self) -> dict[str, int]:
-        """Categories the reference never had, by categorical feature."""
+        """Categories the reference never had (missing ones among them), by categorical
+        feature."""
         return self._in_no_bin(numeric=False)
 
     def missing_by_feature(self) -> dict[str, int]:

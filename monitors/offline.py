@@ -43,8 +43,9 @@ class FeatureResult(NamedTuple):
 class DriftResult:
     """``drifted``: significant drift on any feature, at the policy's family-wise alpha.
 
-    ``unseen_categories`` and ``missing_values`` (NaN in a numeric feature) are data quality,
-    counted by feature apart from the drift statistics, which leave those values out."""
+    ``unseen_categories`` (a missing category among them) and ``missing_values`` (NaN in a
+    numeric feature) are data quality, counted by feature apart from the drift statistics, which
+    leave those values out."""
 
     rows: int
     drifted: bool

@@ -217,15 +217,36 @@ def test_a_references_missing_numbers_are_in_no_bin():
                              numeric=["x", "y"])  # fmt: skip
 
 
+def test_a_references_missing_categories_are_in_no_bin():
+    """None and NaN in a categorical reference column are no category of it: the profile is the
+    one of its other values. A column with no value is refused, by name."""
+    rng = np.random.default_rng(6)
+    texts = pd.Series(rng.choice(["No", "Yes", "Maybe"], 2000, p=[0.5, 0.3, 0.2]), dtype=object)
+    gappy = texts.copy()
+    gappy[rng.random(2000) < 0.1] = None
+    gappy[rng.random(2000) < 0.05] = np.nan
+    spec = ReferenceProfile.fit(pd.DataFrame({"c": gappy})).feature("c")
+    kept = gappy.dropna()
+    assert spec.categories == ("Maybe", "No", "Yes")
+    expected = kept.value_counts().reindex(list(spec.categories)).to_numpy()
+    np.testing.assert_array_equal(spec.reference_counts, expected)
+    with pytest.raises(ValueError, match="'d' has no category"):
+        ReferenceProfile.fit(
+            pd.DataFrame({"c": texts[:2], "d": pd.Series([None, np.nan], dtype=object)})
+        )
+
+
 def test_missing_numbers_are_data_quality_on_every_path(profile, data_split, policy):
     """NaN in a numeric feature is in no bin and counted missing, the same whether a window is
     counted from its columns, from its rows' codes or row by row; the statistics are those of
-    the window without those values, and a category the reference never had is counted apart."""
+    the window without those values. A category the reference never had, or a missing one, is
+    counted apart as unseen."""
     rows = data_split.production.sample(600, random_state=8).reset_index(drop=True)
     gappy = rows.copy()
     gappy.loc[::3, "MonthlyCharges"] = np.nan
     gappy.loc[:9, "tenure"] = np.nan
     gappy.loc[:4, "Contract"] = "Lifetime"
+    gappy.loc[5:7, "Contract"] = None
     by_columns = DriftWindow(profile).update_frame(gappy)
     by_codes = DriftWindow(profile).update_codes(profile.encode(gappy))
     by_rows = DriftWindow(profile)
@@ -234,7 +255,7 @@ def test_missing_numbers_are_data_quality_on_every_path(profile, data_split, pol
     for window in (by_columns, by_codes, by_rows):
         np.testing.assert_array_equal(window.counts, by_columns.counts)
         assert window.missing_by_feature() == {"MonthlyCharges": 200, "tenure": 10}
-        assert window.unseen_by_feature() == {"Contract": 5}
+        assert window.unseen_by_feature() == {"Contract": 8}
     monthly = profile.feature("MonthlyCharges")
     present = gappy["MonthlyCharges"].dropna().to_numpy()
     expected = np.bincount(np.searchsorted(monthly.inner_edges, present, side="right"),
