@@ -39,8 +39,8 @@ from shared.schemas import DriftSeverity, FeatureDrift
 
 # The model's output, monitored like a numeric feature (prediction drift).
 PREDICTION = "prediction"
-# the code of a value no bin holds (an unseen category, a missing number), and of a feature the
-# rows do not have
+# the code of a value no bin holds (an unseen or missing category, a missing number), and of a
+# feature the rows do not have
 NO_BIN = -1
 MISSING_CODE = -2
 SEVERITIES = (DriftSeverity.NONE, DriftSeverity.LOW, DriftSeverity.MEDIUM, DriftSeverity.HIGH)
@@ -94,8 +94,8 @@ class FeatureBins:
         return len(self.reference_counts)
 
     def bins_of(self, values: Sequence | ColumnArray | pd.Series) -> np.ndarray:
-        """Fine bin index of each value; -1 for a category the reference never had or a missing
-        number."""
+        """Fine bin index of each value; -1 for a category the reference never had (or a missing
+        one) or a missing number."""
         if self.numeric:
             numbers = np.asarray(values, dtype=float)
             return np.where(np.isnan(numbers), NO_BIN, self.grid.bins(numbers))
@@ -250,14 +250,14 @@ class ReferenceProfile:
         return self.features[self.index[name]]
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Fine bin of every value, one column per feature; -1 for an unseen category or a
-        missing number, -2 for a feature the frame does not have."""
+        """Fine bin of every value, one column per feature; -1 for an unseen or missing category
+        or a missing number, -2 for a feature the frame does not have."""
         return self.bins(frame_columns(frame, self.names), len(frame)).T
 
     def bins(self, columns: Columns, rows: int) -> np.ndarray:
         """Fine bin of ``rows`` values of each feature given column by column, one row per
-        feature: -1 for an unseen category or a missing number, -2 for a feature ``columns``
-        does not have."""
+        feature: -1 for an unseen or missing category or a missing number, -2 for a feature
+        ``columns`` does not have."""
         given = self._given(columns, rows)
         codes = np.empty((len(self.features), rows), dtype=np.int64)
         codes[self.numeric_rows] = self._numeric_bins(given, rows)
@@ -268,7 +268,7 @@ class ReferenceProfile:
 
     def tally(self, columns: Columns, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Counts on the fine bins of ``rows`` values of each feature given column by column,
-        and the count of values in no bin (unseen categories, missing numbers): what
+        and the count of values in no bin (unseen or missing categories, missing numbers): what
         :meth:`bins` gives, counted. The text columns' rows are counted by the text objects they
         repeat (``monitors.categories``)."""
         given = self._given(columns, rows)
