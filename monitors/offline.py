@@ -9,7 +9,7 @@ Every monitor is fit on a reference, then checks a window::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -161,10 +161,36 @@ class PerformanceMonitor:
 
 
 def _evaluate(y_true, y_score, threshold: float, confidence: float) -> PerformanceResult:
+    truths = _binary("y_true", y_true)
+    scores = np.asarray(y_score, dtype=float)
+    _same_length(("y_true", truths), ("y_score", scores))
     window = PerformanceWindow()
-    for truth, score in zip(np.asarray(y_true), np.asarray(y_score, dtype=float), strict=True):
-        window.update(int(truth), int(score >= threshold), float(score))
+    for truth, score in zip(truths.tolist(), scores.tolist(), strict=True):
+        window.update(truth, int(score >= threshold), score)
     return window.result(confidence)
+
+
+def _binary(name: str, values) -> np.ndarray:
+    """``values`` as 0 and 1; anything else (2, NaN, "yes") is named in a clear error, not
+    counted as a positive."""
+    array = np.asarray(values)
+    try:
+        numbers = array.astype(float)
+    except (TypeError, ValueError):  # some value is no number: each converted on its own
+        numbers = pd.to_numeric(pd.Series(array.ravel()), errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(numbers, (0.0, 1.0))
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        value = array[at].item() if isinstance(array[at], np.generic) else array[at]
+        raise ValueError(f"{name} must hold only 0 and 1: {value!r} at position {at} "
+                         f"({int(bad.sum())} such values)")  # fmt: skip
+    return numbers.astype(np.int64)
+
+
+def _same_length(*named: tuple[str, Sized]) -> None:
+    lengths = {name: len(values) for name, values in named}
+    if len(set(lengths.values())) > 1:
+        raise ValueError("lengths differ: " + ", ".join(f"{n} {k}" for n, k in lengths.items()))
 
 
 @dataclass(frozen=True)
@@ -204,11 +230,14 @@ class FairnessMonitor:
 
     def check(self, y_true, y_pred, sensitive: pd.DataFrame) -> FairnessResult:
         window = GroupWindow(self.attributes)
+        truths, predictions = _binary("y_true", y_true), _binary("y_pred", y_pred)
+        _same_length(("y_true", truths), ("y_pred", predictions), ("sensitive", sensitive))
         columns: list[dict[str, str]] = (
             sensitive[list(self.attributes)].astype(str).to_dict(orient="records")  # type: ignore[assignment]  # pandas-stubs: keys are Hashable
         )
-        for truth, predicted, values in zip(y_true, y_pred, columns, strict=True):
-            window.update(values, int(truth), int(predicted))
+        for truth, predicted, values in zip(truths.tolist(), predictions.tolist(), columns,
+                                            strict=True):  # fmt: skip
+            window.update(values, truth, predicted)
         groups, gaps = window.result(self.min_positives, self.min_negatives, self.confidence,
                                      self.interval)  # fmt: skip
         return FairnessResult(groups, {gap.attribute: gap for gap in gaps})
