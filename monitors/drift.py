@@ -444,8 +444,8 @@ class DriftCheck:
 
 @dataclass
 class DriftWindow:
-    """Counts of one window on the reference's fine bins; values in no bin (unseen categories,
-    missing numbers) counted apart."""
+    """Counts of one window on the reference's fine bins; values in no bin (unseen or missing
+    categories, missing numbers) counted apart."""
 
     profile: ReferenceProfile
     rows: int = 0
